@@ -1,0 +1,152 @@
+"""Hand-written layers: Dense, ReLU and Sigmoid, each with an explicit forward and backward.
+
+The layer contract, shared by every layer so that containers never special-case one:
+
+- ``forward(x) -> out`` computes the output and caches what backward needs.
+- ``backward(dout) -> dx`` takes dLoss/dout (same shape as out) and returns dLoss/dx (same shape as x). It
+  *assigns* fresh arrays to ``self.grads`` (no ``+=``), so a layer used once per step needs no zero_grad. It never
+  changes ``dout``. With ``input_grad=False`` it skips dx and returns None (the first layer of a model: nobody
+  needs dLoss/d(data), so its matrix product would be wasted work, as in PyTorch for inputs without requires_grad).
+- ``params`` and ``grads`` are dicts with the same keys and shapes (``"W"``, ``"b"``); empty for activations.
+
+Names carry the math: ``dfoo`` is always dLoss/dfoo and has ``foo``'s shape.
+"""
+import math
+
+from .backend import cpu_xp, get_xp, make_rng, resolve_dtype, to_device
+
+
+def _check_2d(layer, x, width, what="input"):
+    """Raise a ValueError naming ``layer`` unless ``x`` has shape (N, width) with N >= 1."""
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != width:
+        raise ValueError(f"{layer!r}: expected {what} of shape (N, {width}) with N >= 1, got {tuple(x.shape)}")
+
+
+def _check_cached(layer, cached, dout):
+    """Raise unless forward ran (``cached`` is set) and ``dout`` has the shape of forward's output."""
+    if cached is None:
+        raise RuntimeError(f"{layer!r}: backward called before forward; call forward(x) first")
+    if tuple(dout.shape) != tuple(cached.shape):
+        raise ValueError(f"{layer!r}: dout must have the output's shape {tuple(cached.shape)}, got {tuple(dout.shape)}")
+
+
+class Dense:
+    """Fully connected layer, out = x @ W + b.  x: (N, in) -> out: (N, out); W: (in, out), b: (out,).
+
+    Weights are He-normal, W ~ N(0, 2 / in) (He et al. 2015, arXiv 1502.01852), the init that keeps the variance
+    of activations constant through ReLU layers; biases start at zero. They are drawn in float64 on the host from
+    ``rng`` (a numpy Generator or a seed) and moved once, so NumPy and CuPy runs start from identical weights.
+    """
+
+    def __init__(self, in_features, out_features, *, rng=None, xp=None, device=None, dtype="float32"):
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Dense: {name} must be a positive int, got {value!r}")
+        self.in_features, self.out_features = in_features, out_features
+        self.xp = cpu_xp if xp is None else xp
+        dtype = resolve_dtype(self.xp, dtype)
+        std = math.sqrt(2.0 / in_features)
+        W = make_rng(rng).standard_normal((in_features, out_features)) * std  # (in, out), host float64
+        self.params = {
+            "W": to_device(W, self.xp, device, dtype),
+            "b": self.xp.zeros((out_features,), dtype=dtype, device=device),
+        }
+        self.grads = {name: self.xp.zeros_like(p) for name, p in self.params.items()}
+        self.x = None
+
+    def __repr__(self):
+        return f"Dense({self.in_features}, {self.out_features})"
+
+    def spec(self):
+        """The constructor arguments that rebuild this layer (saved with the weights)."""
+        return {"type": "Dense", "in_features": self.in_features, "out_features": self.out_features}
+
+    def forward(self, x):
+        """x: (N, in) -> out: (N, out).  out = x @ W + b."""
+        _check_2d(self, x, self.in_features)
+        W, b = self.params["W"], self.params["b"]
+        if x.dtype != W.dtype:  # NumPy would silently promote float32 weights to float64 here
+            raise TypeError(f"{self!r}: input dtype {x.dtype} differs from the weights' {W.dtype}; cast x first")
+        self.x = x
+        out = x @ W  # (N, out)
+        out += b  # in place: one pass, no second (N, out) array
+        return out
+
+    def backward(self, dout, *, input_grad=True):
+        """dout: (N, out) -> dx: (N, in).  dW = x.T @ dout, db = dout.sum(0), dx = dout @ W.T."""
+        if self.x is None:
+            raise RuntimeError(f"{self!r}: backward called before forward; call forward(x) first")
+        _check_2d(self, dout, self.out_features, what="dout")
+        if dout.shape[0] != self.x.shape[0]:
+            raise ValueError(f"{self!r}: dout has {dout.shape[0]} rows but forward saw {self.x.shape[0]}")
+        xp = self.xp
+        self.grads["W"] = self.x.T @ dout  # (in, out)
+        self.grads["b"] = xp.sum(dout, axis=0)  # (out,)
+        if not input_grad:
+            return None
+        return dout @ self.params["W"].T  # (N, in)
+
+
+class ReLU:
+    """Rectified linear unit, out = max(x, 0), elementwise.  x: any shape -> out: same shape."""
+
+    def __init__(self):
+        self.params, self.grads = {}, {}
+        self.out = None
+
+    def __repr__(self):
+        return "ReLU()"
+
+    def spec(self):
+        """The constructor arguments that rebuild this layer (saved with the weights)."""
+        return {"type": "ReLU"}
+
+    def forward(self, x):
+        """x -> out = max(x, 0); caches out, whose sign is the mask backward needs."""
+        self.out = get_xp(x).maximum(x, 0.0)
+        return self.out
+
+    def backward(self, dout, *, input_grad=True):
+        """dout -> dx = dout where x > 0, else 0 (the kink at 0 gets gradient 0, as in PyTorch)."""
+        _check_cached(self, self.out, dout)
+        if not input_grad:
+            return None
+        return get_xp(dout).where(self.out > 0, dout, 0.0)
+
+
+class Sigmoid:
+    """Logistic sigmoid, out = 1 / (1 + exp(-x)), elementwise.  x: any shape -> out: same shape, in [0, 1]."""
+
+    def __init__(self):
+        self.params, self.grads = {}, {}
+        self.out = None
+
+    def __repr__(self):
+        return "Sigmoid()"
+
+    def spec(self):
+        """The constructor arguments that rebuild this layer (saved with the weights)."""
+        return {"type": "Sigmoid"}
+
+    def forward(self, x):
+        """x -> out = (1 + tanh(x / 2)) / 2, the same function as 1 / (1 + exp(-x))."""
+        # The tanh form never overflows: exp(-x) is inf in float32 for x < -88 and warns; tanh saturates at -1.
+        out = get_xp(x).tanh(x * 0.5)
+        out += 1.0
+        out *= 0.5
+        self.out = out
+        return out
+
+    def backward(self, dout, *, input_grad=True):
+        """dout -> dx = dout * out * (1 - out)."""
+        _check_cached(self, self.out, dout)
+        if not input_grad:
+            return None
+        dx = 1.0 - self.out
+        dx *= self.out
+        dx *= dout
+        return dx
+
+
+# Every layer type by name, so a saved architecture can be rebuilt explicitly (see models.from_spec).
+LAYER_TYPES = {"Dense": Dense, "ReLU": ReLU, "Sigmoid": Sigmoid}

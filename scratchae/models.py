@@ -1,0 +1,125 @@
+"""Models are lists of layers and two loops: forward in order, backward in reverse.
+
+``Sequential`` chains layers; ``Autoencoder`` joins an encoder and a decoder and adds ``encode``/``decode``;
+``dense_autoencoder`` builds the reference architecture. The loss stays outside the model, so a training step is
+five visible lines: out = model.forward(x); loss.forward(out, x); dout = loss.backward(); model.backward(dout);
+optimizer.step().
+"""
+from .backend import make_rng
+from .layers import LAYER_TYPES, Dense, ReLU, Sigmoid
+
+
+class Sequential:
+    """A chain of layers, out = layers[-1](... layers[0](x)).  x: (N, in) -> out: (N, out)."""
+
+    def __init__(self, layers):
+        self.layers = list(layers)
+        if not self.layers:
+            raise ValueError("Sequential needs at least one layer")
+
+    def __repr__(self):
+        return "Sequential([" + ", ".join(repr(layer) for layer in self.layers) + "])"
+
+    def forward(self, x):
+        """x -> out, through every layer in order."""
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dout, *, input_grad=True):
+        """dout -> dx, through every layer in reverse; each fills its grads. input_grad=False skips dx (returns None)."""
+        for i in range(len(self.layers) - 1, -1, -1):
+            dout = self.layers[i].backward(dout, input_grad=input_grad or i > 0)
+        return dout
+
+    def named_params(self, prefix=""):
+        """Yield (name, param, grad) for every parameter, named ``f"{prefix}{index}.{key}"`` such as ``"0.W"``."""
+        for i, layer in enumerate(self.layers):
+            for key, param in layer.params.items():
+                yield f"{prefix}{i}.{key}", param, layer.grads[key]
+
+    def spec(self):
+        """The architecture as plain data (saved with the weights)."""
+        return {"type": "Sequential", "layers": [layer.spec() for layer in self.layers]}
+
+
+class Autoencoder:
+    """x -> z = encoder(x) -> out = decoder(z).  x: (N, in) -> z: (N, latent) -> out: (N, in)."""
+
+    def __init__(self, encoder, decoder):
+        self.encoder, self.decoder = encoder, decoder
+
+    def __repr__(self):
+        return f"Autoencoder(encoder={self.encoder!r}, decoder={self.decoder!r})"
+
+    @property
+    def layers(self):
+        """All layers, encoder first."""
+        return self.encoder.layers + self.decoder.layers
+
+    def encode(self, x):
+        """x: (N, in) -> z: (N, latent)."""
+        return self.encoder.forward(x)
+
+    def decode(self, z):
+        """z: (N, latent) -> out: (N, in)."""
+        return self.decoder.forward(z)
+
+    def forward(self, x):
+        """x: (N, in) -> out: (N, in), the reconstruction."""
+        return self.decode(self.encode(x))
+
+    def backward(self, dout, *, input_grad=True):
+        """dout: (N, in) -> dx: (N, in) (None with input_grad=False); fills every layer's grads."""
+        dz = self.decoder.backward(dout)
+        return self.encoder.backward(dz, input_grad=input_grad)
+
+    def named_params(self):
+        """Yield (name, param, grad) with names such as ``"encoder.0.W"`` and ``"decoder.4.b"``."""
+        yield from self.encoder.named_params("encoder.")
+        yield from self.decoder.named_params("decoder.")
+
+    def spec(self):
+        """The architecture as plain data (saved with the weights)."""
+        return {"type": "Autoencoder", "encoder": self.encoder.spec(), "decoder": self.decoder.spec()}
+
+
+def dense_autoencoder(dims=(784, 256, 128, 64, 32, 32), *, rng=None, xp=None, device=None, dtype="float32"):
+    """The reference dense autoencoder: Dense+ReLU down ``dims``, then the mirror back up, Sigmoid on the output.
+
+    dims=(784, 256, 128, 64, 32, 32): encoder 784-256-128-64-32-32 with ReLU after every Dense (the latent too),
+    decoder 32-32-64-128-256-784 with ReLU after each hidden Dense.  x: (N, dims[0]) -> out: (N, dims[0]) in [0, 1].
+    """
+    dims = tuple(dims)
+    if len(dims) < 2 or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
+        raise ValueError(f"dims must be two or more positive ints such as (784, 256, 32), got {dims!r}")
+    rng = make_rng(rng)  # one generator for all layers: each layer gets different weights, reproducibly
+    kw = {"rng": rng, "xp": xp, "device": device, "dtype": dtype}
+    encoder = []
+    for n_in, n_out in zip(dims[:-1], dims[1:]):
+        encoder += [Dense(n_in, n_out, **kw), ReLU()]
+    up = dims[::-1]
+    decoder = []
+    for n_in, n_out in zip(up[:-1], up[1:]):
+        decoder += [Dense(n_in, n_out, **kw), ReLU()]
+    decoder[-1] = Sigmoid()
+    return Autoencoder(Sequential(encoder), Sequential(decoder))
+
+
+def from_spec(spec, *, xp=None, device=None, dtype="float32"):
+    """Rebuild a model (fresh weights) from the plain data that ``spec()`` returned."""
+    kind = spec.get("type")
+    if kind == "Autoencoder":
+        kw = {"xp": xp, "device": device, "dtype": dtype}
+        return Autoencoder(from_spec(spec["encoder"], **kw), from_spec(spec["decoder"], **kw))
+    if kind == "Sequential":
+        layers = []
+        for layer in spec["layers"]:
+            args = {k: v for k, v in layer.items() if k != "type"}
+            if layer["type"] not in LAYER_TYPES:
+                raise ValueError(f"unknown layer type {layer['type']!r} in saved architecture")
+            if layer["type"] == "Dense":
+                args.update(xp=xp, device=device, dtype=dtype, rng=0)  # weights are overwritten by the caller
+            layers.append(LAYER_TYPES[layer["type"]](**args))
+        return Sequential(layers)
+    raise ValueError(f"unknown model type {kind!r} in saved architecture")

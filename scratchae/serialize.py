@@ -1,0 +1,94 @@
+"""Saving and loading: model weights (with their architecture) and training checkpoints, as one .npz file each.
+
+Arrays are stored by parameter name (``param/encoder.0.W``) next to a JSON string ``meta`` that records the
+architecture and anything else the caller adds, so a file alone rebuilds the model. Files are written atomically:
+to a temporary file in the same folder, flushed to disk, then renamed over the target, so a crash during a save
+leaves either the old file or the new one, never half of one.
+"""
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .backend import cpu_xp, get_xp, to_device, to_numpy
+from .models import from_spec
+
+FORMAT = "scratchae-v1"
+
+
+class CheckpointError(ValueError):
+    """A weights or checkpoint file that is missing, unreadable or does not fit the model."""
+
+
+def atomic_savez(path, arrays, meta):
+    """Write ``arrays`` (name -> array, any device) and ``meta`` (JSON-able dict) to ``path`` atomically."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    payload = {name: to_numpy(a) for name, a in arrays.items()}
+    payload["meta"] = np.array(json.dumps({"format": FORMAT, **meta}))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def read_npz(path):
+    """Read a file written by ``atomic_savez``: returns (arrays: name -> NumPy array, meta: dict)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: no such file; give the path of a .npz file saved by scratchae")
+    try:
+        # Open the file ourselves: np.load leaks its handle when the zip directory is unreadable.
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        meta = json.loads(str(arrays.pop("meta")))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as err:
+        raise CheckpointError(f"{path}: not a readable scratchae file ({err}); it may be truncated or from elsewhere") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    return arrays, meta
+
+
+def model_arrays(model):
+    """The model's parameters as ``{"param/<name>": array}``."""
+    return {f"param/{name}": p for name, p, _ in model.named_params()}
+
+
+def restore_model(arrays, meta, *, xp=None, device=None, path="file"):
+    """Rebuild the model recorded in ``meta`` and copy the saved parameters into it, bit for bit."""
+    xp = cpu_xp if xp is None else xp
+    model = from_spec(meta["architecture"], xp=xp, device=device, dtype=meta["dtype"])
+    for name, p, _ in model.named_params():
+        key = f"param/{name}"
+        if key not in arrays:
+            raise CheckpointError(f"{path}: parameter {name!r} is missing")
+        saved = arrays[key]
+        if saved.shape != tuple(p.shape):
+            raise CheckpointError(f"{path}: parameter {name!r} has shape {saved.shape}, expected {tuple(p.shape)}")
+        p[...] = to_device(saved, xp, device)
+    return model
+
+
+def save_model(model, path):
+    """Save a model's weights and architecture to one .npz file (atomically)."""
+    atomic_savez(path, model_arrays(model), model_meta(model))
+
+
+def model_meta(model):
+    """What rebuilds the model: its architecture and dtype name."""
+    p = next(iter(model.named_params()))[1]
+    return {"architecture": model.spec(), "dtype": "float64" if p.dtype == get_xp(p).float64 else "float32"}
+
+
+def load_model(path, *, xp=None, device=None):
+    """Load a model saved by ``save_model``, onto ``xp``'s ``device`` (default NumPy on the CPU)."""
+    arrays, meta = read_npz(path)
+    return restore_model(arrays, meta, xp=xp, device=device, path=os.fspath(path))
