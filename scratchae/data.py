@@ -1,0 +1,117 @@
+"""MNIST and Fashion-MNIST from their original IDX files, checked, scaled to [0, 1], and cut into minibatches.
+
+The IDX format (LeCun et al.): a 4-byte magic number (two zero bytes, a type code, 0x08 for unsigned bytes, and
+the number of dimensions), one big-endian uint32 per dimension, then the values in C order. Files may be gzipped
+(``name.gz``, as shipped in ``data/``) or not. Each file's *decompressed* bytes must match a SHA-256 recorded
+here, so a recompressed copy of the original data loads and a corrupted or substituted one does not.
+"""
+import gzip
+import hashlib
+import os
+import pathlib
+import zlib
+
+import numpy as np
+
+# SHA-256 of the decompressed IDX bytes: (file stem, expected digest, shape). Measured on the files in data/.
+DATASETS = {
+    "mnist": {
+        "train-images-idx3-ubyte": ("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", (60000, 28, 28)),
+        "train-labels-idx1-ubyte": ("65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", (60000,)),
+        "t10k-images-idx3-ubyte": ("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", (10000, 28, 28)),
+        "t10k-labels-idx1-ubyte": ("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", (10000,)),
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte": ("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", (60000, 28, 28)),
+        "train-labels-idx1-ubyte": ("bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", (60000,)),
+        "t10k-images-idx3-ubyte": ("5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", (10000, 28, 28)),
+        "t10k-labels-idx1-ubyte": ("0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", (10000,)),
+    },
+}
+DATA_ENV = "SCRATCHAE_DATA"
+IDX_UBYTE = 0x08
+
+
+class DataError(ValueError):
+    """A data file that is missing, truncated, corrupted or not the expected one."""
+
+
+def default_data_dir():
+    """$SCRATCHAE_DATA if set, else the ``data/`` folder of the scratchae checkout."""
+    return pathlib.Path(os.environ.get(DATA_ENV) or pathlib.Path(__file__).resolve().parent.parent / "data")
+
+
+def parse_idx(raw, name="IDX data"):
+    """Decode IDX bytes into a uint8 NumPy array of the shape its header gives."""
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != IDX_UBYTE:
+        raise DataError(f"{name}: not an unsigned-byte IDX file (magic number {raw[:4].hex() or 'missing'})")
+    ndim = raw[3]
+    offset = 4 + 4 * ndim
+    if len(raw) < offset:
+        raise DataError(f"{name}: header cut short ({len(raw)} bytes); the file is truncated")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    expected = offset + int(np.prod(shape))
+    if len(raw) != expected:
+        raise DataError(f"{name}: {len(raw)} bytes where the header {shape} needs {expected}; the file is damaged")
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
+
+
+def read_idx(folder, stem, sha256, shape, dataset):
+    """Read ``stem`` (or ``stem.gz``) from ``folder``, check its digest and shape, and return the array."""
+    folder = pathlib.Path(folder)
+    how_to_fix = (f"put the original {dataset} IDX files in {folder} (gzipped or not), or point --data-dir or "
+                  f"${DATA_ENV} at a folder that has them")
+    path = next((p for p in (folder / f"{stem}.gz", folder / stem) if p.is_file()), None)
+    if path is None:
+        raise DataError(f"{folder / (stem + '.gz')}: missing; {how_to_fix}")
+    try:
+        raw = path.read_bytes()
+        raw = gzip.decompress(raw) if path.suffix == ".gz" else raw
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise DataError(f"{path}: unreadable ({err}); the file is truncated or corrupted: {how_to_fix}") from None
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != sha256:
+        raise DataError(f"{path}: SHA-256 of its contents is {digest[:12]}..., expected {sha256[:12]}...; "
+                        f"the file is corrupted or not the original: {how_to_fix}")
+    array = parse_idx(raw, str(path))
+    if array.shape != shape:
+        raise DataError(f"{path}: shape {array.shape}, expected {shape}")
+    return array
+
+
+def load(dataset="mnist", data_dir=None):
+    """Load a data set: returns (x_train (60000, 784), y_train (60000,), x_test (10000, 784), y_test (10000,)).
+
+    Images are float32 in [0, 1] (pixel / 255), flattened row by row; labels are int64 class numbers 0-9.
+    """
+    if dataset not in DATASETS:
+        raise DataError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    folder = pathlib.Path(data_dir) if data_dir else default_data_dir() / dataset
+    arrays = {stem: read_idx(folder, stem, sha, shape, dataset) for stem, (sha, shape) in DATASETS[dataset].items()}
+
+    def images(stem):
+        x = arrays[stem].reshape(arrays[stem].shape[0], -1).astype(np.float32)
+        x /= 255.0
+        return x
+
+    def labels(stem):
+        return arrays[stem].astype(np.int64)
+
+    return (images("train-images-idx3-ubyte"), labels("train-labels-idx1-ubyte"),
+            images("t10k-images-idx3-ubyte"), labels("t10k-labels-idx1-ubyte"))
+
+
+def epoch_order(n, seed, epoch):
+    """The order in which epoch ``epoch`` visits n examples: a permutation, a function of (seed, epoch) only.
+
+    Deriving each epoch's generator from (seed, epoch) means a resumed run shuffles exactly as an uninterrupted
+    one without saving any generator state.
+    """
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def batch_slices(n, batch_size):
+    """Yield (start, stop) of consecutive minibatches covering n examples; the last may be smaller."""
+    for start in range(0, n, batch_size):
+        yield start, min(start + batch_size, n)
+

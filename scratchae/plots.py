@@ -1,0 +1,78 @@
+"""Figures for a training run: reconstructions, loss curves and a 2-D map of the latent codes (matplotlib)."""
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")  # files only: runs on machines without a display (CI, Colab's backend, servers)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+CLASS_NAMES = {
+    "mnist": [str(d) for d in range(10)],
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"],
+}
+
+
+def one_per_class(labels, classes=10):
+    """Index of the first example of each class that occurs (in class order)."""
+    return [int(np.flatnonzero(labels == c)[0]) for c in range(classes) if np.any(labels == c)]
+
+
+def reconstructions(images, recon, path, title):
+    """Save ten images (top row) over their reconstructions (bottom row).  images, recon: (10, 784) in [0, 1]."""
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(1.2 * n, 2.8))
+    for i in range(n):
+        for row, pics in enumerate((images, recon)):
+            ax = axes[row, i]
+            ax.imshow(pics[i].reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("original")
+    axes[1, 0].set_ylabel("reconstructed")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def loss_curve(rows, path, loss_name):
+    """Save train and test loss per epoch.  rows: dicts with epoch, train_loss, test_loss."""
+    epochs = [r["epoch"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train")
+    ax.plot(epochs, [r["test_loss"] for r in rows], "s-", label="test")
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_ylabel(f"{loss_name} (mean per pixel)")
+    ax.set_title("Loss per epoch")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def pca_2d(z):
+    """Project rows of z (N, d) onto their first two principal components -> (N, 2)."""
+    centred = z - z.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return centred @ vt[:2].T
+
+
+def latent_map(z, labels, path, dataset):
+    """Save the latent codes z (N, d) projected to 2-D with PCA, one colour per class."""
+    xy = pca_2d(z.astype(np.float64))
+    names = CLASS_NAMES.get(dataset, [str(c) for c in range(10)])
+    fig, ax = plt.subplots(figsize=(7, 6))
+    cmap = plt.get_cmap("tab10")
+    for c in range(10):
+        mask = labels == c
+        ax.scatter(xy[mask, 0], xy[mask, 1], s=2, alpha=0.5, color=cmap(c), label=names[c], rasterized=True)
+    ax.set_xlabel("principal component 1")
+    ax.set_ylabel("principal component 2")
+    ax.set_title(f"Test-set latent codes ({z.shape[1]}-D), PCA to 2-D")
+    ax.legend(markerscale=5, fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,212 @@
+"""``python -m scratchae.train``: train the reference autoencoder on MNIST (or Fashion-MNIST) and write a run folder.
+
+The run folder holds config.json, metrics.csv, checkpoint.npz (model and optimizer state), reconstructions.png,
+loss_curve.png and latent.png. Usage errors print one line and exit 2; a diverged loss exits 1; Ctrl-C saves a
+checkpoint at the end of the current step and exits 130; ``--resume`` continues from any checkpoint.
+"""
+import argparse
+import csv
+import datetime
+import json
+import math
+import pathlib
+import platform
+import sys
+
+import array_api_compat
+import numpy as np
+
+from . import __version__, plots
+from .backend import GPUUnavailableError, cpu_xp, describe, gpu_xp, to_device, to_numpy
+from .data import DATA_ENV, DataError, load
+from .losses import BCE, MSE
+from .models import dense_autoencoder
+from .optim import Adam
+from .serialize import CheckpointError
+from .training import Diverged, Interrupted, Progress, encode_all, fit, load_checkpoint
+
+LOSSES = {"bce": BCE, "mse": MSE}
+PRESETS = {
+    # The university assignment's model: deep dense AE, ReLU, Sigmoid output, BCE, Adam 1e-3, batch 256.
+    "reference": {"dataset": "mnist", "dims": [784, 256, 128, 64, 32, 32], "loss": "bce", "epochs": 20,
+                  "batch_size": 256, "lr": 1e-3},
+    # The Keras/TensorFlow "intro to autoencoders" basic model: one Dense each side, latent 64, MSE, 10 epochs,
+    # Keras' default batch size of 32.
+    "keras-basic": {"dataset": "fashion-mnist", "dims": [784, 64], "loss": "mse", "epochs": 10, "batch_size": 32,
+                    "lr": 1e-3},
+}
+RESUMABLE = {"epochs", "quiet", "gpu", "out", "data_dir"}  # what may change when resuming; the rest is the run's
+EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 1, 130
+
+
+class UsageError(Exception):
+    """A bad flag or setting: one line for the user, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{message} (see --help)")
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def build_parser():
+    p = Parser(prog="python -m scratchae.train", description=__doc__.split("\n")[0].split(": ", 1)[1])
+    p.add_argument("--preset", choices=sorted(PRESETS), default="reference",
+                   help="starting settings: 'reference' (deep AE on MNIST, BCE) or 'keras-basic' (Keras tutorial: "
+                        "Fashion-MNIST, latent 64, MSE); flags below override it (default: reference)")
+    p.add_argument("--gpu", action="store_true", help="run on a CUDA GPU with CuPy (pip install -e .[gpu])")
+    p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="data set (default: mnist)")
+    p.add_argument("--epochs", type=_positive(int), help="number of epochs in all (default: 20)")
+    p.add_argument("--batch-size", type=_positive(int), help="minibatch size (default: 256)")
+    p.add_argument("--lr", type=_positive(float), help="Adam learning rate (default: 1e-3)")
+    p.add_argument("--dims", type=_positive(int), nargs="+", metavar="D",
+                   help="encoder widths from input to latent, mirrored by the decoder (default: 784 256 128 64 32 32)")
+    p.add_argument("--loss", choices=sorted(LOSSES), help="reconstruction loss, mean per pixel (default: bce)")
+    p.add_argument("--seed", type=int, help="seed for weights and shuffling (default: 0)")
+    p.add_argument("--out", help="run folder to write (default: runs/<dataset>-<date>-<time>)")
+    p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT (its checkpoint.npz)")
+    p.add_argument("--limit", type=_positive(int), metavar="N", help="train on the first N training images only")
+    p.add_argument("--data-dir", help=f"folder holding the data set's IDX files (default: ${DATA_ENV} or data/<dataset>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (epoch lines and errors still print)")
+    return p
+
+
+def settings(args):
+    """The run's settings: preset, overridden by flags; on --resume, the checkpoint's, with a few allowed changes."""
+    given = {k: v for k, v in vars(args).items() if v not in (None, False) and k not in ("preset", "resume")}
+    if args.resume:
+        _, _, _, saved = load_checkpoint(args.resume)
+        changed = sorted(k for k, v in given.items() if k not in RESUMABLE and saved.get(k) != v)
+        if changed:
+            raise UsageError(f"--resume continues a run as it was set up; drop --{changed[0].replace('_', '-')} "
+                             f"(only --epochs, --gpu, --out, --data-dir and --quiet may change)")
+        cfg = {**saved, "quiet": False, **{k: given[k] for k in given if k in RESUMABLE}}
+        cfg["out"] = given.get("out", str(pathlib.Path(args.resume).parent))
+        return cfg
+    cfg = {**PRESETS[args.preset], "preset": args.preset, "seed": 0, "limit": None, "gpu": False, "quiet": False,
+           "data_dir": None, **given}
+    if cfg["dims"][0] != 784:
+        raise UsageError(f"--dims must start with 784, the number of pixels of a 28x28 image, got {cfg['dims'][0]}")
+    if len(cfg["dims"]) < 2:
+        raise UsageError("--dims needs at least two widths: the input (784) and the latent size")
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    cfg.setdefault("out", f"runs/{cfg['dataset']}-{stamp}")
+    return cfg
+
+
+def prepare_out(folder):
+    """Create the run folder and make sure it is writable, or raise UsageError."""
+    path = pathlib.Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"--out {folder}: cannot write there ({err.strerror or err}); choose another folder") from None
+    return path
+
+
+def versions(xp):
+    found = {"scratchae": __version__, "python": platform.python_version(), "numpy": np.__version__,
+             "array_api_compat": array_api_compat.__version__, "array_namespace": describe(xp)}
+    if "cupy" in xp.__name__:
+        import cupy
+        found["cupy"] = cupy.__version__
+    return found
+
+
+def write_metrics(out, rows):
+    with open(out / "metrics.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["epoch", "train_loss", "test_loss", "seconds", "images_per_s"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_figures(out, model, x_test, y_test, rows, cfg):
+    xp = model.layers[0].xp
+    images = x_test[plots.one_per_class(y_test)]  # (10, 784): the first test image of each class
+    recon = to_numpy(model.forward(to_device(images, xp)))
+    plots.reconstructions(images, recon, out / "reconstructions.png",
+                          f"{cfg['dataset']}: test images and their reconstructions after {rows[-1]['epoch']} epochs")
+    plots.loss_curve(rows, out / "loss_curve.png", cfg["loss"].upper())
+    z = encode_all(model, to_device(x_test, xp))
+    plots.latent_map(z, y_test, out / "latent.png", cfg["dataset"])
+
+
+def run(cfg, resume=None):
+    """Train as ``cfg`` says and write the run folder; returns the metric rows."""
+    xp = gpu_xp() if cfg["gpu"] else cpu_xp
+    out = prepare_out(cfg["out"])
+    x_train, _, x_test, y_test = load(cfg["dataset"], cfg["data_dir"])
+    if cfg["limit"]:
+        x_train = x_train[: cfg["limit"]]
+    if resume:
+        model, state, progress, _ = load_checkpoint(resume, xp=xp)
+        optimizer = Adam(model, lr=cfg["lr"])
+        optimizer.load_state_dict(state)
+    else:
+        model = dense_autoencoder(cfg["dims"], rng=cfg["seed"], xp=xp)
+        optimizer, progress = Adam(model, lr=cfg["lr"]), Progress()
+    config = {k: v for k, v in cfg.items() if k != "quiet"}
+    record = {**config, "versions": versions(xp), "started": datetime.datetime.now().isoformat(timespec="seconds"),
+              "resumed_from": resume}
+    (out / "config.json").write_text(json.dumps(record, indent=2) + "\n")
+    checkpoint = out / "checkpoint.npz"
+    print(f"training {'-'.join(map(str, cfg['dims']))} autoencoder on {cfg['dataset']} ({x_train.shape[0]} images) "
+          f"with {describe(xp)}: {cfg['loss']}, Adam lr {cfg['lr']:g}, batch {cfg['batch_size']}, "
+          f"{cfg['epochs']} epochs -> {out}", flush=True)
+
+    def on_epoch(row):
+        write_metrics(out, progress.metrics)
+        print(f"epoch {row['epoch']:3d}  train {cfg['loss']} {row['train_loss']:.5f}  test {cfg['loss']} "
+              f"{row['test_loss']:.5f}  {row['seconds']:6.1f} s  {row['images_per_s']:8.0f} img/s", flush=True)
+
+    try:
+        rows = fit(model, LOSSES[cfg["loss"]](), optimizer, to_device(x_train, xp), to_device(x_test, xp),
+                   epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=cfg["seed"], progress=progress,
+                   checkpoint=checkpoint, config=config, on_epoch=on_epoch, quiet=cfg["quiet"])
+    except Diverged as err:
+        last = f"{checkpoint} (after epoch {progress.epoch})" if checkpoint.exists() else "none yet"
+        raise Diverged(f"{err}; training stopped, last good checkpoint: {last}; "
+                       f"try a smaller --lr than {cfg['lr']:g}") from None
+    except Interrupted as err:
+        raise Interrupted(f"{err}; checkpoint saved to {checkpoint}; continue with --resume {checkpoint}") from None
+    write_metrics(out, rows)
+    write_figures(out, model, x_test, y_test, rows, cfg)
+    print(f"done: test {cfg['loss']} {rows[-1]['test_loss']:.5f} after {rows[-1]['epoch']} epochs; "
+          f"figures, metrics and checkpoint in {out}", flush=True)
+    return rows
+
+
+def main(argv=None):
+    """Command-line entry point; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        run(settings(args), resume=args.resume)
+    except (UsageError, GPUUnavailableError, DataError, CheckpointError) as err:
+        print(f"scratchae.train: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except Diverged as err:
+        print(f"scratchae.train: {err}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except Interrupted as err:
+        print(f"scratchae.train: {err}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

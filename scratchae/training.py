@@ -1,0 +1,137 @@
+"""The training loop: minibatch Adam over a data set already on the device, with checkpoints that resume exactly.
+
+One step is the five lines every lesson shows: forward, loss, loss backward, model backward, optimizer step.
+Around it: the shuffled order of each epoch (a function of seed and epoch, so a resumed run sees the same batches),
+a running loss, a check that the loss stays finite, and a checkpoint at the end of every epoch and on Ctrl-C.
+"""
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+
+from tqdm import tqdm
+
+from .backend import device_of, get_xp, to_device, to_numpy
+from .data import batch_slices, epoch_order
+from .serialize import atomic_savez, model_arrays, model_meta, read_npz, restore_model
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+class Interrupted(RuntimeError):
+    """Training stopped on Ctrl-C after saving a checkpoint."""
+
+
+@dataclass
+class Progress:
+    """Where training stands: completed epochs, steps done in the current one, and its running loss."""
+
+    epoch: int = 0
+    step: int = 0
+    loss_sum: float = 0.0
+    seen: int = 0
+    seconds: float = 0.0
+    metrics: list = field(default_factory=list)
+
+
+def evaluate(model, loss, x, batch_size=1000):
+    """Mean loss per element of ``model`` reconstructing every row of x (forward only)."""
+    total = 0.0
+    for start, stop in batch_slices(x.shape[0], batch_size):
+        xb = x[start:stop, ...]
+        total += float(loss.forward(model.forward(xb), xb)) * (stop - start)
+    return total / x.shape[0]
+
+
+def encode_all(model, x, batch_size=1000):
+    """Latent codes of every row of x, as one host array (N, latent)."""
+    xp = get_xp(x)
+    return to_numpy(xp.concat([model.encode(x[a:b, ...]) for a, b in batch_slices(x.shape[0], batch_size)]))
+
+
+def save_checkpoint(path, model, optimizer, progress, config):
+    """Write model, optimizer state, progress and config to one .npz file, atomically."""
+    arrays = model_arrays(model)
+    scalars = {}
+    for key, value in optimizer.state_dict().items():
+        if isinstance(value, dict):
+            arrays.update({f"optim.{key}/{name}": a for name, a in value.items()})
+        else:
+            scalars[key] = value
+    atomic_savez(path, arrays, {**model_meta(model), "optimizer": scalars, "progress": asdict(progress),
+                                "config": config})
+
+
+def load_checkpoint(path, *, xp=None, device=None):
+    """Read a checkpoint: returns (model, optimizer state dict, Progress, config)."""
+    arrays, meta = read_npz(path)
+    model = restore_model(arrays, meta, xp=xp, device=device, path=str(path))
+    state = dict(meta["optimizer"])
+    for key, a in arrays.items():
+        if key.startswith("optim."):
+            group, name = key[len("optim."):].split("/", 1)
+            state.setdefault(group, {})[name] = a
+    return model, state, Progress(**meta["progress"]), meta["config"]
+
+
+class StopFlag:
+    """Turns SIGINT (Ctrl-C) into a flag the loop reads after each step, so a step is never cut in half."""
+
+    def __init__(self):
+        self.raised = False
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.raised = True
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self.previous)
+
+
+def fit(model, loss, optimizer, x_train, x_test, *, epochs, batch_size, seed, progress, checkpoint, config,
+        on_epoch=print, quiet=False):
+    """Train until ``epochs`` epochs are complete, starting from ``progress``; returns the list of metric rows."""
+    n = x_train.shape[0]
+    xp = get_xp(x_train)
+    slices = list(batch_slices(n, batch_size))
+    with StopFlag() as stop:
+        while progress.epoch < epochs:
+            epoch = progress.epoch
+            order = to_device(epoch_order(n, seed, epoch), xp, device_of(x_train))  # (n,) on the device, once an epoch
+            started = time.perf_counter()
+            bar = tqdm(total=len(slices), initial=progress.step, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+                       disable=quiet, leave=False, dynamic_ncols=True)
+            for k in range(progress.step, len(slices)):
+                a, b = slices[k]
+                xb = xp.take(x_train, order[a:b], axis=0)  # (B, 784)
+                out = model.forward(xb)
+                value = float(loss.forward(out, xb))
+                if not math.isfinite(value):
+                    bar.close()
+                    raise Diverged(f"loss became {value} at epoch {epoch + 1}, step {k + 1}")
+                model.backward(loss.backward(), input_grad=False)
+                optimizer.step()
+                progress.step, progress.loss_sum, progress.seen = k + 1, progress.loss_sum + value * (b - a), progress.seen + (b - a)
+                bar.update(1)
+                if k % 10 == 0:
+                    bar.set_postfix(loss=f"{progress.loss_sum / progress.seen:.4f}", refresh=False)
+                if stop.raised:
+                    progress.seconds += time.perf_counter() - started
+                    bar.close()
+                    save_checkpoint(checkpoint, model, optimizer, progress, config)
+                    raise Interrupted(f"interrupted at epoch {epoch + 1}, step {k + 1}")
+            bar.close()
+            seconds = progress.seconds + time.perf_counter() - started
+            row = {"epoch": epoch + 1, "train_loss": progress.loss_sum / progress.seen,
+                   "test_loss": evaluate(model, type(loss)(), x_test), "seconds": seconds,
+                   "images_per_s": progress.seen / seconds}
+            progress.metrics.append(row)
+            progress.epoch, progress.step, progress.loss_sum, progress.seen, progress.seconds = epoch + 1, 0, 0.0, 0, 0.0
+            save_checkpoint(checkpoint, model, optimizer, progress, config)
+            on_epoch(row)
+    return progress.metrics
