@@ -20,7 +20,7 @@ from . import __version__, plots
 from .backend import GPUUnavailableError, cpu_xp, describe, gpu_xp, to_device, to_numpy
 from .data import DATA_ENV, DataError, load
 from .losses import BCE, MSE
-from .models import dense_autoencoder
+from .models import dense_autoencoder, init_output_bias
 from .optim import Adam
 from .serialize import CheckpointError
 from .training import Diverged, Interrupted, Progress, encode_all, fit, load_checkpoint
@@ -74,6 +74,9 @@ def build_parser():
     p.add_argument("--dims", type=_positive(int), nargs="+", metavar="D",
                    help="encoder widths from input to latent, mirrored by the decoder (default: 784 256 128 64 32 32)")
     p.add_argument("--loss", choices=sorted(LOSSES), help="reconstruction loss, mean per pixel (default: bce)")
+    p.add_argument("--output-bias", choices=["mean", "zero"],
+                   help="start the output layer's bias at the logit of the mean training image, or at zero "
+                        "(default: mean)")
     p.add_argument("--seed", type=int, help="seed for weights and shuffling (default: 0)")
     p.add_argument("--out", help="run folder to write (default: runs/<dataset>-<date>-<time>)")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT (its checkpoint.npz)")
@@ -95,7 +98,7 @@ def settings(args):
         cfg = {**saved, "quiet": False, **{k: given[k] for k in given if k in RESUMABLE}}
         cfg["out"] = given.get("out", str(pathlib.Path(args.resume).parent))
         return cfg
-    cfg = {**PRESETS[args.preset], "preset": args.preset, "seed": 0, "limit": None, "gpu": False, "quiet": False,
+    cfg = {**PRESETS[args.preset], "preset": args.preset, "output_bias": "mean", "seed": 0, "limit": None, "gpu": False, "quiet": False,
            "data_dir": None, **given}
     if cfg["dims"][0] != 784:
         raise UsageError(f"--dims must start with 784, the number of pixels of a 28x28 image, got {cfg['dims'][0]}")
@@ -159,6 +162,8 @@ def run(cfg, resume=None):
         optimizer.load_state_dict(state)
     else:
         model = dense_autoencoder(cfg["dims"], rng=cfg["seed"], xp=xp)
+        if cfg["output_bias"] == "mean":
+            init_output_bias(model, to_device(x_train.mean(axis=0), xp))
         optimizer, progress = Adam(model, lr=cfg["lr"]), Progress()
     config = {k: v for k, v in cfg.items() if k != "quiet"}
     record = {**config, "versions": versions(xp), "started": datetime.datetime.now().isoformat(timespec="seconds"),

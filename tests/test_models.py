@@ -5,6 +5,7 @@ import pytest
 from conftest import host
 from scratchae import (BCE, MSE, Adam, Dense, ReLU, Sequential, Sigmoid, assert_close, check_model,
                        dense_autoencoder, load_model, save_model)
+from scratchae.models import init_output_bias
 from scratchae.gradcheck import worst
 from scratchae.serialize import CheckpointError
 
@@ -116,3 +117,15 @@ def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         save_model(dense_autoencoder((8, 4), rng=1), path)
     assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]
+
+
+def test_init_output_bias_makes_the_untrained_model_output_the_mean(backend, rng):
+    model = dense_autoencoder((6, 3), rng=rng, **backend.kw())
+    mean = np.array([0.0, 0.1, 0.5, 0.9, 1.0, 0.3])
+    init_output_bias(model, backend.asarray(mean))
+    b = host(model.decoder.layers[-2].params["b"])
+    np.testing.assert_allclose(1 / (1 + np.exp(-b)), np.clip(mean, 1e-3, 1 - 1e-3), rtol=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        init_output_bias(model, backend.asarray(np.zeros(5)))
+    with pytest.raises(ValueError, match="Sigmoid"):
+        init_output_bias(Sequential([Dense(2, 2, rng=0)]), np.zeros(2, np.float32))
