@@ -41,19 +41,24 @@ def default_data_dir():
     return pathlib.Path(os.environ.get(DATA_ENV) or pathlib.Path(__file__).resolve().parent.parent / "data")
 
 
+def parse_header(head, name="IDX data"):
+    """Decode the IDX header bytes: returns (header length in bytes, shape)."""
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != IDX_UBYTE:
+        raise DataError(f"{name}: not an unsigned-byte IDX file (magic number {head[:4].hex() or 'missing'})")
+    ndim = head[3]
+    size = 4 + 4 * ndim
+    if len(head) < size:
+        raise DataError(f"{name}: header cut short ({len(head)} bytes); the file is truncated")
+    return size, tuple(int.from_bytes(head[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+
+
 def parse_idx(raw, name="IDX data"):
     """Decode IDX bytes into a uint8 NumPy array of the shape its header gives."""
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != IDX_UBYTE:
-        raise DataError(f"{name}: not an unsigned-byte IDX file (magic number {raw[:4].hex() or 'missing'})")
-    ndim = raw[3]
-    offset = 4 + 4 * ndim
-    if len(raw) < offset:
-        raise DataError(f"{name}: header cut short ({len(raw)} bytes); the file is truncated")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    expected = offset + int(np.prod(shape))
+    size, shape = parse_header(raw[:4 + 4 * raw[3]] if len(raw) >= 4 else raw, name)
+    expected = size + int(np.prod(shape))
     if len(raw) != expected:
         raise DataError(f"{name}: {len(raw)} bytes where the header {shape} needs {expected}; the file is damaged")
-    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
+    return np.frombuffer(raw, dtype=np.uint8, offset=size).reshape(shape)
 
 
 def read_idx(folder, stem, sha256, shape, dataset):
@@ -65,15 +70,24 @@ def read_idx(folder, stem, sha256, shape, dataset):
     if path is None:
         raise DataError(f"{folder / (stem + '.gz')}: missing; {how_to_fix}")
     try:
-        raw = path.read_bytes()
-        raw = gzip.decompress(raw) if path.suffix == ".gz" else raw
+        # Stream straight into the array: no second copy of the file in memory (peak memory is a target).
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as fh:
+            head = fh.read(4)
+            head += fh.read(4 * head[3]) if len(head) == 4 else b""
+            size, found = parse_header(head, str(path))
+            array = np.empty(found, dtype=np.uint8)
+            got = fh.readinto(memoryview(array).cast("B")) if array.size else 0
+            extra = fh.read(1)
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise DataError(f"{path}: unreadable ({err}); the file is truncated or corrupted: {how_to_fix}") from None
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != sha256:
-        raise DataError(f"{path}: SHA-256 of its contents is {digest[:12]}..., expected {sha256[:12]}...; "
+    if got != array.size or extra:
+        raise DataError(f"{path}: {size + got}{'+' if extra else ''} bytes where the header {found} needs "
+                        f"{size + array.size}; the file is truncated or damaged: {how_to_fix}")
+    digest = hashlib.sha256(head)
+    digest.update(array)
+    if digest.hexdigest() != sha256:
+        raise DataError(f"{path}: SHA-256 of its contents is {digest.hexdigest()[:12]}..., expected {sha256[:12]}...; "
                         f"the file is corrupted or not the original: {how_to_fix}")
-    array = parse_idx(raw, str(path))
     if array.shape != shape:
         raise DataError(f"{path}: shape {array.shape}, expected {shape}")
     return array
@@ -87,15 +101,18 @@ def load(dataset="mnist", data_dir=None):
     if dataset not in DATASETS:
         raise DataError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     folder = pathlib.Path(data_dir) if data_dir else default_data_dir() / dataset
-    arrays = {stem: read_idx(folder, stem, sha, shape, dataset) for stem, (sha, shape) in DATASETS[dataset].items()}
+
+    def read(stem):
+        return read_idx(folder, stem, *DATASETS[dataset][stem], dataset)
 
     def images(stem):
-        x = arrays[stem].reshape(arrays[stem].shape[0], -1).astype(np.float32)
+        pixels = read(stem)  # uint8, freed on return: only one set's bytes at a time next to the floats
+        x = pixels.reshape(pixels.shape[0], -1).astype(np.float32)
         x /= 255.0
         return x
 
     def labels(stem):
-        return arrays[stem].astype(np.int64)
+        return read(stem).astype(np.int64)
 
     return (images("train-images-idx3-ubyte"), labels("train-labels-idx1-ubyte"),
             images("t10k-images-idx3-ubyte"), labels("t10k-labels-idx1-ubyte"))
@@ -114,4 +131,3 @@ def batch_slices(n, batch_size):
     """Yield (start, stop) of consecutive minibatches covering n examples; the last may be smaller."""
     for start in range(0, n, batch_size):
         yield start, min(start + batch_size, n)
-

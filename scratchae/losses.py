@@ -25,7 +25,7 @@ class BCE:
 
     def __init__(self, eps=1e-7):
         self.eps = eps
-        self.p = self.t = None
+        self.pred = self.p = self.t = None
 
     def __repr__(self):
         return f"BCE(eps={self.eps})"
@@ -41,7 +41,7 @@ class BCE:
         ll -= log_1mp
         ll *= target
         ll += log_1mp
-        self.p, self.t = p, target
+        self.pred, self.p, self.t = pred, p, target
         return -xp.mean(ll)
 
     def backward(self):
@@ -55,6 +55,19 @@ class BCE:
         dpred = p - self.t
         dpred /= denom
         return dpred
+
+    def backward_logits(self):
+        """-> dz = (pred - t) / numel, the gradient at z where pred = sigmoid(z) (a Sigmoid output layer).
+
+        The chain rule through Sigmoid multiplies dpred by p (1 - p), which cancels BCE's denominator: the famous
+        "prediction minus target". It is exact even where p saturates at 0 or 1, and costs two passes instead of
+        the eight of backward() followed by Sigmoid.backward().
+        """
+        if self.pred is None:
+            raise RuntimeError(f"{self!r}: backward_logits called before forward; call forward(pred, target) first")
+        dz = self.pred - self.t
+        dz *= 1.0 / dz.size
+        return dz
 
 
 class MSE:

@@ -26,9 +26,14 @@ class Sequential:
             x = layer.forward(x)
         return x
 
-    def backward(self, dout, *, input_grad=True):
-        """dout -> dx, through every layer in reverse; each fills its grads. input_grad=False skips dx (returns None)."""
-        for i in range(len(self.layers) - 1, -1, -1):
+    def backward(self, dout, *, input_grad=True, skip_last=False):
+        """dout -> dx, through every layer in reverse; each fills its grads.
+
+        input_grad=False skips dx (returns None). skip_last=True starts at the second-to-last layer: dout is then
+        the gradient at the last layer's input (a parameter-free output activation, see BCE.backward_logits).
+        """
+        last = len(self.layers) - (2 if skip_last else 1)
+        for i in range(last, -1, -1):
             dout = self.layers[i].backward(dout, input_grad=input_grad or i > 0)
         return dout
 
@@ -69,9 +74,9 @@ class Autoencoder:
         """x: (N, in) -> out: (N, in), the reconstruction."""
         return self.decode(self.encode(x))
 
-    def backward(self, dout, *, input_grad=True):
-        """dout: (N, in) -> dx: (N, in) (None with input_grad=False); fills every layer's grads."""
-        dz = self.decoder.backward(dout)
+    def backward(self, dout, *, input_grad=True, skip_last=False):
+        """dout: (N, in) -> dx: (N, in) (None with input_grad=False); fills every layer's grads (see Sequential)."""
+        dz = self.decoder.backward(dout, skip_last=skip_last)
         return self.encoder.backward(dz, input_grad=input_grad)
 
     def named_params(self):

@@ -1,6 +1,7 @@
 """The training loop: minibatch Adam over a data set already on the device, with checkpoints that resume exactly.
 
-One step is the five lines every lesson shows: forward, loss, loss backward, model backward, optimizer step.
+One step is the five lines every lesson shows: forward, loss, loss backward, model backward, optimizer step
+(with one shortcut: a Sigmoid output under BCE gets its gradient in one formula, see BCE.backward_logits).
 Around it: the shuffled order of each epoch (a function of seed and epoch, so a resumed run sees the same batches),
 a running loss, a check that the loss stays finite, and a checkpoint at the end of every epoch and on Ctrl-C.
 """
@@ -13,6 +14,8 @@ from tqdm import tqdm
 
 from .backend import device_of, get_xp, to_device, to_numpy
 from .data import batch_slices, epoch_order
+from .layers import Sigmoid
+from .losses import BCE
 from .serialize import atomic_savez, model_arrays, model_meta, read_npz, restore_model
 
 
@@ -34,6 +37,19 @@ class Progress:
     seen: int = 0
     seconds: float = 0.0
     metrics: list = field(default_factory=list)
+
+
+def train_step(model, loss, optimizer, xb):
+    """One minibatch step of autoencoder training (the target is the input xb); returns the loss as a float."""
+    out = model.forward(xb)
+    value = loss.forward(out, xb)
+    if isinstance(loss, BCE) and isinstance(model.layers[-1], Sigmoid):
+        # BCE's backward times Sigmoid's simplifies to (p - t) / n at the Sigmoid's input: exact, and cheaper.
+        model.backward(loss.backward_logits(), input_grad=False, skip_last=True)
+    else:
+        model.backward(loss.backward(), input_grad=False)
+    optimizer.step()
+    return float(value)
 
 
 def evaluate(model, loss, x, batch_size=1000):
@@ -109,13 +125,10 @@ def fit(model, loss, optimizer, x_train, x_test, *, epochs, batch_size, seed, pr
             for k in range(progress.step, len(slices)):
                 a, b = slices[k]
                 xb = xp.take(x_train, order[a:b], axis=0)  # (B, 784)
-                out = model.forward(xb)
-                value = float(loss.forward(out, xb))
-                if not math.isfinite(value):
+                value = train_step(model, loss, optimizer, xb)
+                if not math.isfinite(value):  # checked after the step: the checkpoint on disk predates it anyway
                     bar.close()
                     raise Diverged(f"loss became {value} at epoch {epoch + 1}, step {k + 1}")
-                model.backward(loss.backward(), input_grad=False)
-                optimizer.step()
                 progress.step, progress.loss_sum, progress.seen = k + 1, progress.loss_sum + value * (b - a), progress.seen + (b - a)
                 bar.update(1)
                 if k % 10 == 0:

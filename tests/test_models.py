@@ -129,3 +129,24 @@ def test_init_output_bias_makes_the_untrained_model_output_the_mean(backend, rng
         init_output_bias(model, backend.asarray(np.zeros(5)))
     with pytest.raises(ValueError, match="Sigmoid"):
         init_output_bias(Sequential([Dense(2, 2, rng=0)]), np.zeros(2, np.float32))
+
+
+def test_fused_sigmoid_bce_gradient_matches_the_chain_rule(backend, rng):
+    """backward_logits + skip_last gives the same parameter gradients as BCE.backward through Sigmoid.backward."""
+    model = dense_autoencoder((12, 6, 3), rng=rng, **backend.kw())
+    x = backend.asarray(rng.uniform(0, 1, (4, 12)))
+    loss = BCE()
+    loss.forward(model.forward(x), x)
+    model.backward(loss.backward())
+    chained = {name: host(g).copy() for name, _, g in model.named_params()}
+    model.backward(loss.backward_logits(), skip_last=True)
+    for name, _, g in model.named_params():
+        np.testing.assert_allclose(host(g), chained[name], rtol=1e-10, atol=1e-14, err_msg=name)
+
+
+def test_fused_gradient_still_pushes_saturated_wrong_outputs():
+    """Where the Sigmoid saturates at 0 but the target is 1, the chain rule's gradient vanishes; the fused one is -1/n."""
+    pred, target = np.array([[0.0, 1.0]], np.float32), np.array([[1.0, 0.0]], np.float32)
+    loss = BCE()
+    loss.forward(pred, target)
+    np.testing.assert_array_equal(loss.backward_logits(), [[-0.5, 0.5]])
