@@ -15,6 +15,10 @@ import scratchae as sa
 from scratchae.data import batch_slices, epoch_order, load
 
 
+def loss_value(loss, out, target):
+    return float(loss.forward(out, target))
+
+
 def profile_epoch(model, loss, opt, x, batch_size, epoch):
     xp = sa.get_xp(x)
     spent = collections.defaultdict(float)
@@ -32,7 +36,7 @@ def profile_epoch(model, loss, opt, x, batch_size, epoch):
         h = xb
         for layer in layers:
             h = timed(f"forward {type(layer).__name__}", layer.forward, h)
-        timed("BCE forward (loss value)", lambda: float(loss.forward(h, xb)))
+        timed("BCE forward (loss value)", loss_value, loss, h, xb)
         d = timed("BCE backward_logits", loss.backward_logits)
         for i in range(len(layers) - 2, -1, -1):  # the Sigmoid is skipped: its gradient is in backward_logits
             d = timed(f"backward {type(layers[i]).__name__}", layers[i].backward, d, input_grad=i > 0)

@@ -103,4 +103,5 @@ class Adam:
         for key, ours in (("m", self.m), ("v", self.v)):
             for name, src in state[key].items():
                 _copy_into(ours[name], src, name)
-        self.lr, self.betas, self.eps, self.t = float(state["lr"]), tuple(state["betas"]), float(state["eps"]), int(state["t"])
+        self.lr, self.betas, self.eps = float(state["lr"]), tuple(state["betas"]), float(state["eps"])
+        self.t = int(state["t"])

@@ -51,7 +51,8 @@ def read_npz(path):
             arrays = {name: npz[name] for name in npz.files}
         meta = json.loads(str(arrays.pop("meta")))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as err:
-        raise CheckpointError(f"{path}: not a readable scratchae file ({err}); it may be truncated or from elsewhere") from None
+        raise CheckpointError(f"{path}: not a readable scratchae file ({err}); "
+                              "it may be truncated or from elsewhere") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
     return arrays, meta

@@ -62,7 +62,8 @@ def _positive(kind):
 
 
 def build_parser():
-    p = Parser(prog="python -m scratchae.train", description=__doc__.split("\n")[0].split(": ", 1)[1])
+    p = Parser(prog="python -m scratchae.train",
+               description="Train the reference autoencoder on MNIST (or Fashion-MNIST) and write a run folder.")
     p.add_argument("--preset", choices=sorted(PRESETS), default="reference",
                    help="starting settings: 'reference' (deep AE on MNIST, BCE) or 'keras-basic' (Keras tutorial: "
                         "Fashion-MNIST, latent 64, MSE); flags below override it (default: reference)")
@@ -81,7 +82,8 @@ def build_parser():
     p.add_argument("--out", help="run folder to write (default: runs/<dataset>-<date>-<time>)")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT (its checkpoint.npz)")
     p.add_argument("--limit", type=_positive(int), metavar="N", help="train on the first N training images only")
-    p.add_argument("--data-dir", help=f"folder holding the data set's IDX files (default: ${DATA_ENV} or data/<dataset>)")
+    p.add_argument("--data-dir",
+                   help=f"folder holding the data set's IDX files (default: ${DATA_ENV} or data/<dataset>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (epoch lines and errors still print)")
     return p
 
@@ -98,8 +100,8 @@ def settings(args):
         cfg = {**saved, "quiet": False, **{k: given[k] for k in given if k in RESUMABLE}}
         cfg["out"] = given.get("out", str(pathlib.Path(args.resume).parent))
         return cfg
-    cfg = {**PRESETS[args.preset], "preset": args.preset, "output_bias": "mean", "seed": 0, "limit": None, "gpu": False, "quiet": False,
-           "data_dir": None, **given}
+    cfg = {**PRESETS[args.preset], "preset": args.preset, "output_bias": "mean", "seed": 0, "limit": None,
+           "gpu": False, "quiet": False, "data_dir": None, **given}
     if cfg["dims"][0] != 784:
         raise UsageError(f"--dims must start with 784, the number of pixels of a 28x28 image, got {cfg['dims'][0]}")
     if len(cfg["dims"]) < 2:

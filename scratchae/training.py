@@ -129,7 +129,9 @@ def fit(model, loss, optimizer, x_train, x_test, *, epochs, batch_size, seed, pr
                 if not math.isfinite(value):  # checked after the step: the checkpoint on disk predates it anyway
                     bar.close()
                     raise Diverged(f"loss became {value} at epoch {epoch + 1}, step {k + 1}")
-                progress.step, progress.loss_sum, progress.seen = k + 1, progress.loss_sum + value * (b - a), progress.seen + (b - a)
+                progress.step = k + 1
+                progress.loss_sum += value * (b - a)  # weighted: the last batch may be smaller
+                progress.seen += b - a
                 bar.update(1)
                 if k % 10 == 0:
                     bar.set_postfix(loss=f"{progress.loss_sum / progress.seen:.4f}", refresh=False)
@@ -144,7 +146,7 @@ def fit(model, loss, optimizer, x_train, x_test, *, epochs, batch_size, seed, pr
                    "test_loss": evaluate(model, type(loss)(), x_test), "seconds": seconds,
                    "images_per_s": progress.seen / seconds}
             progress.metrics.append(row)
-            progress.epoch, progress.step, progress.loss_sum, progress.seen, progress.seconds = epoch + 1, 0, 0.0, 0, 0.0
+            progress.epoch, progress.step, progress.loss_sum, progress.seen, progress.seconds = epoch + 1, 0, 0., 0, 0.
             save_checkpoint(checkpoint, model, optimizer, progress, config)
             on_epoch(row)
     return progress.metrics

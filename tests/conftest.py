@@ -37,7 +37,8 @@ def _cupy():
     try:
         xp = gpu_xp()
     except GPUUnavailableError as err:
-        pytest.skip(f"no GPU here: {err}")
+        reason = "CuPy is not installed" if "not installed" in str(err) else "no usable CUDA device"
+        pytest.skip(f"gpu backend: {reason} here")
     return Backend("cupy", xp, None)
 
 
@@ -56,3 +57,27 @@ def rng():
 def host(a):
     """Any backend's array as NumPy, for assertions."""
     return to_numpy(a)
+
+
+_WORST = {}  # check name -> worst relative error seen in this session, shown at the end of the run
+
+
+@pytest.fixture
+def record_gradcheck(request):
+    """Record a gradient-check report's worst relative error under the test's name (and print it)."""
+    def record(report):
+        from scratchae.gradcheck import worst
+
+        error = worst(report)
+        key = request.node.name
+        _WORST[key] = max(error, _WORST.get(key, 0.0))
+        print(f"{key}: worst relative error {error:.2e}")
+        return report
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _WORST:
+        terminalreporter.section("gradient checks: worst relative error per test (bar: 1e-7)")
+        for name, error in sorted(_WORST.items()):
+            terminalreporter.write_line(f"{error:9.2e}  {name}")
