@@ -54,7 +54,7 @@ def test_gpu_without_cupy_is_one_clear_error(monkeypatch):
 def test_cupy_matches_numpy_in_float32():
     try:
         xp = gpu_xp()
-    except GPUUnavailableError as err:
+    except GPUUnavailableError:
         pytest.skip("gpu backend: CuPy or a CUDA device is missing here")
     x = np.random.default_rng(0).uniform(0, 1, (16, 784)).astype(np.float32)
     cpu, gpu = dense_autoencoder(rng=3), dense_autoencoder(rng=3, xp=xp)
