@@ -90,14 +90,16 @@ def build_parser():
 
 def settings(args):
     """The run's settings: preset, overridden by flags; on --resume, the checkpoint's, with a few allowed changes."""
-    given = {k: v for k, v in vars(args).items() if v not in (None, False) and k not in ("preset", "resume")}
+    # Flags left at None (or store_true flags left off) were not given: the preset or the checkpoint decides.
+    given = {k: v for k, v in vars(args).items() if v is not None and v is not False and k not in ("preset", "resume")}
     if args.resume:
         _, _, _, saved = load_checkpoint(args.resume)
         changed = sorted(k for k, v in given.items() if k not in RESUMABLE and saved.get(k) != v)
         if changed:
             raise UsageError(f"--resume continues a run as it was set up; drop --{changed[0].replace('_', '-')} "
                              f"(only --epochs, --gpu, --out, --data-dir and --quiet may change)")
-        cfg = {**saved, "quiet": False, **{k: given[k] for k in given if k in RESUMABLE}}
+        # Where to run and how much to print belong to this invocation, not to the saved run.
+        cfg = {**saved, "quiet": False, "gpu": False, **{k: given[k] for k in given if k in RESUMABLE}}
         cfg["out"] = given.get("out", str(pathlib.Path(args.resume).parent))
         return cfg
     cfg = {**PRESETS[args.preset], "preset": args.preset, "output_bias": "mean", "seed": 0, "limit": None,

@@ -143,7 +143,7 @@ def fit(model, loss, optimizer, x_train, x_test, *, epochs, batch_size, seed, pr
             bar.close()
             seconds = progress.seconds + time.perf_counter() - started
             row = {"epoch": epoch + 1, "train_loss": progress.loss_sum / progress.seen,
-                   "test_loss": evaluate(model, type(loss)(), x_test), "seconds": seconds,
+                   "test_loss": evaluate(model, loss, x_test), "seconds": seconds,
                    "images_per_s": progress.seen / seconds}
             progress.metrics.append(row)
             progress.epoch, progress.step, progress.loss_sum, progress.seen, progress.seconds = epoch + 1, 0, 0., 0, 0.

@@ -191,3 +191,10 @@ def test_keras_basic_preset(tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert (config["dataset"], config["dims"], config["loss"], config["batch_size"]) == ("fashion-mnist", [784, 64],
                                                                                           "mse", 32)
+
+
+def test_resume_detects_a_changed_seed_even_when_it_is_zero(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_main(*QUICK, "--epochs", 1, "--seed", 3, "--out", out) == 0
+    assert run_main("--resume", out / "checkpoint.npz", "--seed", 0) == 2
+    assert "drop --seed" in capsys.readouterr().err
