@@ -12,7 +12,7 @@ import numpy as np
 from .backend import device_of, get_xp, make_rng, to_device, to_numpy
 
 
-@dataclass
+@dataclass(repr=False)
 class Check:
     """One compared gradient: the relative error and the first few numerical and analytic values."""
 
@@ -24,6 +24,8 @@ class Check:
     def __str__(self):
         return (f"{self.name}: rel error {self.error:.2e}  numeric {np.array2string(self.numeric[:4], precision=6)}"
                 f"  analytic {np.array2string(self.analytic[:4], precision=6)}")
+
+    __repr__ = __str__  # a report is a dict of Checks: printing it should read as the summary lines
 
 
 def rel_error(a, b):
