@@ -19,8 +19,8 @@ class BCE:
     """Binary cross-entropy on probabilities, L = -mean(t log p + (1 - t) log(1 - p)).  pred, target: same shape.
 
     Predictions are clipped to [eps, 1 - eps] first (as Keras does), so p = 0 or 1 exactly gives a finite loss,
-    at most -log(eps) ~ 16.1 per element for eps = 1e-7, and a finite gradient. backward returns the gradient of
-    the formula at the clipped p, so a saturated but wrong prediction still gets pushed the right way.
+    at most -log(eps) ~ 16.1 per element for eps = 1e-7, and a finite gradient: backward evaluates the formula's
+    gradient at the clipped p. Behind a Sigmoid, use backward_logits, which stays exact where p saturates.
     """
 
     def __init__(self, eps=1e-7):

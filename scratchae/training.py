@@ -16,7 +16,7 @@ from .backend import device_of, get_xp, to_device, to_numpy
 from .data import batch_slices, epoch_order
 from .layers import Sigmoid
 from .losses import BCE
-from .serialize import atomic_savez, model_arrays, model_meta, read_npz, restore_model
+from .serialize import CheckpointError, atomic_savez, model_arrays, model_meta, read_npz, restore_model
 
 
 class Diverged(RuntimeError):
@@ -83,13 +83,16 @@ def save_checkpoint(path, model, optimizer, progress, config):
 def load_checkpoint(path, *, xp=None, device=None):
     """Read a checkpoint: returns (model, optimizer state dict, Progress, config)."""
     arrays, meta = read_npz(path)
-    model = restore_model(arrays, meta, xp=xp, device=device, path=str(path))
-    state = dict(meta["optimizer"])
-    for key, a in arrays.items():
-        if key.startswith("optim."):
-            group, name = key[len("optim."):].split("/", 1)
-            state.setdefault(group, {})[name] = a
-    return model, state, Progress(**meta["progress"]), meta["config"]
+    try:
+        model = restore_model(arrays, meta, xp=xp, device=device, path=str(path))
+        state = dict(meta["optimizer"])
+        for key, a in arrays.items():
+            if key.startswith("optim."):
+                group, name = key[len("optim."):].split("/", 1)
+                state.setdefault(group, {})[name] = a
+        return model, state, Progress(**meta["progress"]), meta["config"]
+    except (KeyError, TypeError) as err:
+        raise CheckpointError(f"{path}: not a training checkpoint (no {err}); give the checkpoint.npz of a run") from None
 
 
 class StopFlag:

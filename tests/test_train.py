@@ -198,3 +198,13 @@ def test_resume_detects_a_changed_seed_even_when_it_is_zero(tmp_path, capsys):
     assert run_main(*QUICK, "--epochs", 1, "--seed", 3, "--out", out) == 0
     assert run_main("--resume", out / "checkpoint.npz", "--seed", 0) == 2
     assert "drop --seed" in capsys.readouterr().err
+
+
+def test_resume_from_a_weights_file_is_a_clear_error(tmp_path, capsys):
+    from scratchae import dense_autoencoder, save_model
+
+    weights = tmp_path / "weights.npz"
+    save_model(dense_autoencoder((784, 16), rng=0), weights)
+    assert run_main("--resume", weights) == 2
+    err = capsys.readouterr().err
+    assert "not a training checkpoint" in err and err.count("\n") == 1
