@@ -214,6 +214,9 @@ def main(argv=None):
     except Interrupted as err:
         print(f"scratchae.train: {err}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # Ctrl-C outside the training loop (loading data, drawing figures): nothing to save
+        print("scratchae.train: interrupted outside training; the last checkpoint, if any, is intact", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 
