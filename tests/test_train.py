@@ -208,3 +208,13 @@ def test_resume_from_a_weights_file_is_a_clear_error(tmp_path, capsys):
     assert run_main("--resume", weights) == 2
     err = capsys.readouterr().err
     assert "not a training checkpoint" in err and err.count("\n") == 1
+
+
+def test_ctrl_c_while_loading_data_exits_130_without_traceback(tmp_path, capsys, monkeypatch):
+    def interrupted_load(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "load", interrupted_load)
+    assert run_main(*QUICK, "--out", tmp_path / "run") == 130
+    err = capsys.readouterr().err
+    assert "interrupted outside training" in err and err.count("\n") == 1
