@@ -40,7 +40,7 @@ def epoch_flops(n, dims=DIMS):
     return {"forward": n * sum(per_row), "weight grads": n * sum(per_row), "input grads": n * sum(per_row[1:])}
 
 
-def scratchae_runner(x, batch_size, xp=None):
+def scratchae_runner(x, batch_size):
     """One scratchae epoch per call, exactly the steps `python -m scratchae.train` runs."""
     xp = sa.get_xp(x)
     model = sa.dense_autoencoder(DIMS, rng=0, xp=xp)

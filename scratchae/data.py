@@ -52,15 +52,6 @@ def parse_header(head, name="IDX data"):
     return size, tuple(int.from_bytes(head[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
 
 
-def parse_idx(raw, name="IDX data"):
-    """Decode IDX bytes into a uint8 NumPy array of the shape its header gives."""
-    size, shape = parse_header(raw[:4 + 4 * raw[3]] if len(raw) >= 4 else raw, name)
-    expected = size + int(np.prod(shape))
-    if len(raw) != expected:
-        raise DataError(f"{name}: {len(raw)} bytes where the header {shape} needs {expected}; the file is damaged")
-    return np.frombuffer(raw, dtype=np.uint8, offset=size).reshape(shape)
-
-
 def read_idx(folder, stem, sha256, shape, dataset):
     """Read ``stem`` (or ``stem.gz``) from ``folder``, check its digest and shape, and return the array."""
     folder = pathlib.Path(folder)

@@ -142,14 +142,14 @@ def write_metrics(out, rows):
         writer.writerows(rows)
 
 
-def write_figures(out, model, x_test, y_test, rows, cfg):
+def write_figures(out, model, x_test, x_test_device, y_test, rows, cfg):
     xp = model.layers[0].xp
     images = x_test[plots.one_per_class(y_test)]  # (10, 784): the first test image of each class
     recon = to_numpy(model.forward(to_device(images, xp)))
     plots.reconstructions(images, recon, out / "reconstructions.png",
                           f"{cfg['dataset']}: test images and their reconstructions after {rows[-1]['epoch']} epochs")
     plots.loss_curve(rows, out / "loss_curve.png", cfg["loss"].upper())
-    z = encode_all(model, to_device(x_test, xp))
+    z = encode_all(model, x_test_device)
     plots.latent_map(z, y_test, out / "latent.png", cfg["dataset"])
 
 
@@ -174,6 +174,7 @@ def run(cfg, resume=None):
               "resumed_from": resume}
     (out / "config.json").write_text(json.dumps(record, indent=2) + "\n")
     checkpoint = out / "checkpoint.npz"
+    x_test_device = to_device(x_test, xp)  # moved once: evaluated every epoch and encoded for the latent map
     print(f"training {'-'.join(map(str, cfg['dims']))} autoencoder on {cfg['dataset']} ({x_train.shape[0]} images) "
           f"with {describe(xp)}: {cfg['loss']}, Adam lr {cfg['lr']:g}, batch {cfg['batch_size']}, "
           f"{cfg['epochs']} epochs -> {out}", flush=True)
@@ -184,7 +185,7 @@ def run(cfg, resume=None):
               f"{row['test_loss']:.5f}  {row['seconds']:6.1f} s  {row['images_per_s']:8.0f} img/s", flush=True)
 
     try:
-        rows = fit(model, LOSSES[cfg["loss"]](), optimizer, to_device(x_train, xp), to_device(x_test, xp),
+        rows = fit(model, LOSSES[cfg["loss"]](), optimizer, to_device(x_train, xp), x_test_device,
                    epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=cfg["seed"], progress=progress,
                    checkpoint=checkpoint, config=config, on_epoch=on_epoch, quiet=cfg["quiet"])
     except Diverged as err:
@@ -194,7 +195,7 @@ def run(cfg, resume=None):
     except Interrupted as err:
         raise Interrupted(f"{err}; checkpoint saved to {checkpoint}; continue with --resume {checkpoint}") from None
     write_metrics(out, rows)
-    write_figures(out, model, x_test, y_test, rows, cfg)
+    write_figures(out, model, x_test, x_test_device, y_test, rows, cfg)
     print(f"done: test {cfg['loss']} {rows[-1]['test_loss']:.5f} after {rows[-1]['epoch']} epochs; "
           f"figures, metrics and checkpoint in {out}", flush=True)
     return rows

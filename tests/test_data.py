@@ -1,11 +1,12 @@
 """The IDX reader and the bundled data sets: checks, shapes, and clear errors for bad files."""
 import gzip
+import hashlib
 import shutil
 
 import numpy as np
 import pytest
 
-from scratchae.data import DataError, batch_slices, default_data_dir, epoch_order, load, parse_idx
+from scratchae.data import DataError, batch_slices, default_data_dir, epoch_order, load, read_idx
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +31,20 @@ def test_fashion_mnist_loads():
     assert y_train[:10].tolist() == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
 
 
-def test_parse_idx_reads_header_and_rejects_damage():
+def test_read_idx_reads_header_and_rejects_damage(tmp_path):
     header = bytes([0, 0, 8, 2]) + (2).to_bytes(4, "big") + (3).to_bytes(4, "big")
-    np.testing.assert_array_equal(parse_idx(header + bytes(range(6))), [[0, 1, 2], [3, 4, 5]])
+
+    def read(raw):
+        (tmp_path / "toy").write_bytes(raw)
+        return read_idx(tmp_path, "toy", hashlib.sha256(raw).hexdigest(), (2, 3), "toy")
+
+    np.testing.assert_array_equal(read(header + bytes(range(6))), [[0, 1, 2], [3, 4, 5]])
     with pytest.raises(DataError, match="damaged"):
-        parse_idx(header + bytes(range(5)))
+        read(header + bytes(range(5)))
+    with pytest.raises(DataError, match="damaged"):
+        read(header + bytes(range(7)))
     with pytest.raises(DataError, match="magic number"):
-        parse_idx(bytes([0, 0, 9, 2]) + header[4:] + bytes(6))
+        read(bytes([0, 0, 9, 2]) + header[4:] + bytes(6))
 
 
 @pytest.fixture
