@@ -9,7 +9,7 @@ same three pieces used the other way round.
 import math
 
 from .backend import cpu_xp, make_rng, resolve_dtype, to_device
-from .im2col import PADDINGS, col2im, conv_geometry, crop2d, im2col, pad2d, transpose_size
+from .im2col import PADDINGS, col2im, conv_geometry, crop2d, im2col, pad2d, shift_add, shift_spread, transpose_size
 
 INITS = ("glorot_uniform", "he_normal")
 
@@ -97,7 +97,12 @@ class Conv2D(_Conv):
         k = kernel_size
         super().__init__(in_channels, filters, kernel_size, stride, padding, init, (k, k, in_channels, filters),
                          rng, xp, device, dtype)
-        self.cols = None
+        self.cols = self.xpad = None
+        # Stride 1 with fewer filters than input channels (the last layer, 32 -> 1): multiply each pixel by the
+        # whole kernel first and add k k shifted slices of the result (shift_add), so the big arrays have k k F
+        # columns instead of im2col's k k C. Conv2D(32, 1) at 128x28x28 here: 22 ms instead of 230 ms forward,
+        # 24 ms instead of 350 ms backward (no (M, 1) @ (1, 288) product, no col2im). Tested against im2col.
+        self.by_output = stride == 1 and filters < in_channels
 
     def geometry(self, h, w):
         """(oh, ow, pads) for an h x w input; pads = (top, bottom, left, right)."""
@@ -116,18 +121,32 @@ class Conv2D(_Conv):
         oh, ow, pads = self.geometry(h, w)
         xpad = pad2d(x, pads)
         self.x_shape, self.padded_shape, self.pads, self.out_hw = tuple(x.shape), tuple(xpad.shape), pads, (oh, ow)
+        self.out_shape = (n, oh, ow, self.filters)
+        if self.by_output:
+            self.xpad = xpad
+            y = xp.reshape(xpad, (-1, self.in_channels)) @ self._kernel_by_input()  # (N Hp Wp, k k F)
+            out = shift_add(xp.reshape(y, (*xpad.shape[:3], k * k, self.filters)), k, (oh, ow))
+            out += self.params["b"]
+            return out
         self.cols = im2col(xpad, k, self.stride, (oh, ow))  # (N oh ow, k k in), cached for dW
         out = self.cols @ xp.reshape(self.params["W"], (k * k * self.in_channels, self.filters))  # (N oh ow, F)
         out += self.params["b"]
-        self.out_shape = (n, oh, ow, self.filters)
         return xp.reshape(out, self.out_shape)
+
+    def _kernel_by_input(self):
+        """W: (k, k, in, F) as (in, k k F): row c holds what one input channel gives to every tap and filter."""
+        k = self.kernel_size
+        W = self.xp.permute_dims(self.params["W"], (2, 0, 1, 3))  # (in, k, k, F)
+        return self.xp.reshape(W, (self.in_channels, k * k * self.filters))
 
     def backward(self, dout, *, input_grad=True):
         """dout: (N, oh, ow, filters) -> dx: (N, H, W, in).
 
         dW = cols.T @ dout, db = dout summed over N, oh, ow, dx = col2im(dout @ W.T) cropped to H x W.
         """
-        self._check_dout(self.cols, dout)
+        self._check_dout(self.xpad if self.by_output else self.cols, dout)
+        if self.by_output:
+            return self._backward_by_output(dout, input_grad)
         xp, k = self.xp, self.kernel_size
         W = self.params["W"]
         dout2 = xp.reshape(dout, (-1, self.filters))  # (N oh ow, F)
@@ -137,6 +156,18 @@ class Conv2D(_Conv):
             return None
         dcols = dout2 @ xp.reshape(W, (k * k * self.in_channels, self.filters)).T  # (N oh ow, k k in)
         return crop2d(col2im(dcols, self.padded_shape, k, self.stride, self.out_hw), self.pads)  # (N, H, W, in)
+
+    def _backward_by_output(self, dout, input_grad):
+        """The backward of the output-side forward: dy = shift_spread(dout), dW = xpad.T @ dy, dx = dy @ W.T."""
+        xp, k, c, f = self.xp, self.kernel_size, self.in_channels, self.filters
+        dy = xp.reshape(shift_spread(dout, self.padded_shape[1:3], k), (-1, k * k * f))  # (N Hp Wp, k k F)
+        dW = xp.reshape(xp.reshape(self.xpad, (-1, c)).T @ dy, (c, k, k, f))  # (in, k, k, F)
+        self.grads["W"] = xp.permute_dims(dW, (1, 2, 0, 3))  # (k, k, in, F)
+        self.grads["b"] = xp.sum(xp.reshape(dout, (-1, f)), axis=0)  # (F,)
+        if not input_grad:
+            return None
+        dxpad = xp.reshape(dy @ self._kernel_by_input().T, self.padded_shape)  # (N, Hp, Wp, in)
+        return crop2d(dxpad, self.pads)
 
 
 class Conv2DTranspose(_Conv):

@@ -85,3 +85,31 @@ def col2im(dcols, padded_shape, k, s, out_hw):
         for j in range(k):
             dxpad[:, window(k, s, oh, i), window(k, s, ow, j), :] += dcols[:, :, :, i * k + j, :]
     return dxpad
+
+
+def shift_add(y, k, out_hw):
+    """y: (N, Hp, Wp, k k, F) -> out: (N, oh, ow, F), out[n, p, q] = sum over (i, j) of y[n, p + i, q + j, (i, j)].
+
+    The last step of a stride-1 convolution computed from the output side: y[n, p, q, (i, j)] = xpad[n, p, q] @ W[i, j]
+    is what pixel (p, q) gives, through tap (i, j), to output (p - i, q - j); each output adds up k k shifted slices.
+    """
+    xp = get_xp(y)
+    n, f = y.shape[0], y.shape[4]
+    oh, ow = out_hw
+    out = xp.zeros((n, oh, ow, f), dtype=y.dtype, device=device_of(y))
+    for i in range(k):
+        for j in range(k):
+            out += y[:, i:i + oh, j:j + ow, i * k + j, :]
+    return out
+
+
+def shift_spread(dout, padded_hw, k):
+    """The adjoint of shift_add: dout: (N, oh, ow, F) -> dy: (N, Hp, Wp, k k, F), zero but for
+    dy[n, p + i, q + j, (i, j)] = dout[n, p, q]."""
+    xp = get_xp(dout)
+    n, oh, ow, f = dout.shape
+    dy = xp.zeros((n, *padded_hw, k * k, f), dtype=dout.dtype, device=device_of(dout))
+    for i in range(k):
+        for j in range(k):
+            dy[:, i:i + oh, j:j + ow, i * k + j, :] = dout
+    return dy

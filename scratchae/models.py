@@ -7,7 +7,9 @@ optimizer.step().
 """
 from . import conv, pooling
 from .backend import make_rng
+from .conv import Conv2D, Conv2DTranspose
 from .layers import LAYER_TYPES, Dense, ReLU, Sigmoid
+from .pooling import Flatten, MaxPool2D, Reshape, UpSampling2D
 
 # Every layer type by name, for from_spec; the ones with weights also take rng, xp, device and dtype.
 ALL_LAYER_TYPES = {**LAYER_TYPES, **conv.LAYER_TYPES, **pooling.LAYER_TYPES}
@@ -113,6 +115,35 @@ def dense_autoencoder(dims=(784, 256, 128, 64, 32, 32), *, rng=None, xp=None, de
     for n_in, n_out in zip(up[:-1], up[1:]):
         decoder += [Dense(n_in, n_out, **kw), ReLU()]
     decoder[-1] = Sigmoid()
+    return Autoencoder(Sequential(encoder), Sequential(decoder))
+
+
+def conv_autoencoder(*, init="glorot_uniform", rng=None, xp=None, device=None, dtype="float32"):
+    """The Keras convolutional autoencoder: two stride-2 convolutions down, two stride-2 transposed ones up.
+
+    encoder: 28x28x1 -Conv2D(32, s2)+ReLU-> 14x14x32 -Conv2D(64, s2)+ReLU-> 7x7x64, flattened to the code;
+    decoder: 7x7x64 -Conv2DTranspose(64, s2)+ReLU-> 14x14x64 -Conv2DTranspose(32, s2)+ReLU-> 28x28x32
+    -Conv2D(1)-> 28x28x1 -> Sigmoid. All kernels 3x3, padding "same".  x: (N, 784) -> z: (N, 3136) -> out: (N, 784).
+    Images stay flat rows outside the model: Reshape((28, 28, 1)) comes first and Flatten before the final Sigmoid
+    (elementwise, so the order changes nothing), which keeps Sigmoid last for BCE's fused gradient.
+    """
+    kw = {"init": init, "rng": make_rng(rng), "xp": xp, "device": device, "dtype": dtype}
+    encoder = [Reshape((28, 28, 1)), Conv2D(1, 32, 3, stride=2, **kw), ReLU(), Conv2D(32, 64, 3, stride=2, **kw), ReLU(),
+               Flatten()]
+    decoder = [Reshape((7, 7, 64)), Conv2DTranspose(64, 64, 3, stride=2, **kw), ReLU(),
+               Conv2DTranspose(64, 32, 3, stride=2, **kw), ReLU(), Conv2D(32, 1, 3, **kw), Flatten(), Sigmoid()]
+    return Autoencoder(Sequential(encoder), Sequential(decoder))
+
+
+def conv_pool_autoencoder(*, init="glorot_uniform", rng=None, xp=None, device=None, dtype="float32"):
+    """conv_autoencoder's shapes with pooling instead of strides: stride-1 Conv2D + MaxPool2D(2) down, UpSampling2D(2)
+    + stride-1 Conv2D up (the Keras blog's style).  x: (N, 784) -> z: (N, 3136), 7x7x64 flattened -> out: (N, 784).
+    """
+    kw = {"init": init, "rng": make_rng(rng), "xp": xp, "device": device, "dtype": dtype}
+    encoder = [Reshape((28, 28, 1)), Conv2D(1, 32, 3, **kw), ReLU(), MaxPool2D(2), Conv2D(32, 64, 3, **kw), ReLU(),
+               MaxPool2D(2), Flatten()]
+    decoder = [Reshape((7, 7, 64)), UpSampling2D(2), Conv2D(64, 64, 3, **kw), ReLU(), UpSampling2D(2),
+               Conv2D(64, 32, 3, **kw), ReLU(), Conv2D(32, 1, 3, **kw), Flatten(), Sigmoid()]
     return Autoencoder(Sequential(encoder), Sequential(decoder))
 
 

@@ -19,12 +19,31 @@ PROBES = 40  # entries probed per array: every kernel offset and channel gets hi
     (1, 7, "same", 7), (2, 7, "same", 4), (2, 8, "same", 4), (2, 6, "valid", 2), (1, 5, "valid", 3),
     (2, 7, "valid", 3)])
 @pytest.mark.parametrize("batch", [1, 2])
-def test_conv2d_gradcheck(backend, rng, record_gradcheck, stride, size, padding, out, batch):
-    layer = Conv2D(3, 4, 3, stride=stride, padding=padding, rng=rng, **backend.kw())
+@pytest.mark.parametrize("channels", [(3, 4), (3, 1)], ids=["3to4", "3to1"])  # 3to1 at stride 1: the output side
+def test_conv2d_gradcheck(backend, rng, record_gradcheck, stride, size, padding, out, batch, channels):
+    layer = Conv2D(*channels, 3, stride=stride, padding=padding, rng=rng, **backend.kw())
+    assert layer.by_output == (stride == 1 and channels[1] == 1)
     x = backend.asarray(rng.standard_normal((batch, size, size + 1 if stride == 1 else size, 3)))
     report = record_gradcheck(check_layer(layer, x, rng=rng, max_entries=PROBES))
     assert layer.out_shape[:2] == (batch, out) and set(report) == {"x", "W", "b"}
     assert_close(report, TOL)
+
+
+@pytest.mark.parametrize("in_channels, filters, padding", [(5, 2, "same"), (4, 1, "valid"), (3, 3, "same")])
+def test_output_side_conv_equals_im2col(backend, rng, in_channels, filters, padding):
+    """The stride-1 fast path (shift_add / shift_spread) against the plain im2col path on the same batch."""
+    fast = Conv2D(in_channels, filters, 3, padding=padding, rng=rng, **backend.kw())
+    plain = Conv2D(in_channels, filters, 3, padding=padding, rng=rng, **backend.kw())
+    plain.params["W"][...] = fast.params["W"]
+    fast.params["b"][...] = plain.params["b"][...] = backend.asarray(rng.standard_normal(filters))
+    fast.by_output, plain.by_output = True, False
+    x = backend.asarray(rng.standard_normal((2, 6, 7, in_channels)))
+    out = fast.forward(x)
+    np.testing.assert_allclose(host(out), host(plain.forward(x)), rtol=1e-12, atol=1e-12)
+    dout = random_like(out, rng)
+    np.testing.assert_allclose(host(fast.backward(dout)), host(plain.backward(dout)), rtol=1e-12, atol=1e-12)
+    for name in ("W", "b"):
+        np.testing.assert_allclose(host(fast.grads[name]), host(plain.grads[name]), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("stride, size, padding, out", [
