@@ -128,8 +128,8 @@ def conv_autoencoder(*, init="glorot_uniform", rng=None, xp=None, device=None, d
     (elementwise, so the order changes nothing), which keeps Sigmoid last for BCE's fused gradient.
     """
     kw = {"init": init, "rng": make_rng(rng), "xp": xp, "device": device, "dtype": dtype}
-    encoder = [Reshape((28, 28, 1)), Conv2D(1, 32, 3, stride=2, **kw), ReLU(), Conv2D(32, 64, 3, stride=2, **kw), ReLU(),
-               Flatten()]
+    encoder = [Reshape((28, 28, 1)), Conv2D(1, 32, 3, stride=2, **kw), ReLU(),
+               Conv2D(32, 64, 3, stride=2, **kw), ReLU(), Flatten()]
     decoder = [Reshape((7, 7, 64)), Conv2DTranspose(64, 64, 3, stride=2, **kw), ReLU(),
                Conv2DTranspose(64, 32, 3, stride=2, **kw), ReLU(), Conv2D(32, 1, 3, **kw), Flatten(), Sigmoid()]
     return Autoencoder(Sequential(encoder), Sequential(decoder))

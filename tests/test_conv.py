@@ -9,7 +9,7 @@ from conftest import host
 from scratchae import (Conv2D, Conv2DTranspose, Flatten, MaxPool2D, Reshape, Sequential, UpSampling2D,
                        assert_close, check_layer, load_model, save_model)
 from scratchae.gradcheck import random_like
-from scratchae.im2col import col2im, conv_geometry, im2col, pad2d
+from scratchae.im2col import col2im, conv_geometry, im2col, shift_add, shift_spread
 
 TOL = 1e-7
 PROBES = 40  # entries probed per array: every kernel offset and channel gets hit, and each check stays fast
@@ -84,20 +84,28 @@ def test_same_padding_is_tensorflows(size, k, s, expected):
     assert conv_geometry(size, k, s, "valid") == ((size - k) // s + 1, 0, 0)
 
 
-def test_col2im_is_the_adjoint_of_im2col(backend, rng):
+@pytest.mark.parametrize("k, s, size, padding", [(3, 2, 9, "valid"), (3, 2, 8, "same"), (3, 1, 6, "same"),
+                                                 (2, 2, 8, "valid"), (4, 3, 10, "same"), (5, 1, 4, "same")])
+def test_col2im_is_the_adjoint_of_im2col(backend, rng, k, s, size, padding):
     # <im2col(x), d> == <x, col2im(d)> for random x and d: the identity every backward here relies on.
-    for k, s, size in ((3, 2, 9), (3, 1, 6), (2, 2, 8), (4, 3, 10)):
-        out = (size - k) // s + 1
-        x = backend.asarray(rng.standard_normal((2, size, size, 3)))
-        d = backend.asarray(rng.standard_normal((2 * out * out, k * k * 3)))
-        lhs = float(backend.xp.sum(im2col(x, k, s, (out, out)) * d))
-        rhs = float(backend.xp.sum(x * col2im(d, (2, size, size, 3), k, s, (out, out))))
+    out, top, bottom = conv_geometry(size, k, s, padding)
+    pads = (top, bottom, top, bottom)
+    x = backend.asarray(rng.standard_normal((2, size, size, 3)))
+    d = backend.asarray(rng.standard_normal((2 * out * out, k * k * 3)))
+    lhs = float(backend.xp.sum(im2col(x, k, s, (out, out), pads) * d))
+    rhs = float(backend.xp.sum(x * col2im(d, (2, size, size, 3), k, s, (out, out), pads)))
+    assert lhs == pytest.approx(rhs, rel=1e-12)
+    if s == 1:  # the output-side pair, the same identity
+        y = backend.asarray(rng.standard_normal((2, size, size, k * k, 4)))
+        dout = backend.asarray(rng.standard_normal((2, out, out, 4)))
+        lhs = float(backend.xp.sum(shift_add(y, k, (out, out), pads) * dout))
+        rhs = float(backend.xp.sum(y * shift_spread(dout, (size, size), k, pads)))
         assert lhs == pytest.approx(rhs, rel=1e-12)
 
 
 def test_im2col_columns_follow_the_kernel_layout(rng):
     x = rng.standard_normal((1, 4, 4, 2))
-    cols = im2col(x, 3, 1, (2, 2))
+    cols = im2col(x, 3, 1, (2, 2), (0, 0, 0, 0))
     # Row (n, y, x), column (i, j, c) is x[n, y + i, x + j, c]: row 3 is the patch at (1, 1).
     np.testing.assert_array_equal(cols[3], x[0, 1:4, 1:4, :].reshape(-1))
 
