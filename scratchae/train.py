@@ -83,7 +83,8 @@ def build_parser():
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT (its checkpoint.npz)")
     p.add_argument("--limit", type=_positive(int), metavar="N", help="train on the first N training images only")
     p.add_argument("--data-dir",
-                   help=f"folder holding the data set's IDX files (default: ${DATA_ENV} or data/<dataset>)")
+                   help=f"folder holding the data set's IDX files (default: ${DATA_ENV}/<dataset>, else the "
+                        f"checkout's data/<dataset>, else the user cache that python -m scratchae.download fills)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (epoch lines and errors still print)")
     return p
 
