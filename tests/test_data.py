@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from scratchae import data
-from scratchae.data import DataError, batch_slices, checkout_data, epoch_order, find_data, load, read_idx
+from scratchae.data import DataError, batch_slices, epoch_order, find_data, load, read_idx
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_read_idx_reads_header_and_rejects_damage(tmp_path):
 @pytest.fixture
 def data_copy(tmp_path):
     folder = tmp_path / "mnist"
-    shutil.copytree(checkout_data() / "mnist", folder)
+    shutil.copytree(pathlib.Path(__file__).resolve().parent.parent / "data" / "mnist", folder)
     return folder
 
 

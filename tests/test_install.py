@@ -1,15 +1,14 @@
 """A regular install (not editable), run from another folder, as a new user or Colab runs it: the package finds
 the data that $SCRATCHAE_DATA or the user cache provides, and says how to get it when neither does."""
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
 
 import pytest
 
-from scratchae.data import checkout_data
-
-SOURCE = checkout_data().parent
+SOURCE = pathlib.Path(__file__).resolve().parent.parent  # the checkout these tests sit in
 TRAIN = ["-m", "scratchae.train", "--limit", "300", "--epochs", "1", "--batch-size", "100", "--dims", "784", "8",
          "--quiet", "--out", "run"]
 
