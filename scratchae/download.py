@@ -82,6 +82,10 @@ def fetch(url, folder, stem, sha256, shape, quiet=False, timeout=60):
                     out.write(chunk)
                     bar.update(len(chunk))
         check_idx(tmp, sha256, shape, advice, name=url)
+        # mkstemp makes the file private (0600); give it the mode any new file gets, so a shared --dest stays shared.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, folder / f"{stem}.gz")
     except urllib.error.HTTPError as err:
         raise DownloadError(f"{url}: HTTP {err.code} {err.reason}; {advice}") from None

@@ -85,9 +85,11 @@ def test_download_into_the_cache_checks_and_then_skips(tmp_path, cache, capsys, 
         assert sorted(requested) == sorted(f"/mnist/{stem}.gz" for stem in STEMS)
         assert out.count("SHA-256 of its contents checked") == 4 and f"mnist: ready in {cache / 'mnist'}" in out
         assert sorted(p.name for p in (cache / "mnist").iterdir()) == sorted(f"{stem}.gz" for stem in STEMS)
-        for stem in STEMS:  # byte for byte what the mirror served
+        (tmp_path / "plain").write_bytes(b"")  # the mode any new file gets here
+        for stem in STEMS:  # byte for byte what the mirror served, and readable as any file written here
             name = f"{stem}.gz"
             assert (cache / "mnist" / name).read_bytes() == (BUNDLED / "mnist" / name).read_bytes()
+            assert (cache / "mnist" / name).stat().st_mode == (tmp_path / "plain").stat().st_mode
         # A second run finds every file valid and asks the mirror for nothing.
         code, out, err = run(capsys, "--dataset", "mnist")
         assert code == 0 and out.count("already there and valid, skipped") == 4 and len(requested) == 4
