@@ -100,8 +100,10 @@ def fetch(url, folder, stem, sha256, shape, quiet=False, timeout=60):
             os.unlink(tmp)
 
 
-def download(dataset, mirror, dest, quiet=False):
-    """Fetch the four files of ``dataset`` into ``dest``/``dataset``, skipping valid ones; returns the folder."""
+def download(dataset, mirror=None, dest=None, quiet=False):
+    """Fetch the four files of ``dataset`` into ``dest``/``dataset`` (default: the user cache, where ``load`` looks),
+    skipping valid ones; returns the folder. Raises UsageError or DownloadError with a one-line message."""
+    dest = dest or cache_dir()
     folder = pathlib.Path(dest) / dataset
     try:
         folder.mkdir(parents=True, exist_ok=True)

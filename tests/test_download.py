@@ -163,3 +163,9 @@ def test_mirror_urls_take_the_dataset_name():
     assert download.file_url("https://h/{dataset}", "mnist", "a.gz") == "https://h/mnist/a.gz"
     assert download.file_url("https://h/x/", "fashion-mnist", "a.gz") == "https://h/x/a.gz"
     assert set(download.MIRRORS) == set(DATASETS)
+
+
+def test_from_python_it_fills_the_cache_that_load_reads(cache, capsys):
+    # What a notebook on Colab calls; a file:// URL works as a mirror too.
+    folder = download.download("mnist", mirror=BUNDLED.as_uri() + "/{dataset}/", quiet=True)
+    assert folder == cache / "mnist" == data.find_data("mnist")
