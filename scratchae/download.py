@@ -17,7 +17,8 @@ import urllib.request
 
 from tqdm import tqdm
 
-from .data import DATASETS, DataError, cache_dir, check_idx, read_idx
+from . import data
+from .data import DATA_ENV, DATASETS, DataError, cache_dir, check_idx, read_idx
 
 # Where each data set's authors and the large frameworks fetch the original gzipped IDX files. MNIST: the PyTorch
 # team's S3 copy that torchvision uses. Fashion-MNIST: Zalando's own bucket, served only over plain HTTP; integrity
@@ -128,6 +129,14 @@ def download(dataset, mirror=None, dest=None, quiet=False):
     return folder
 
 
+def loads_from(dataset, folder):
+    """True if ``load(dataset)`` with no --data-dir would read ``folder``."""
+    try:
+        return data.find_data(dataset).resolve() == pathlib.Path(folder).resolve()
+    except DataError:
+        return False
+
+
 def main(argv=None):
     """Command-line entry point; returns the exit code."""
     try:
@@ -142,7 +151,8 @@ def main(argv=None):
         dest = pathlib.Path(args.dest) if args.dest else cache_dir()
         for dataset in datasets:
             folder = download(dataset, mirror, dest, quiet=args.quiet)
-            hint = "" if dest == cache_dir() else f"; use it with --data-dir {folder} or $SCRATCHAE_DATA={dest}"
+            hint = ("" if loads_from(dataset, folder) else
+                    f"; the loader looks elsewhere first: pass --data-dir {folder} or set ${DATA_ENV}={dest}")
             print(f"{dataset}: ready in {folder}{hint}", flush=True)
     except UsageError as err:
         print(f"scratchae.download: error: {err}", file=sys.stderr)

@@ -83,7 +83,7 @@ def test_download_into_the_cache_checks_and_then_skips(tmp_path, cache, capsys, 
         code, out, err = run(capsys, "--dataset", "mnist")
         assert code == 0, err
         assert sorted(requested) == sorted(f"/mnist/{stem}.gz" for stem in STEMS)
-        assert out.count("SHA-256 of its contents checked") == 4 and f"mnist: ready in {cache / 'mnist'}" in out
+        assert out.count("SHA-256 of its contents checked") == 4 and f"mnist: ready in {cache / 'mnist'}\n" in out
         assert sorted(p.name for p in (cache / "mnist").iterdir()) == sorted(f"{stem}.gz" for stem in STEMS)
         (tmp_path / "plain").write_bytes(b"")  # the mode any new file gets here
         for stem in STEMS:  # byte for byte what the mirror served, and readable as any file written here
@@ -169,3 +169,11 @@ def test_from_python_it_fills_the_cache_that_load_reads(cache, capsys):
     # What a notebook on Colab calls; a file:// URL works as a mirror too.
     folder = download.download("mnist", mirror=BUNDLED.as_uri() + "/{dataset}/", quiet=True)
     assert folder == cache / "mnist" == data.find_data("mnist")
+
+
+def test_it_says_when_the_loader_would_look_elsewhere(tmp_path, cache, capsys, monkeypatch):
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "other"))
+    code, out, err = run(capsys, "--mirror", BUNDLED.as_uri() + "/{dataset}/")
+    assert code == 0 and f"ready in {cache / 'mnist'}; the loader looks elsewhere first: pass --data-dir" in out
+    code, out, err = run(capsys, "--mirror", BUNDLED.as_uri() + "/{dataset}/", "--dest", tmp_path / "other")
+    assert code == 0 and out.endswith(f"ready in {tmp_path / 'other' / 'mnist'}\n")
