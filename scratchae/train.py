@@ -69,7 +69,8 @@ def build_parser():
                    help="starting settings: 'reference' (deep AE on MNIST, BCE) or 'keras-basic' (Keras tutorial: "
                         "Fashion-MNIST, latent 64, MSE); flags below override it (default: reference)")
     p.add_argument("--model", choices=sorted(MODELS), help="model family (default: the preset's, dense)")
-    p.add_argument("--gpu", action="store_true", help="run on a CUDA GPU with CuPy (pip install -e .[gpu])")
+    p.add_argument("--gpu", action="store_true",
+                   help="run on a CUDA GPU with CuPy (on Colab, the one it ships; elsewhere the gpu extra)")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="data set (default: mnist)")
     p.add_argument("--epochs", type=_positive(int), help="number of epochs in all (default: 20)")
     p.add_argument("--batch-size", type=_positive(int), help="minibatch size (default: 256)")
