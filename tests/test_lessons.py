@@ -1,6 +1,6 @@
 """The lessons' generated notebooks agree with their .py sources and with setup.cfg; no kernel is started here.
 
-nbmake executes the notebooks themselves (setup.cfg's addopts, lessons/conftest.py); these checks are the fast
+nbmake executes the notebooks themselves (setup.cfg's addopts, the root conftest.py); these checks are the fast
 part: a .py edited without `python lessons/build.py` afterwards, a notebook saved with outputs, or a badge or
 clone line that disagrees with setup.cfg fails here in a second.
 """
