@@ -143,3 +143,16 @@ def test_build_is_byte_stable_and_follows_a_moved_repository(tmp_path, capsys):
     assert problems(py, tmp_path) == []
     assert "github/a/b/blob/v9.9/lessons/en/01_dense.ipynb" in (tmp_path / "lessons" / "README.md").read_text()
     assert "01_dense.ipynb: badge or clone line and notebook updated" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("py", LESSONS, ids=[p.stem for p in LESSONS])
+def test_setup_cell_installs_a_clone_never_cupy_and_reads_quick(py):
+    setup = next(c.source for c in jupytext.read(py).cells if c.cell_type == "code")
+    install = [line for line in setup.splitlines() if '"pip", "install"' in line]
+    assert len(install) == 1 and '"./scratchae-src"' in install[0], "install the clone, once, with pip"
+    assert '"-e"' not in install[0], "a regular install: an editable one is not importable until a restart"
+    commands = [line for line in setup.splitlines() if "subprocess" in line or "pip" in line or "!" in line]
+    assert not [line for line in commands if "cupy" in line.lower()], "never install CuPy: Colab's GPU runtime has one"
+    assert 'os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")' in setup
+    assert "xp, message = pick_xp()" in setup and "print(message)" in setup
+    assert 'QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"' in setup
