@@ -40,9 +40,13 @@ class Sequential:
         the gradient at the last layer's input (a parameter-free output activation, see BCE.backward_logits).
         """
         last = len(self.layers) - (2 if skip_last else 1)
-        for i in range(last, -1, -1):
-            dout = self.layers[i].backward(dout, input_grad=input_grad or i > 0)
-        return dout
+        # Without input_grad nothing below the first layer with weights needs a gradient (a leading Reshape has no
+        # grads to fill) and that layer needs no dx: stop there. For the conv models this skips Conv2D(1, 32)'s
+        # col2im with one channel: 26 ms against 1.4 ms per batch of 128 here.
+        stop = 0 if input_grad else next((i for i, layer in enumerate(self.layers) if layer.params), 0)
+        for i in range(last, stop - 1, -1):
+            dout = self.layers[i].backward(dout, input_grad=input_grad or i > stop)
+        return dout if input_grad else None
 
     def named_params(self, prefix=""):
         """Yield (name, param, grad) for every parameter, named ``f"{prefix}{index}.{key}"`` such as ``"0.W"``."""

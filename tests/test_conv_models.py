@@ -141,3 +141,22 @@ def test_fused_bce_gradient_matches_the_chain_rule(rng):
     model.backward(loss.backward_logits(), input_grad=False, skip_last=True)
     for name, _, g in model.named_params():
         np.testing.assert_allclose(host(g), plain[name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_no_input_gradient_below_the_first_convolution(rng):
+    """input_grad=False stops at the first layer with weights: same grads, no dx, the leading Reshape untouched."""
+    model = conv_autoencoder(rng=rng, dtype="float64")
+    x = rng.uniform(0, 1, (2, 784))
+    dout = rng.standard_normal((2, 784))
+    model.forward(x)
+    assert model.backward(dout).shape == (2, 784)
+    full = {name: g.copy() for name, _, g in model.named_params()}
+    calls = []
+    for layer in model.layers[:2]:
+        real = layer.backward
+        layer.backward = lambda d, *, input_grad=True, real=real, layer=layer: (calls.append((layer, input_grad)),
+                                                                               real(d, input_grad=input_grad))[1]
+    assert model.backward(dout, input_grad=False) is None
+    assert calls == [(model.layers[1], False)]  # Conv2D(1, 32) without dx; Reshape never called
+    for name, _, g in model.named_params():
+        np.testing.assert_array_equal(g, full[name], err_msg=name)
