@@ -122,7 +122,7 @@ def dense_autoencoder(dims=(784, 256, 128, 64, 32, 32), *, rng=None, xp=None, de
     return Autoencoder(Sequential(encoder), Sequential(decoder))
 
 
-def conv_autoencoder(*, init="glorot_uniform", rng=None, xp=None, device=None, dtype="float32"):
+def conv_autoencoder(*, init="he_normal", rng=None, xp=None, device=None, dtype="float32"):
     """The Keras convolutional autoencoder: two stride-2 convolutions down, two stride-2 transposed ones up.
 
     encoder: 28x28x1 -Conv2D(32, s2)+ReLU-> 14x14x32 -Conv2D(64, s2)+ReLU-> 7x7x64, flattened to the code;
@@ -130,6 +130,7 @@ def conv_autoencoder(*, init="glorot_uniform", rng=None, xp=None, device=None, d
     -Conv2D(1)-> 28x28x1 -> Sigmoid. All kernels 3x3, padding "same".  x: (N, 784) -> z: (N, 3136) -> out: (N, 784).
     Images stay flat rows outside the model: Reshape((28, 28, 1)) comes first and Flatten before the final Sigmoid
     (elementwise, so the order changes nothing), which keeps Sigmoid last for BCE's fused gradient.
+    Kernels are He-normal by default (init="glorot_uniform" gives Keras's): see Conv2D for the measurement.
     """
     kw = {"init": init, "rng": make_rng(rng), "xp": xp, "device": device, "dtype": dtype}
     encoder = [Reshape((28, 28, 1)), Conv2D(1, 32, 3, stride=2, **kw), ReLU(),
@@ -139,7 +140,7 @@ def conv_autoencoder(*, init="glorot_uniform", rng=None, xp=None, device=None, d
     return Autoencoder(Sequential(encoder), Sequential(decoder))
 
 
-def conv_pool_autoencoder(*, init="glorot_uniform", rng=None, xp=None, device=None, dtype="float32"):
+def conv_pool_autoencoder(*, init="he_normal", rng=None, xp=None, device=None, dtype="float32"):
     """conv_autoencoder's shapes with pooling instead of strides: stride-1 Conv2D + MaxPool2D(2) down, UpSampling2D(2)
     + stride-1 Conv2D up (the Keras blog's style).  x: (N, 784) -> z: (N, 3136), 7x7x64 flattened -> out: (N, 784).
     """

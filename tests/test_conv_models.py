@@ -83,10 +83,11 @@ def test_gradcheck_end_to_end_with_bce(backend, rng, record_gradcheck, build):
     model = build(rng=rng, **backend.kw())
     x = backend.asarray(rng.uniform(0.05, 0.95, (2, 784)))
     freeze_kinks(model, x)
-    # h = 3e-4, not 1e-5: these gradients are ~1e-6 (a mean over 1568 pixels), so the rounding error of f ~ 0.7,
-    # about 1e-16 |f| / (h |g|), dominated at h = 1e-5 (worst 1.2e-6); the frozen model is smooth, so the h^2
-    # truncation error stays small. Measured worst errors for h = 1e-5, 1e-4, 3e-4, 1e-3: 1.2e-6, 1.5e-7, 4.5e-8,
-    # 8.5e-9 (strided model), 1.1e-7, 1.3e-8, 5.5e-9, 3.5e-8 (pooling model).
+    # h = 3e-4, not 1e-5: some gradients are ~1e-6 (a mean over 1568 pixels), so the rounding error of f ~ 0.7,
+    # about 1e-16 |f| / (h |g|), can dominate at h = 1e-5; the frozen model is smooth, so the h^2 truncation error
+    # stays small. Worst errors measured for h = 1e-5, 1e-4, 3e-4, 1e-3, He-normal weights: 3.4e-8, 3.5e-9, 6.8e-9,
+    # 7.6e-8 (strided model), 2.6e-9, 4.0e-10, 3.6e-9, 4.0e-8 (pooling model); with Glorot-uniform's smaller
+    # weights the strided model's were 1.2e-6, 1.5e-7, 4.5e-8, 8.5e-9.
     report = record_gradcheck(check_model(model, BCE(), x, x, rng=rng, max_entries=6, h=3e-4))
     assert len(report) == 1 + 10  # dx and W, b of five convolutions
     assert_close(report, 1e-7)
