@@ -2,10 +2,11 @@
 
 The keras-conv setting (Fashion-MNIST, BCE, Adam 1e-3, batch 128) with the training command's step and shuffled
 order (epoch_order(n, seed, epoch), weights from rng=seed), so its numbers are the command's. Prints one line per
-epoch; the README quotes them (the Glorot-uniform vs He-normal comparison and the 20-epoch run).
+epoch; the README quotes them.
 
-    python benchmarks/conv_quality.py --epochs 2 --seeds 0 1                         # init comparison
-    python benchmarks/conv_quality.py --epochs 20 --inits glorot_uniform --save DIR  # the full run
+    python benchmarks/conv_quality.py --epochs 2 --seeds 0 1    # the init comparison
+
+The full 20-epoch run is the command itself: python -m scratchae.train --preset keras-conv.
 """
 import argparse
 import pathlib
