@@ -35,7 +35,7 @@ def per_image_loss(loss, out, x):
 
 
 def reconstruction_errors(model, loss, x, batch_size=1000):
-    """Anomaly scores: each image's mean reconstruction error under ``loss``.  x: (N, D) -> scores: (N,) on x's device."""
+    """Anomaly scores: each image's mean reconstruction error under ``loss``.  x: (N, D) -> scores: (N,), x's device."""
     xp = get_xp(x)
     return xp.concat([per_image_loss(loss, model.forward(x[a:b, ...]), x[a:b, ...])
                       for a, b in batch_slices(x.shape[0], batch_size)])

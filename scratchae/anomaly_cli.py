@@ -3,8 +3,8 @@
 For each normal class: train a dense autoencoder on that class's training images only, score all 10,000 test
 images by reconstruction error (the other nine classes are the anomalies), and report ROC AUC next to the PCA
 baseline's, plus precision, recall and accuracy at the TensorFlow tutorial's threshold (mean + std of the training
-errors). Writes results.csv, scores.csv, config.json and three figures to the run folder. Usage errors print one
-line and exit 2; a diverged loss exits 1.
+errors). Writes results.csv, scores.csv, config.json, model-<class>.npz and three figures to the run folder.
+Usage errors print one line and exit 2; a diverged loss exits 1.
 """
 import argparse
 import csv
@@ -27,6 +27,7 @@ from .metrics import detection_report, roc_auc, threshold_rule
 from .models import dense_autoencoder, init_output_bias
 from .optim import Adam
 from .plots import CLASS_NAMES
+from .serialize import save_model
 from .train import Parser, UsageError, _positive, prepare_out
 
 LOSSES = {"bce": BCE, "mse": MSE}
@@ -75,7 +76,7 @@ def atomic_write_csv(path, fields, rows):
         raise
 
 
-def one_class(c, x_normal, x_test, y_test, cfg, xp):
+def one_class(c, x_normal, x_test, y_test, cfg, xp, out):
     """Train on x_normal (host, (n, 784)) and score x_test (host, (N, 784)).
 
     Returns a dict: row (the numbers of the table), ae and pca (N,) host scores, threshold, worst (8,) indices of
@@ -97,6 +98,7 @@ def one_class(c, x_normal, x_test, y_test, cfg, xp):
                           batch_size=cfg["batch_size"], seed=cfg["seed"], on_epoch=on_epoch)
     finally:
         bar.close()
+    save_model(model, out / f"model-{c}.npz")  # atomic; lets anyone rescore the test set later
     train_err = to_numpy(reconstruction_errors(model, loss, x))
     ae = to_numpy(reconstruction_errors(model, loss, xt))
     mean, components = pca_fit(x, cfg["components"])
@@ -150,7 +152,7 @@ def run(cfg):
     print(HEADER, flush=True)
     results, scores = [], []
     for c in classes:
-        result = one_class(c, x_train[y_train == c], x_test, y_test, cfg, xp)
+        result = one_class(c, x_train[y_train == c], x_test, y_test, cfg, xp, out)
         results.append(result)
         scores += [{"normal": c, "index": i, "label": int(y_test[i]), "ae_score": float(result["ae"][i]),
                     "pca_score": float(result["pca"][i])} for i in range(y_test.shape[0])]

@@ -85,7 +85,7 @@ def worst(results, x_test, y_test, names, path):
         axes[2 * i, 0].set_ylabel(f"normal {names[c][:7]}", fontsize=7)
         axes[2 * i + 1, 0].set_ylabel("reconstructed", fontsize=7)
     fig.suptitle("Worst-reconstructed test images (title: true class)", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / (2.4 * len(results))))  # leave the title its own strip
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
