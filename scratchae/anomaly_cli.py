@@ -137,7 +137,6 @@ def run(cfg):
                          f"got {' '.join(map(str, cfg['dims']))}")
     xp = gpu_xp() if cfg["gpu"] else cpu_xp
     classes = range(10) if cfg["normal"] == "all" else [int(cfg["normal"])]
-    out = prepare_out(cfg["out"])
     x_train, y_train, x_test, y_test = load(cfg["dataset"], cfg["data_dir"])
     if cfg["limit"]:
         x_train, y_train = x_train[:cfg["limit"]], y_train[:cfg["limit"]]
@@ -145,6 +144,7 @@ def run(cfg):
         if not np.any(y_train == c):
             raise UsageError(f"class {c} has no training images among the first {x_train.shape[0]}; "
                              f"raise --limit or drop it")
+    out = prepare_out(cfg["out"])
     (out / "config.json").write_text(json.dumps({**cfg, "array_namespace": describe(xp)}, indent=2) + "\n")
     print(f"one-class anomaly detection on {cfg['dataset']}: {'-'.join(map(str, cfg['dims']))} autoencoder "
           f"({cfg['loss']}, {cfg['epochs']} epochs) against PCA-{cfg['components']}, normal class "
