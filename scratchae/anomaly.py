@@ -8,9 +8,8 @@ the other nine classes above the normal one (``scratchae.metrics``). The library
 import math
 
 from .backend import device_of, get_xp, to_device
-from .data import batch_slices, epoch_order
+from .data import batch_slices, epoch_order, step_rng
 from .losses import BCE, MSE
-from .training import train_step
 
 
 class Diverged(RuntimeError):
@@ -68,22 +67,23 @@ def pca_errors(x, mean, components, batch_size=1000):
     return xp.concat(parts)
 
 
-def train_autoencoder(model, loss, optimizer, x, *, epochs, batch_size, seed, on_epoch=None):
-    """Minibatch training on x (N, D) with ``scratchae.training.train_step``; returns the last epoch's mean loss.
+def train_autoencoder(step, x, *, epochs, batch_size, seed, on_epoch=None):
+    """Minibatch training on x (N, D) with ``step(xb, rng)`` (see recipes.make_step); returns the last epoch's loss.
 
-    Each epoch visits x in the order ``epoch_order(N, seed, epoch)``; on_epoch(epoch, mean_loss) after each epoch.
+    Each epoch visits x in the order ``epoch_order(N, seed, epoch)``; the losses stay on the device and are read
+    once per epoch (no per-step wait on a GPU); on_epoch(epoch, mean_loss) after each epoch.
     """
     xp, n = get_xp(x), x.shape[0]
     mean_loss = float("nan")
     for epoch in range(epochs):
         order = to_device(epoch_order(n, seed, epoch), xp, device_of(x))  # (N,)
         total = 0.0
-        for a, b in batch_slices(n, batch_size):
-            value = train_step(model, loss, optimizer, xp.take(x, order[a:b], axis=0))
-            if not math.isfinite(value):
-                raise Diverged(f"loss became {value} at epoch {epoch + 1}; try a smaller --lr")
-            total += value * (b - a)
-        mean_loss = total / n
+        for k, (a, b) in enumerate(batch_slices(n, batch_size)):
+            terms = step(xp.take(x, order[a:b], axis=0), step_rng(seed, epoch, k))
+            total = total + (terms["loss"] if isinstance(terms, dict) else terms) * (b - a)  # 0-d, on the device
+        mean_loss = float(total) / n
+        if not math.isfinite(mean_loss):
+            raise Diverged(f"loss became {mean_loss} in epoch {epoch + 1}; try a smaller --lr")
         if on_epoch is not None:
             on_epoch(epoch + 1, mean_loss)
     return mean_loss

@@ -24,9 +24,9 @@ from .backend import GPUUnavailableError, cpu_xp, describe, gpu_xp, to_device, t
 from .data import DATA_ENV, DataError, load
 from .losses import BCE, MSE
 from .metrics import detection_report, roc_auc, threshold_rule
-from .models import dense_autoencoder, init_output_bias
 from .optim import Adam
 from .plots import CLASS_NAMES
+from .recipes import build_model, make_step
 from .serialize import save_model
 from .train import Parser, UsageError, _positive, prepare_out
 
@@ -84,9 +84,9 @@ def one_class(c, x_normal, x_test, y_test, cfg, xp, out):
     """
     x = to_device(x_normal, xp)
     xt = to_device(x_test, xp)
-    model = dense_autoencoder(cfg["dims"], rng=cfg["seed"], xp=xp)
-    init_output_bias(model, xp.mean(x, axis=0))
+    model = build_model(cfg, xp, x_normal)  # the output bias starts at the logit of the class's mean image
     loss = LOSSES[cfg["loss"]]()
+    optimizer = Adam(model, lr=cfg["lr"])
     bar = tqdm(total=cfg["epochs"], desc=f"class {c}", unit="epoch", disable=cfg["quiet"], leave=False)
 
     def on_epoch(epoch, mean_loss):
@@ -94,7 +94,7 @@ def one_class(c, x_normal, x_test, y_test, cfg, xp, out):
         bar.update(1)
 
     try:
-        train_autoencoder(model, loss, Adam(model, lr=cfg["lr"]), x, epochs=cfg["epochs"],
+        train_autoencoder(make_step(cfg, model, loss, optimizer), x, epochs=cfg["epochs"],
                           batch_size=cfg["batch_size"], seed=cfg["seed"], on_epoch=on_epoch)
     finally:
         bar.close()
@@ -171,7 +171,7 @@ def main(argv=None):
     """Command-line entry point; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
-        cfg = vars(args)
+        cfg = {**vars(args), "model": "dense", "output_bias": "mean"}  # what recipes.build_model reads
         cfg["out"] = cfg["out"] or f"runs/anomaly-{args.dataset}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
         run(cfg)
     except (UsageError, GPUUnavailableError, DataError) as err:

@@ -6,6 +6,7 @@ from conftest import host
 from scratchae import BCE, MSE, Adam, dense_autoencoder
 from scratchae.anomaly import (Diverged, pca_errors, pca_fit, per_image_loss, reconstruction_errors,
                                train_autoencoder)
+from scratchae.training import train_step
 
 
 @pytest.mark.parametrize("loss", [BCE(), MSE()], ids=["bce", "mse"])
@@ -69,8 +70,9 @@ def test_training_on_one_class_lowers_its_error(backend, rng):
     loss = BCE()
     before = float(backend.xp.mean(reconstruction_errors(model, loss, x)))
     seen = []
-    last = train_autoencoder(model, loss, Adam(model, lr=1e-2), x, epochs=30, batch_size=16, seed=0,
-                             on_epoch=lambda epoch, value: seen.append((epoch, value)))
+    optimizer = Adam(model, lr=1e-2)
+    last = train_autoencoder(lambda xb, rng: train_step(model, loss, optimizer, xb), x, epochs=30, batch_size=16,
+                             seed=0, on_epoch=lambda epoch, value: seen.append((epoch, value)))
     assert [e for e, _ in seen] == list(range(1, 31)) and seen[-1][1] == last
     assert float(backend.xp.mean(reconstruction_errors(model, loss, x))) < 0.8 * before
 
@@ -78,6 +80,7 @@ def test_training_on_one_class_lowers_its_error(backend, rng):
 def test_training_stops_when_the_loss_is_not_finite(rng):
     x = rng.uniform(0, 1, (8, 20)).astype(np.float32)
     x[3, 5] = np.nan
-    model = dense_autoencoder((20, 4), rng=0)
-    with pytest.raises(Diverged, match="loss became nan at epoch 1"):
-        train_autoencoder(model, BCE(), Adam(model), x, epochs=2, batch_size=8, seed=0)
+    model, loss = dense_autoencoder((20, 4), rng=0), BCE()
+    optimizer = Adam(model)
+    with pytest.raises(Diverged, match="loss became nan in epoch 1"):
+        train_autoencoder(lambda xb, rng: train_step(model, loss, optimizer, xb), x, epochs=2, batch_size=8, seed=0)
