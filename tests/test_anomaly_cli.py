@@ -38,6 +38,11 @@ def mnist():
     return load("mnist")
 
 
+def mse_per_image(out, x):
+    """Per-row mean squared error in float64."""
+    return np.mean((out.astype(np.float64) - x) ** 2, axis=1)
+
+
 def bce_per_image(p, x):
     """Per-row mean BCE in float64, written out again: -mean(x log p + (1 - x) log(1 - p)), p clipped like BCE."""
     p = np.clip(p.astype(np.float64), 1e-7, 1 - 1e-7)
@@ -82,9 +87,9 @@ def test_every_printed_number_matches_an_independent_computation(all_classes, mn
         fields = table[c].split()
         assert fields[0] == fields[1] == str(c) and int(fields[2]) == int(np.sum(y_train == c))
         ae_auc, pca_auc, threshold, precision, recall, accuracy = map(float, fields[3:])
-        # The autoencoder's scores from its saved weights, with BCE written out in float64.
+        # The autoencoder's scores from its saved weights, in float64.
         model = load_model(out / f"model-{c}.npz")
-        ae = bce_per_image(model.forward(x_test), x_test)
+        ae = mse_per_image(model.forward(x_test), x_test)
         np.testing.assert_allclose(written["ae_score"][c], ae, rtol=1e-5)
         # PCA-32 through NumPy's SVD in float64.
         normal = x_train[y_train == c].astype(np.float64)
@@ -99,7 +104,7 @@ def test_every_printed_number_matches_an_independent_computation(all_classes, mn
         assert pca_auc == pytest.approx(100 * pca_aucs[-1], abs=0.006)
         assert float(results[c]["ae_auc"]) == pytest.approx(ae_aucs[-1], abs=1e-6)
         # The threshold from the training images' errors; the rates by counting.
-        train_errors = bce_per_image(model.forward(x_train[y_train == c]), x_train[y_train == c])
+        train_errors = mse_per_image(model.forward(x_train[y_train == c]), x_train[y_train == c])
         expected = statistics.mean(train_errors.tolist()) + statistics.pstdev(train_errors.tolist())
         assert threshold == pytest.approx(expected, abs=6e-6)
         flagged = ae > expected
@@ -114,8 +119,8 @@ def test_every_printed_number_matches_an_independent_computation(all_classes, mn
     assert float(mean_fields[2]) == pytest.approx(100 * np.mean(pca_aucs), abs=0.006)
 
 
-def test_one_class_mse(tmp_path):
-    code, printed = run_main(*TINY, "--normal", "7", "--loss", "mse", "--out", tmp_path / "run")
+def test_one_class_bce(tmp_path):
+    code, printed = run_main(*TINY, "--normal", "7", "--loss", "bce", "--out", tmp_path / "run")
     assert code == 0
     lines = printed.splitlines()
     table = lines[lines.index(anomaly_cli.HEADER) + 1:]
@@ -124,9 +129,10 @@ def test_one_class_mse(tmp_path):
     scores = read_csv(tmp_path / "run" / "scores.csv")
     model = load_model(tmp_path / "run" / "model-7.npz")
     _, _, x_test, y_test = load("mnist")
-    mse = np.mean((model.forward(x_test).astype(np.float64) - x_test) ** 2, axis=1)
-    np.testing.assert_allclose([float(r["ae_score"]) for r in scores], mse, rtol=1e-4)
-    assert float(row["ae_auc"]) == pytest.approx(pairwise_auc(mse, y_test != 7), abs=1e-6)
+    bce = bce_per_image(model.forward(x_test), x_test)
+    np.testing.assert_allclose([float(r["ae_score"]) for r in scores], bce, rtol=1e-5)
+    assert float(row["ae_auc"]) == pytest.approx(pairwise_auc(bce, y_test != 7), abs=1e-6)
+    assert 100 * float(row["ae_auc"]) == pytest.approx(float(table[0].split()[3]), abs=0.006)
 
 
 @pytest.mark.parametrize("bad, message", [
