@@ -23,20 +23,22 @@ def _grid(n, width=3.2, height=2.6, cols=5):
 def histograms(results, y_test, names, path):
     """Autoencoder scores of the normal test images against the anomalies, one panel per normal class.
 
-    Log-spaced bins (errors span orders of magnitude), densities so 1,000 normal images compare with 9,000
-    anomalies, and the threshold rule as a dashed line.
+    Log-spaced bins (errors span orders of magnitude), each group's bars summing to 1 so 1,000 normal images
+    compare with 9,000 anomalies, and the threshold rule as a dashed line.
     """
     fig, axes = _grid(len(results))
     for ax, r in zip(axes, results):
         c, ae = r["row"]["normal"], r["ae"]
         bins = np.geomspace(max(ae.min(), 1e-12), ae.max(), 50)
         normal = y_test == c
-        ax.hist(ae[normal], bins=bins, density=True, alpha=0.6, label=f"normal ({names[c]})")
-        ax.hist(ae[~normal], bins=bins, density=True, alpha=0.6, label="anomalies")
+        for group, label in ((normal, f"normal ({names[c]})"), (~normal, "anomalies")):
+            n = int(group.sum())
+            ax.hist(ae[group], bins=bins, weights=np.full(n, 1 / max(n, 1)), alpha=0.6, label=label)
         ax.axvline(r["row"]["threshold"], color="k", linestyle="--", linewidth=1, label="mean + std (train)")
         ax.set_xscale("log")
         ax.set_title(f"normal: {names[c]}, AUC {100 * r['row']['ae_auc']:.1f}", fontsize=9)
         ax.set_xlabel("reconstruction error", fontsize=8)
+        ax.set_ylabel("fraction of the group", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=7)
     fig.suptitle("Autoencoder scores on the test set: normal class against the other nine")
