@@ -69,7 +69,8 @@ def build_parser():
                    help="starting settings: 'reference' (deep AE on MNIST, BCE) or 'keras-basic' (Keras tutorial: "
                         "Fashion-MNIST, latent 64, MSE); flags below override it (default: reference)")
     p.add_argument("--model", choices=sorted(MODELS), help="model family (default: the preset's, dense)")
-    p.add_argument("--gpu", action="store_true", help="run on a CUDA GPU with CuPy (pip install -e .[gpu])")
+    p.add_argument("--gpu", action="store_true",
+                   help="run on a CUDA GPU with CuPy (on Colab, the one it ships; elsewhere the gpu extra)")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="data set (default: mnist)")
     p.add_argument("--epochs", type=_positive(int), help="number of epochs in all (default: 20)")
     p.add_argument("--batch-size", type=_positive(int), help="minibatch size (default: 256)")
@@ -85,7 +86,8 @@ def build_parser():
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT (its checkpoint.npz)")
     p.add_argument("--limit", type=_positive(int), metavar="N", help="train on the first N training images only")
     p.add_argument("--data-dir",
-                   help=f"folder holding the data set's IDX files (default: ${DATA_ENV} or data/<dataset>)")
+                   help=f"folder holding the data set's IDX files (default: ${DATA_ENV}/<dataset>, else the "
+                        f"checkout's data/<dataset>, else the user cache that python -m scratchae.download fills)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (epoch lines and errors still print)")
     return p
 
