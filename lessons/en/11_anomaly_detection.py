@@ -68,7 +68,8 @@ EPOCHS = 2 if QUICK else 20
 x_train, y_train, x_test, y_test = load("mnist")
 x_normal = x_train[y_train == NORMAL][: 1000 if QUICK else None]  # (n, 784): the 4s only
 is_anomaly = y_test != NORMAL  # (10000,) bools: True for the nine other digits
-print(f"training on {len(x_normal)} images of {NORMAL}; test: {np.sum(~is_anomaly)} normal, {np.sum(is_anomaly)} anomalies")
+print(f"training on {len(x_normal)} images of {NORMAL}; "
+      f"test: {np.sum(~is_anomaly)} normal, {np.sum(is_anomaly)} anomalies")
 
 model, loss = dense_autoencoder(rng=0, xp=xp), MSE()
 init_output_bias(model, to_device(x_normal.mean(axis=0), xp))  # start at the mean 4
