@@ -159,9 +159,10 @@ def run(cfg):
         scores += [{"normal": c, "index": i, "label": int(y_test[i]), "ae_score": float(result["ae"][i]),
                     "pca_score": float(result["pca"][i])} for i in range(y_test.shape[0])]
         print(format_row(result["row"]), flush=True)
-    rows = [r["row"] for r in results]
-    atomic_write_csv(out / "results.csv", FIELDS, rows)
-    atomic_write_csv(out / "scores.csv", ["normal", "index", "label", "ae_score", "pca_score"], scores)
+        rows = [r["row"] for r in results]
+        # Rewritten after every class: a run stopped half way keeps the classes it finished.
+        atomic_write_csv(out / "results.csv", FIELDS, rows)
+        atomic_write_csv(out / "scores.csv", ["normal", "index", "label", "ae_score", "pca_score"], scores)
     anomaly_plots.all_figures(out, results, x_test, y_test, CLASS_NAMES[cfg["dataset"]])
     if len(rows) > 1:
         print(format_mean(rows))
@@ -183,7 +184,8 @@ def main(argv=None):
         print(f"scratchae.anomaly: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("scratchae.anomaly: interrupted; nothing was saved for the classes not finished", file=sys.stderr)
+        print("scratchae.anomaly: interrupted; results.csv and scores.csv hold the classes finished so far",
+              file=sys.stderr)
         return 130
     return 0
 

@@ -173,3 +173,19 @@ def test_a_diverged_loss_exits_1(tmp_path, capsys, monkeypatch):
     assert anomaly_cli.main([*TINY, "--normal", "3", "--out", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
     assert "loss became nan in epoch 1" in err and "--lr" in err and err.count("\n") == 1
+
+
+def test_ctrl_c_keeps_the_finished_classes(tmp_path, capsys, monkeypatch):
+    real = anomaly_cli.one_class
+
+    def ctrl_c_at_class_2(c, *args):
+        if c == 2:
+            raise KeyboardInterrupt
+        return real(c, *args)
+
+    monkeypatch.setattr(anomaly_cli, "one_class", ctrl_c_at_class_2)
+    assert anomaly_cli.main([*TINY, "--epochs", "1", "--out", str(tmp_path / "run")]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert [int(r["normal"]) for r in read_csv(tmp_path / "run" / "results.csv")] == [0, 1]
+    assert len(read_csv(tmp_path / "run" / "scores.csv")) == 2 * 10_000
