@@ -6,12 +6,10 @@ baseline's, plus precision, recall and accuracy at the TensorFlow tutorial's thr
 errors). Writes results.csv, scores.csv, config.json, model-<class>.npz and three figures to the run folder.
 Usage errors print one line and exit 2; a diverged loss exits 1.
 """
-import argparse
 import csv
 import datetime
 import json
 import os
-import pathlib
 import sys
 import tempfile
 
@@ -60,7 +58,8 @@ def build_parser():
                    help="use only the first N training images (then keep the normal class's)")
     p.add_argument("--out", help="run folder (default: runs/anomaly-<dataset>-<date>-<time>)")
     p.add_argument("--gpu", action="store_true", help="run on a CUDA GPU with CuPy (pip install -e .[gpu])")
-    p.add_argument("--data-dir", help=f"folder of the data set's IDX files (default: ${DATA_ENV} or data/<dataset>)")
+    p.add_argument("--data-dir", help=f"folder holding the data set's IDX files (default, as for scratchae.train: "
+                                      f"${DATA_ENV}/<dataset>, the checkout's data/<dataset>, then the user cache)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 

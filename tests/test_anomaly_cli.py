@@ -189,3 +189,14 @@ def test_ctrl_c_keeps_the_finished_classes(tmp_path, capsys, monkeypatch):
     assert "interrupted" in err and err.count("\n") == 1 and "Traceback" not in err
     assert [int(r["normal"]) for r in read_csv(tmp_path / "run" / "results.csv")] == [0, 1]
     assert len(read_csv(tmp_path / "run" / "scores.csv")) == 2 * 10_000
+
+
+def test_gpu_without_cupy_is_a_usage_error(tmp_path, capsys):
+    try:
+        import cupy  # noqa: F401
+        pytest.skip("CuPy is installed here: --gpu would not fail")
+    except ImportError:
+        pass
+    assert anomaly_cli.main(["--gpu", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "drop --gpu to run on the CPU" in err and err.count("\n") == 1 and not (tmp_path / "run").exists()
