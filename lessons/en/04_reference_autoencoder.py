@@ -1,5 +1,10 @@
 # ---
 # jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -9,20 +14,36 @@
 # %% [markdown]
 # # 04 · The reference autoencoder: five lines, many steps
 #
-# BADGE
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/04_reference_autoencoder.ipynb)
 #
 # Lessons 01-03 built the pieces: a Dense layer, ReLU and Sigmoid, BCE, Adam. Now they become an autoencoder
 # that learns to copy MNIST digits through a 32-number bottleneck.
 #
-# **You will learn**
+# You will learn
 # - the reference model: 784-256-128-64-32-32 and the mirror back, ReLU everywhere, Sigmoid on the output;
 # - the five lines of a training step, and the one shortcut the library takes in them;
 # - what an epoch is: a shuffled order, minibatches, a test loss at the end;
 # - why He init and starting the output at the mean image matter.
 
 # %%
-# SETUP placeholder: replaced by lesson 01's setup cell after the merge
-from scratchae.backend import cpu_xp as xp
+# Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
+# the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    REPO, REF = "https://github.com/scratchae/scratchae", "main"  # written by lessons/build.py from setup.cfg
+    if not os.path.isdir("scratchae-src"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, "scratchae-src"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./scratchae-src"], check=True)
+    os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")
+
+from scratchae.backend import pick_xp
+
+xp, message = pick_xp()  # CuPy where a GPU works, else NumPy: every array below lives in xp
+print(message)
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less data, fewer epochs, same code
 
 # %% [markdown]
 # ## The model and the loss
@@ -38,7 +59,6 @@ from scratchae.backend import cpu_xp as xp
 
 # %%
 import inspect
-import os
 import time
 
 import matplotlib.pyplot as plt
@@ -49,7 +69,6 @@ from scratchae.data import batch_slices, epoch_order, load
 from scratchae.models import init_output_bias
 from scratchae.training import evaluate, train_step
 
-QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"
 EPOCHS = 2 if QUICK else 20
 N_TRAIN = 6000 if QUICK else 60000
 BATCH, LR, SEED = 256, 1e-3, 0
@@ -253,11 +272,75 @@ assert uniform[-1] / uniform[0] < 0.05
 #
 # ## Try it
 #
-# 1. Train a copy of the model with a zero output bias (skip `init_output_bias`) for the same epochs and compare
-#    the test BCE after each epoch with the run above. Use the stub below.
-# 2. Replace `train_step` in the epoch loop by `step_by_hand`. Is the test BCE after two epochs the same to
-#    four digits? Why may the last digits differ?
-# 3. Change `BATCH` to 32 and to 1024 (keep the epochs). Which trains better per epoch, and which per second?
+# 1. Start the output at the mean image yourself. Write `mean_image_bias(x)`: the mean image of `x`, clipped to
+#    $[\epsilon, 1-\epsilon]$ so that no logit is infinite (a pixel that is black in every image has mean 0), and
+#    its logit $\log\frac{m}{1-m}$. The cell compares it with what `init_output_bias` puts in the last layer.
 
 # %%
-# EXERCISE
+from scratchae.exercises import try_it
+
+
+def mean_image_bias(x, eps=1e-3):
+    """x: (N, 784) host images in [0, 1] -> b: (784,), the logit of the mean image clipped to [eps, 1 - eps]."""
+    raise NotImplementedError  # replace this line with your code
+
+
+def check_mean_image_bias():
+    b = mean_image_bias(x_train_host)
+    reference = sa.dense_autoencoder(rng=SEED)
+    init_output_bias(reference, x_train_host.mean(axis=0))
+    err = sa.rel_error(b, reference.layers[-2].params["b"])  # layers[-1] is the Sigmoid, [-2] the last Dense
+    assert err < 1e-5, f"relative error {err:.1e} against init_output_bias: expect about 1e-8"
+
+
+try_it("mean-image bias", check_mean_image_bias)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# from scratchae.exercises import try_it
+#
+#
+# def mean_image_bias(x, eps=1e-3):
+#     """x: (N, 784) host images in [0, 1] -> b: (784,), the logit of the mean image clipped to [eps, 1 - eps]."""
+#     m = np.clip(x.mean(axis=0), eps, 1.0 - eps)  # (784,)
+#     return np.log(m) - np.log1p(-m)
+#
+#
+# def check_mean_image_bias():
+#     b = mean_image_bias(x_train_host)
+#     reference = sa.dense_autoencoder(rng=SEED)
+#     init_output_bias(reference, x_train_host.mean(axis=0))
+#     err = sa.rel_error(b, reference.layers[-2].params["b"])  # layers[-1] is the Sigmoid, [-2] the last Dense
+#     assert err < 1e-5, f"relative error {err:.1e} against init_output_bias: expect about 1e-8"
+#
+#
+# try_it("mean-image bias", check_mean_image_bias)
+# ```
+#
+# </details>
+#
+# 2. Replace `train_step` by `step_by_hand` in the epoch loop and run it again. Is the test BCE after the last
+#    epoch the same to four digits? Why may the last digits differ?
+#
+# <details><summary>Answer</summary>
+#
+# It agrees to three or four digits. The two steps compute the same gradient with different float32 roundings
+# (about 1e-7 relative, as the check showed); each step starts from slightly different weights, and over
+# hundreds of steps the differences grow, the way two runs with different summation orders (two BLAS
+# libraries, a CPU and a GPU) drift apart without either being wrong.
+#
+# </details>
+#
+# 3. Set `BATCH` to 32 and then 1024 and run the epochs again. Which trains better per epoch, and which per
+#    second?
+#
+# <details><summary>Answer</summary>
+#
+# Batch 32 makes eight times as many Adam steps per epoch as 256, so its test BCE after an epoch is lower, but
+# each image costs more time (small matrix products use the CPU poorly, and the Python overhead per step is
+# paid eight times as often). Batch 1024 is the opposite: fast per image, fewer steps, a higher loss after the
+# same number of epochs. 256 is a compromise that works well here.
+#
+# </details>

@@ -1,5 +1,10 @@
 # ---
 # jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -9,27 +14,42 @@
 # %% [markdown]
 # # 05 · The latent space: a map, a walk, and the units that died
 #
-# BADGE
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/05_latent_space.ipynb)
 #
 # The reference autoencoder of lesson 04 squeezes every digit into 32 numbers. This lesson looks at those
 # numbers: where the digits land, what lies between two of them, and how many of the model's units never
 # switch on at all.
 #
-# **You will learn**
+# You will learn
 # - to project 32-D codes to a 2-D map with PCA, written in a few lines of NumPy;
 # - to walk the straight line between two codes and decode every point on it;
 # - to count dead ReLU units, and why the reference model has some.
 
 # %%
-# SETUP placeholder: replaced by lesson 01's setup cell after the merge
-from scratchae.backend import cpu_xp as xp
+# Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
+# the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    REPO, REF = "https://github.com/scratchae/scratchae", "main"  # written by lessons/build.py from setup.cfg
+    if not os.path.isdir("scratchae-src"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, "scratchae-src"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./scratchae-src"], check=True)
+    os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")
+
+from scratchae.backend import pick_xp
+
+xp, message = pick_xp()  # CuPy where a GPU works, else NumPy: every array below lives in xp
+print(message)
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less data, fewer epochs, same code
 
 # %% [markdown]
 # First a trained model: the reference model and training loop of lesson 04, with fewer epochs (quick mode,
 # used by the tests, trains on a tenth of the data for two epochs; the map is then rougher but already sorted).
 
 # %%
-import os
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -39,7 +59,6 @@ from scratchae.data import batch_slices, epoch_order, load
 from scratchae.models import init_output_bias
 from scratchae.training import evaluate, train_step
 
-QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"
 EPOCHS = 2 if QUICK else 10
 N_TRAIN = 6000 if QUICK else 60000
 BATCH, SEED = 256, 0
@@ -205,12 +224,72 @@ print(f"dead before training: {sum(dead_fresh)} of {sum(widths)}; after: {sum(de
 #
 # ## Try it
 #
-# 1. Train a second model with a zero output bias (skip `init_output_bias`) and count its dead units. Does it
-#    have more, as lesson 04 claims? Use the stub below.
-# 2. Walk between two images of the *same* digit, and between a 4 and a 9 (close on the map). Which walk stays
-#    recognisable all the way?
-# 3. Colour the map by the value of one latent unit instead of the digit (`c=z[:, k]`). Which units carry the
-#    most variance, and are any of them dead?
+# 1. Is the middle of the walk close to a real digit? Write `nearest(z_all, q)`, the index of the row of `z_all`
+#    closest to the code `q` (Euclidean distance); the cell finds the test image nearest to the walk's midpoint.
 
 # %%
-# EXERCISE
+from scratchae.exercises import try_it
+
+
+def nearest(z_all, q):
+    """z_all: (N, d), q: (d,) -> the index of the row of z_all nearest to q."""
+    raise NotImplementedError  # replace this line with your code
+
+
+def check_nearest():
+    mid = sa.to_numpy(z_line)[STEPS // 2].astype(np.float64)  # (32,)
+    for q in (z[42], mid):
+        k = nearest(z, q)
+        distances = np.linalg.norm(z - q, axis=1)  # (10000,)
+        assert distances[k] <= distances.min() + 1e-9, f"row {k} is at {distances[k]:.3f}, the nearest at {distances.min():.3f}"
+    print(f"the walk's midpoint is nearest to test image {k}, a {y_test[k]}")
+
+
+try_it("nearest code", check_nearest)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# from scratchae.exercises import try_it
+#
+#
+# def nearest(z_all, q):
+#     """z_all: (N, d), q: (d,) -> the index of the row of z_all nearest to q."""
+#     return int(np.argmin(np.sum((z_all - q) ** 2, axis=1)))  # squared distances: same order, no sqrt
+#
+#
+# def check_nearest():
+#     mid = sa.to_numpy(z_line)[STEPS // 2].astype(np.float64)  # (32,)
+#     for q in (z[42], mid):
+#         k = nearest(z, q)
+#         distances = np.linalg.norm(z - q, axis=1)  # (10000,)
+#         assert distances[k] <= distances.min() + 1e-9, f"row {k} is at {distances[k]:.3f}, the nearest at {distances.min():.3f}"
+#     print(f"the walk's midpoint is nearest to test image {k}, a {y_test[k]}")
+#
+#
+# try_it("nearest code", check_nearest)
+# ```
+#
+# </details>
+#
+# 2. Walk between two images of the *same* digit, and between a 4 and a 9 (neighbours on the map). Which walk
+#    stays recognisable all the way?
+#
+# <details><summary>Answer</summary>
+#
+# Walks between close codes (the same digit, or 4 and 9) pass through codes much like the ones the decoder was
+# trained on, and every step looks like a digit. Between distant codes (a 1 and a 0), the middle of the segment
+# can lie where no training image landed, and the decoder draws something in between that is neither.
+#
+# </details>
+#
+# 3. Train a second model without `init_output_bias` and count its dead units with `relu_outputs`. Does it have
+#    more, as lesson 04 says?
+#
+# <details><summary>Answer</summary>
+#
+# Usually yes, mostly in the narrow layers around the code, though one seed can go either way: compare several
+# seeds, and train with the full settings, before you believe a difference of a few units.
+#
+# </details>

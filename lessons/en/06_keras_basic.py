@@ -1,5 +1,10 @@
 # ---
 # jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -9,20 +14,36 @@
 # %% [markdown]
 # # 06 · The Keras tutorial's basic autoencoder, and what BCE changes
 #
-# BADGE
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/06_keras_basic.ipynb)
 #
 # TensorFlow's "Intro to Autoencoders" tutorial starts with the smallest autoencoder there is: one Dense layer
 # down to 64 numbers, one back up, trained with mean squared error on Fashion-MNIST. scratchae rebuilds it
 # with `--preset keras-basic`. Here we train it twice, once with MSE and once with BCE, and compare.
 #
-# **You will learn**
+# You will learn
 # - the tutorial's model in scratchae's terms: 784-64-784, ReLU then Sigmoid;
 # - how MSE and BCE differ in the one place that matters, the gradient at the Sigmoid's input;
 # - why a BCE of 0 is out of reach on grey images, and how to compare two models trained on different losses.
 
 # %%
-# SETUP placeholder: replaced by lesson 01's setup cell after the merge
-from scratchae.backend import cpu_xp as xp
+# Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
+# the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    REPO, REF = "https://github.com/scratchae/scratchae", "main"  # written by lessons/build.py from setup.cfg
+    if not os.path.isdir("scratchae-src"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, "scratchae-src"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./scratchae-src"], check=True)
+    os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")
+
+from scratchae.backend import pick_xp
+
+xp, message = pick_xp()  # CuPy where a GPU works, else NumPy: every array below lives in xp
+print(message)
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less data, fewer epochs, same code
 
 # %% [markdown]
 # The settings come from the command's preset, so this notebook trains what `python -m scratchae.train
@@ -30,7 +51,6 @@ from scratchae.backend import cpu_xp as xp
 # data for one epoch.
 
 # %%
-import os
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -47,7 +67,6 @@ from scratchae.training import evaluate, train_step
 
 preset = PRESETS["keras-basic"]
 print(preset)
-QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"
 EPOCHS = 1 if QUICK else preset["epochs"]
 N_TRAIN = 6000 if QUICK else 60000
 SEED = 0
@@ -178,12 +197,76 @@ plt.show()
 #
 # ## Try it
 #
-# 1. The tutorial trains with a zero output bias. Train the MSE model without `init_output_bias` and compare
-#    its test MSE after the same epochs. Use the stub below.
-# 2. Change the preset's batch size from 32 to 256. The epochs get faster; does the test MSE after the same
-#    number of epochs get better or worse? Why might Keras's default of 32 suit this small model?
-# 3. Train with the reference model's dims `(784, 256, 128, 64, 32, 32)` on Fashion-MNIST. Is a deeper model
-#    with a smaller code better than one layer with a code of 64?
+# 1. Image people report reconstruction quality as the peak signal-to-noise ratio, in decibels: for images in
+#    $[0, 1]$, $\text{PSNR} = 10 \log_{10}(1/\text{MSE})$, computed per image and then averaged. Write `psnr`;
+#    the cell checks it on images with a known error and then scores both models.
 
 # %%
-# EXERCISE
+from scratchae.exercises import try_it
+
+
+def psnr(x, x_hat):
+    """x, x_hat: (N, D) host arrays in [0, 1] -> the mean over the N images of 10 log10(1 / MSE_n), in dB."""
+    raise NotImplementedError  # replace this line with your code
+
+
+def check_psnr():
+    x = x_test_host[:100].astype(np.float64)
+    assert abs(psnr(x, x + 0.1) - 20.0) < 1e-6, "an error of 0.1 on every pixel is an MSE of 0.01: 20 dB"
+    mixed = np.concatenate([x[:50] + 0.1, x[50:] - 0.01])  # 50 images at 20 dB, 50 at 40 dB
+    assert abs(psnr(x, mixed) - 30.0) < 1e-6, "average the images' PSNRs, not their MSEs"
+    for name, model in models.items():
+        recon = sa.to_numpy(model.forward(x_test[:1000, ...])).astype(np.float64)
+        print(f"{name} model: PSNR {psnr(x_test_host[:1000].astype(np.float64), recon):.2f} dB (first 1000 test images)")
+
+
+try_it("PSNR", check_psnr)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# from scratchae.exercises import try_it
+#
+#
+# def psnr(x, x_hat):
+#     """x, x_hat: (N, D) host arrays in [0, 1] -> the mean over the N images of 10 log10(1 / MSE_n), in dB."""
+#     mse_per_image = np.mean((x_hat - x) ** 2, axis=1)  # (N,)
+#     return float(np.mean(10.0 * np.log10(1.0 / mse_per_image)))
+#
+#
+# def check_psnr():
+#     x = x_test_host[:100].astype(np.float64)
+#     assert abs(psnr(x, x + 0.1) - 20.0) < 1e-6, "an error of 0.1 on every pixel is an MSE of 0.01: 20 dB"
+#     mixed = np.concatenate([x[:50] + 0.1, x[50:] - 0.01])  # 50 images at 20 dB, 50 at 40 dB
+#     assert abs(psnr(x, mixed) - 30.0) < 1e-6, "average the images' PSNRs, not their MSEs"
+#     for name, model in models.items():
+#         recon = sa.to_numpy(model.forward(x_test[:1000, ...])).astype(np.float64)
+#         print(f"{name} model: PSNR {psnr(x_test_host[:1000].astype(np.float64), recon):.2f} dB (first 1000 test images)")
+#
+#
+# try_it("PSNR", check_psnr)
+# ```
+#
+# </details>
+#
+# 2. The tutorial's Keras model starts its output bias at zero. Train the MSE model without `init_output_bias`
+#    and compare its test MSE after the same epochs.
+#
+# <details><summary>Answer</summary>
+#
+# It starts from a grey image instead of the average garment, so its first epoch ends with a higher test MSE;
+# with one layer each side and a code of 64 there are few ReLU units to lose, and after ten epochs the gap is
+# small.
+#
+# </details>
+#
+# 3. Change the batch size from 32 to 256. The epochs get faster; is the test MSE after the same number of
+#    epochs better or worse?
+#
+# <details><summary>Answer</summary>
+#
+# Worse after the same epochs: batch 256 makes eight times fewer Adam steps per epoch. It is faster per image,
+# so it can catch up if you give it more epochs; for this tiny model Keras's default of 32 is a fine choice.
+#
+# </details>

@@ -1,5 +1,10 @@
 # ---
 # jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
 #   accelerator: GPU
 #   colab:
 #     gpuType: T4
@@ -12,21 +17,37 @@
 # %% [markdown]
 # # 07 · The same code on a GPU
 #
-# BADGE
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/07_gpu.ipynb)
 #
 # Every layer, loss and optimizer in scratchae is written once. On a laptop it runs on NumPy; on a machine with
 # an NVIDIA GPU (Colab's T4 included: *Runtime → Change runtime type → T4 GPU*) the very same lines run on CuPy.
 # This notebook asks Colab for a GPU runtime; without one it runs on the CPU and says why.
 #
-# **You will learn**
+# You will learn
 # - what `xp` is, and why the library never writes `np.` in its math;
 # - to move the data to the device once, not once per batch;
 # - why everything is float32, on purpose;
 # - to time one epoch on the CPU and on the GPU.
 
 # %%
-# SETUP placeholder: replaced by lesson 01's setup cell after the merge
-from scratchae.backend import cpu_xp as xp
+# Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
+# the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    REPO, REF = "https://github.com/scratchae/scratchae", "main"  # written by lessons/build.py from setup.cfg
+    if not os.path.isdir("scratchae-src"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, "scratchae-src"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./scratchae-src"], check=True)
+    os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")
+
+from scratchae.backend import pick_xp
+
+xp, message = pick_xp()  # CuPy where a GPU works, else NumPy: every array below lives in xp
+print(message)
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less data, fewer epochs, same code
 
 # %% [markdown]
 # ## What `xp` is
@@ -40,7 +61,6 @@ from scratchae.backend import cpu_xp as xp
 
 # %%
 import math
-import os
 import time
 
 import numpy as np
@@ -51,7 +71,6 @@ from scratchae.data import batch_slices, epoch_order, load
 from scratchae.models import init_output_bias
 from scratchae.training import evaluate, train_step
 
-QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"
 N_TRAIN = 6000 if QUICK else 60000
 BATCH, SEED = 256, 0
 
@@ -219,17 +238,85 @@ else:
 
 # %% [markdown]
 # For a model this small, the GPU's advantage grows with the batch: at batch 256 a T4 spends much of each step
-# waiting for Python to launch the next of its about 60 small kernels. On the command line, the same switch is
-# one flag: `python -m scratchae.train --gpu`.
+# waiting for Python to launch the next of its few hundred small kernels (Adam alone launches several per
+# parameter array). On the command line, the same switch is one flag: `python -m scratchae.train --gpu`.
 #
 # ## Try it
 #
-# 1. Time one epoch at batch sizes 64, 256 and 1024 on each device. Where does the GPU pull ahead, and why?
-#    Use the stub below.
-# 2. Change `one_epoch` to move each batch from the host inside the loop (`sa.to_device(x_train_host[...], xp)`)
-#    instead of moving the data once. How much slower is the GPU epoch?
-# 3. Run `one_epoch` with `dtype="float64"` in `dense_autoencoder` and float64 data. How much slower is it on
-#    each device? (On a T4, a lot.)
+# 1. Write a function that runs on any namespace: `softplus(x)` $= \log(1 + e^x)$, taking `xp` from `x` and
+#    using only standard functions. The naive formula overflows in float32 for $x > 88$ and returns 0 for
+#    $x < -17$; use $\log(1+e^x) = \max(x, 0) + \log(1 + e^{-|x|})$ and `xp.log1p`. The cell checks it on every
+#    namespace at hand.
 
 # %%
-# EXERCISE
+from scratchae.exercises import try_it
+
+
+def softplus(x):
+    """log(1 + exp(x)), elementwise, in x's own namespace and dtype, finite for every finite x."""
+    raise NotImplementedError  # replace this line with your code
+
+
+def check_softplus():
+    host = np.array([-30.0, -5.0, 0.0, 3.0, 100.0], dtype=np.float32)
+    reference = np.logaddexp(0.0, host.astype(np.float64))  # float64, computed another way
+    for name, x in arrays.items():
+        x = sa.to_device(host, sa.get_xp(x), sa.backend.device_of(x))
+        out = softplus(x)
+        assert sa.get_xp(out) is sa.get_xp(x), f"{name}: the result left x's namespace; use xp = sa.get_xp(x)"
+        err = float(np.max(np.abs(sa.to_numpy(out) / reference - 1)))
+        assert err < 1e-5, f"{name}: relative error {err:.1e} (expect about 1e-7): {sa.to_numpy(out)}"
+
+
+try_it("softplus on every namespace", check_softplus)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# from scratchae.exercises import try_it
+#
+#
+# def softplus(x):
+#     """log(1 + exp(x)), elementwise, in x's own namespace and dtype, finite for every finite x."""
+#     xp = sa.get_xp(x)
+#     relu = (x + xp.abs(x)) * 0.5  # max(x, 0) with standard functions only
+#     return relu + xp.log1p(xp.exp(-xp.abs(x)))  # exp of a number <= 0 never overflows
+#
+#
+# def check_softplus():
+#     host = np.array([-30.0, -5.0, 0.0, 3.0, 100.0], dtype=np.float32)
+#     reference = np.logaddexp(0.0, host.astype(np.float64))  # float64, computed another way
+#     for name, x in arrays.items():
+#         x = sa.to_device(host, sa.get_xp(x), sa.backend.device_of(x))
+#         out = softplus(x)
+#         assert sa.get_xp(out) is sa.get_xp(x), f"{name}: the result left x's namespace; use xp = sa.get_xp(x)"
+#         err = float(np.max(np.abs(sa.to_numpy(out) / reference - 1)))
+#         assert err < 1e-5, f"{name}: relative error {err:.1e} (expect about 1e-7): {sa.to_numpy(out)}"
+#
+#
+# try_it("softplus on every namespace", check_softplus)
+# ```
+#
+# </details>
+#
+# 2. Time one epoch at batch sizes 64, 256 and 1024 on each device (change `BATCH` and rerun `one_epoch`).
+#    Where does the GPU pull ahead, and why?
+#
+# <details><summary>Answer</summary>
+#
+# The CPU's time per image changes little with the batch; the GPU's falls steeply, because a step's cost on a GPU
+# is mostly launching its few hundred kernels, whatever their size. At batch 64 the GPU can even lose to the CPU;
+# at 1024 it wins by a wide margin.
+#
+# </details>
+#
+# 3. Change `one_epoch` to move each batch from the host inside the loop instead of moving the data once, and
+#    train in float64 (`dtype="float64"` in `dense_autoencoder`, float64 data). How much slower is each?
+#
+# <details><summary>Answer</summary>
+#
+# Moving every batch costs little on the CPU and noticeably on the GPU (a copy over the bus and a wait at every
+# step). float64 costs about 2x on the CPU and far more on a T4, whose float64 arithmetic is 1/32 of its float32.
+#
+# </details>
