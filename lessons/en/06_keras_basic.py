@@ -151,7 +151,7 @@ for name in models:
 # **Check.** The test losses above come from `evaluate`, a running mean over batches in float32. Recompute
 # them independently in float64 with NumPy from the reconstructions: expect relative differences of about 1e-7
 # (float32 rounding); above 1e-4 means `evaluate` averages wrongly. With the full settings, the MSE model's test
-# MSE is about 0.0096 after 10 epochs (the README's number: 0.00964); in quick mode about 0.016.
+# MSE is about 0.0096 after 10 epochs (the README's number: 0.00964); in quick mode about 0.04.
 
 # %%
 x64 = x_test_host.astype(np.float64)

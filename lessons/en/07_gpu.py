@@ -112,12 +112,14 @@ if strict is not None:
 
 # %%
 reference = 1.0 / (1.0 + np.exp(-host.astype(np.float64)))
-arrays = {"numpy": host, sa.get_xp(on_device).__name__: on_device}
+arrays = {"NumPy": host}  # every namespace at hand, one array each
+if xp is not cpu_xp:
+    arrays["CuPy"] = on_device
 if strict is not None:
     arrays["array_api_strict (device1)"] = far
 for name, x in arrays.items():
     err = max(float(np.max(np.abs(sa.to_numpy(f(x)) - reference))) for f in (sigmoid, sa.Sigmoid().forward))
-    print(f"{name:28s} largest difference {err:.1e}")
+    print(f"{name:28s} toy and library: largest difference {err:.1e}")
     assert err < 1e-5
 
 # %% [markdown]
@@ -147,8 +149,8 @@ def seconds(fn, repeat=3):
 once = seconds(lambda: float(sa.to_device(x_train_host, xp)[0, 0]))
 per_batch = seconds(lambda: [float(sa.to_device(x_train_host[a:b], xp)[0, 0])
                              for a, b in batch_slices(N_TRAIN, BATCH)])
-print(f"{N_TRAIN} images, {x_train_host.nbytes / 1e6:.0f} MB: moved once {once * 1e3:.1f} ms, "
-      f"batch by batch {per_batch * 1e3:.1f} ms (every epoch)")
+print(f"{N_TRAIN} images, {x_train_host.nbytes / 1e6:.0f} MB: moved once {once * 1e3:.2f} ms, "
+      f"batch by batch {per_batch * 1e3:.2f} ms (every epoch)")
 
 # %% [markdown]
 # On the CPU both are nearly free (NumPy "moves" to where the data already is). On a GPU, batch by batch is
@@ -169,7 +171,7 @@ print("float32 array * math.sqrt(2.0) ->", (x32 * math.sqrt(2.0)).dtype)
 for dtype in ("float32", "float64"):
     a = sa.to_device(np.random.default_rng(0).random((1024, 1024)), xp, dtype=dtype)
     t = seconds(lambda: float((a @ a)[0, 0]))
-    print(f"1024 x 1024 matrix product in {dtype}: {t * 1e3:6.2f} ms")
+    print(f"1024 x 1024 matrix product on {sa.backend.describe(xp)} in {dtype}: {t * 1e3:6.2f} ms")
 
 # %% [markdown]
 # The library refuses the mixture rather than computing in float64 behind your back:
@@ -210,7 +212,7 @@ results = {"CPU (NumPy)": one_epoch(cpu_xp)}
 try:
     results["GPU (CuPy)"] = one_epoch(sa.gpu_xp())
 except sa.GPUUnavailableError as err:
-    print("no GPU run:", err)
+    print(f"no GPU run: {err.reason}")
 for name, (secs, loss) in results.items():
     print(f"{name:12s} one epoch of {N_TRAIN} images: {secs:6.2f} s, {N_TRAIN / secs:8.0f} images/s, "
           f"test BCE {loss:.5f}")
