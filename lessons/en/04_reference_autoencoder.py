@@ -52,7 +52,8 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less
 # mirrors it back. The target is the input itself, so the loss is BCE between $x$ and $\hat x$, averaged over
 # the $N$ images of a batch and their $D = 784$ pixels:
 #
-# $$\hat x = g(f(x)), \qquad L = -\frac{1}{ND}\sum_{n,d}\Big[x_{nd}\log\hat x_{nd} + (1-x_{nd})\log(1-\hat x_{nd})\Big].$$
+# $$\hat x = g(f(x)), \qquad
+# L = -\frac{1}{ND}\sum_{n,d}\Big[x_{nd}\log\hat x_{nd} + (1-x_{nd})\log(1-\hat x_{nd})\Big].$$
 #
 # The settings below are the real ones; quick mode (`SCRATCHAE_QUICK=1`, used by the tests) trains on a tenth
 # of the data for two epochs so the notebook runs in seconds.
@@ -133,8 +134,9 @@ print(inspect.getsource(train_step))
 # the gradients of its step in `grads`: they may differ only by float32 rounding, because the shortcut reaches
 # the same number by a shorter road. Expect relative errors of about 1e-7 for the gradients and up to about 1e-6
 # for the parameters (Adam divides by the gradient's size, which magnifies rounding where a gradient is nearly
-# zero); above 1e-5 means the two steps do not compute the same gradient. (Comparing only the parameters after the step would not be enough: Adam's first step
-# is about $-\text{lr}\cdot\text{sign}(g)$, so a gradient off by a constant factor would go unnoticed.)
+# zero); above 1e-5 means the two steps do not compute the same gradient. Comparing only the parameters after
+# the step would not be enough: Adam's first step is about $-\text{lr}\cdot\text{sign}(g)$, so a gradient off
+# by a constant factor would go unnoticed.
 
 # %%
 def twin():

@@ -50,7 +50,6 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less
 # used by the tests, trains on a tenth of the data for two epochs; the map is then rougher but already sorted).
 
 # %%
-
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -160,8 +159,9 @@ plt.show()
 # %% [markdown]
 # **Check.** The two ends of the walk are the model's reconstructions of the two images: expect absolute
 # differences of about 1e-7 (the same arithmetic, but a matrix library may add in another order for a batch of
-# another size), above 1e-5 means `decode` is not the second half of `forward`; and because the latent layer ends in a ReLU, every code is $\ge 0$,
-# so every point of the segment is $\ge 0$ too: the walk never leaves the region the decoder was trained on.
+# another size), above 1e-5 means `decode` is not the second half of `forward`; and because the latent layer ends
+# in a ReLU, every code is $\ge 0$, so every point of the segment is $\ge 0$ too: a code of the kind the decoder
+# sees, though not necessarily close to the code of any real image.
 
 # %%
 ends = sa.to_numpy(model.forward(x_test[[i_a, i_b], ...]))  # (2, 784)
@@ -243,7 +243,7 @@ def check_nearest():
     for q in (z[42], mid):
         k = nearest(z, q)
         distances = np.linalg.norm(z - q, axis=1)  # (10000,)
-        assert distances[k] <= distances.min() + 1e-9, f"row {k} is at {distances[k]:.3f}, the nearest at {distances.min():.3f}"
+        assert distances[k] <= distances.min() + 1e-9, f"row {k} is at {distances[k]:.3f}, not the nearest"
     print(f"the walk's midpoint is nearest to test image {k}, a {y_test[k]}")
 
 
@@ -266,7 +266,7 @@ try_it("nearest code", check_nearest)
 #     for q in (z[42], mid):
 #         k = nearest(z, q)
 #         distances = np.linalg.norm(z - q, axis=1)  # (10000,)
-#         assert distances[k] <= distances.min() + 1e-9, f"row {k} is at {distances[k]:.3f}, the nearest at {distances.min():.3f}"
+#         assert distances[k] <= distances.min() + 1e-9, f"row {k} is at {distances[k]:.3f}, not the nearest"
 #     print(f"the walk's midpoint is nearest to test image {k}, a {y_test[k]}")
 #
 #

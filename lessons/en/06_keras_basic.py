@@ -16,7 +16,7 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/06_keras_basic.ipynb)
 #
-# TensorFlow's "Intro to Autoencoders" tutorial starts with the smallest autoencoder there is: one Dense layer
+# TensorFlow's "Intro to Autoencoders" tutorial starts with a very small autoencoder: one Dense layer
 # down to 64 numbers, one back up, trained with mean squared error on Fashion-MNIST. scratchae rebuilds it
 # with `--preset keras-basic`. Here we train it twice, once with MSE and once with BCE, and compare.
 #
@@ -51,7 +51,6 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less
 # data for one epoch.
 
 # %%
-
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -82,7 +81,8 @@ print(sa.dense_autoencoder(preset["dims"]))
 # Both losses are means over the $N$ images and $D = 784$ pixels. Let $a$ be the input of the output Sigmoid, so
 # $\hat x = \sigma(a)$ and $\partial\hat x/\partial a = \hat x(1-\hat x)$. By the chain rule:
 #
-# $$L_\text{MSE} = \frac{1}{ND}\sum(\hat x - x)^2 \;\Rightarrow\; \frac{\partial L}{\partial a} = \frac{2}{ND}(\hat x - x)\,\hat x(1-\hat x),
+# $$L_\text{MSE} = \frac{1}{ND}\sum(\hat x - x)^2 \;\Rightarrow\;
+# \frac{\partial L}{\partial a} = \frac{2}{ND}(\hat x - x)\,\hat x(1-\hat x),
 # \qquad L_\text{BCE} \;\Rightarrow\; \frac{\partial L}{\partial a} = \frac{1}{ND}(\hat x - x).$$
 #
 # The factor $\hat x(1-\hat x)$ is at most 1/4 and goes to 0 where the output saturates. Under MSE a pixel
@@ -180,7 +180,8 @@ print(f"BCE of a perfect reconstruction: {floor:.4f}; above it: MSE model "
 
 picks = [int(np.flatnonzero(y_test == c)[0]) for c in range(10)]
 rows = {"original": x_test_host[picks]}
-rows.update({f"{name} model": sa.to_numpy(m.forward(sa.to_device(x_test_host[picks], xp))) for name, m in models.items()})
+for name, m in models.items():
+    rows[f"{name} model"] = sa.to_numpy(m.forward(sa.to_device(x_test_host[picks], xp)))  # (10, 784)
 fig, axes = plt.subplots(3, 10, figsize=(10, 3.3))
 for r, (label, pics) in enumerate(rows.items()):
     for i in range(10):
@@ -217,7 +218,7 @@ def check_psnr():
     assert abs(psnr(x, mixed) - 30.0) < 1e-6, "average the images' PSNRs, not their MSEs"
     for name, model in models.items():
         recon = sa.to_numpy(model.forward(x_test[:1000, ...])).astype(np.float64)
-        print(f"{name} model: PSNR {psnr(x_test_host[:1000].astype(np.float64), recon):.2f} dB (first 1000 test images)")
+        print(f"{name} model: PSNR {psnr(x_test_host[:1000].astype(np.float64), recon):.2f} dB on 1000 test images")
 
 
 try_it("PSNR", check_psnr)
@@ -242,7 +243,7 @@ try_it("PSNR", check_psnr)
 #     assert abs(psnr(x, mixed) - 30.0) < 1e-6, "average the images' PSNRs, not their MSEs"
 #     for name, model in models.items():
 #         recon = sa.to_numpy(model.forward(x_test[:1000, ...])).astype(np.float64)
-#         print(f"{name} model: PSNR {psnr(x_test_host[:1000].astype(np.float64), recon):.2f} dB (first 1000 test images)")
+#         print(f"{name} model: PSNR {psnr(x_test_host[:1000].astype(np.float64), recon):.2f} dB on 1000 test images")
 #
 #
 # try_it("PSNR", check_psnr)

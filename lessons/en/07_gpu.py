@@ -220,7 +220,7 @@ for name, (secs, loss) in results.items():
 # %% [markdown]
 # **Check.** Both runs computed the same training. On a GPU the matrix products add their terms in another
 # order, so the float32 results differ slightly, and the differences grow a little over an epoch: expect the
-# two test BCEs to agree to about 1e-5 relative; above 1e-3 means the GPU path computes something else. Without
+# two test BCEs to agree to about 1e-5 or 1e-4 relative; above 1e-3 means the GPU path computes something else. Without
 # a GPU, the same epoch on array_api_strict's second device must give exactly NumPy's result (it runs NumPy
 # underneath, in the same order).
 
