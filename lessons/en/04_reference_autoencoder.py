@@ -148,7 +148,7 @@ def twin():
 xb = x_train[:BATCH, ...]
 (model_a, adam_a), (model_b, adam_b) = twin(), twin()
 loss_a = step_by_hand(model_a, sa.BCE(), adam_a, xb)
-loss_b = train_step(model_b, sa.BCE(), adam_b, xb)
+loss_b = float(train_step(model_b, sa.BCE(), adam_b, xb))
 pairs = list(zip(model_a.named_params(), model_b.named_params()))
 grad_err = max(sa.rel_error(ga, gb) for (_, _, ga), (_, _, gb) in pairs)
 param_err = max(sa.rel_error(pa, pb) for (_, pa, _), (_, pb, _) in pairs)
@@ -174,8 +174,8 @@ for epoch in range(EPOCHS):
     total = 0.0
     for a, b in batch_slices(N_TRAIN, BATCH):
         xb = xp.take(x_train, order[a:b], axis=0)  # (B, 784)
-        total += train_step(model, bce, optimizer, xb) * (b - a)
-    rows.append({"epoch": epoch + 1, "train": total / N_TRAIN, "test": evaluate(model, bce, x_test)})
+        total = total + train_step(model, bce, optimizer, xb) * (b - a)  # summed where the loss lives
+    rows.append({"epoch": epoch + 1, "train": float(total) / N_TRAIN, "test": evaluate(model, bce, x_test)})
     print(f"epoch {epoch + 1:2d}  train BCE {rows[-1]['train']:.5f}  test BCE {rows[-1]['test']:.5f}  "
           f"{time.perf_counter() - started:.1f} s")
 

@@ -167,8 +167,10 @@ if not QUICK:
     assert scores["MSE", "MSE"] < 0.011, "10 epochs of the preset should reach about 0.0096"
 
 # %% [markdown]
-# Each model tends to win at the loss it was trained on (check the table). The BCE numbers are far from 0 for
-# both, and that is not a failure: Fashion-MNIST pixels are grey, and for a target pixel $x$ the BCE is smallest
+# With the full settings each model wins at the loss it was trained on: after 10 epochs the MSE model's test
+# MSE is 0.00964 against the BCE model's 0.01028, and the BCE model's test BCE 0.2762 against 0.2775 (measured
+# here). After quick mode's one short epoch both are far from done and the MSE model leads on both. The BCE
+# numbers are far from 0 for both, and that is not a failure: Fashion-MNIST pixels are grey, and for a target pixel $x$ the BCE is smallest
 # at $\hat x = x$, where it equals $-x\log x - (1-x)\log(1-x)$, the pixel's entropy, not 0. So the floor for
 # this data set is the mean entropy of the test pixels:
 
@@ -192,9 +194,11 @@ for r, (label, pics) in enumerate(rows.items()):
 plt.show()
 
 # %% [markdown]
-# With a 64-number code both models keep the shape of each garment and lose the fine print. Look at the
-# high-contrast edges (a sandal's straps, a bag's handle): BCE punishes a confident wrong pixel harder, so it
-# tends to keep those edges a little sharper.
+# The rows are hard to tell apart: with a 64-number code both models keep the shape of each garment and lose
+# the fine print (the "Lee" on the pullover becomes a band). Here the choice of loss moves the numbers more than
+# the pictures. It matters more where the outputs saturate, with near-binary images such as MNIST's and deeper
+# models that can push pixels to 0 or 1: there MSE's factor $\hat x(1-\hat x)$ silences exactly the pixels that
+# are confidently wrong.
 #
 # ## Try it
 #

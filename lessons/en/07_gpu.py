@@ -200,11 +200,12 @@ def one_epoch(xp, device=None):
     optimizer, bce = sa.Adam(model, lr=1e-3), sa.BCE()
     warm = sa.dense_autoencoder(rng=SEED, xp=xp, device=device)
     for _ in range(3):  # warm-up on a throwaway model: compiles kernels, fills memory pools
-        train_step(warm, bce, sa.Adam(warm), x_train[:BATCH, ...])
+        float(train_step(warm, bce, sa.Adam(warm), x_train[:BATCH, ...]))
     order = sa.to_device(epoch_order(N_TRAIN, SEED, 0), xp, device)
     start = time.perf_counter()
     for a, b in batch_slices(N_TRAIN, BATCH):
-        train_step(model, bce, optimizer, xp.take(x_train, order[a:b], axis=0))  # returns a float: waits
+        loss = train_step(model, bce, optimizer, xp.take(x_train, order[a:b], axis=0))
+    float(loss)  # reading the last loss back waits until the device has finished every step
     return time.perf_counter() - start, evaluate(model, bce, x_test)
 
 
