@@ -125,8 +125,8 @@ for name, x in arrays.items():
 # %% [markdown]
 # ## Move the data once
 #
-# A GPU computes fast but sits at the end of a bus: copying from the host's memory costs time, and the copy of
-# a batch is as slow as the batch's matrix products are fast. So the training set moves once, before training,
+# A GPU computes fast but sits at the end of a bus: copying a batch from the host's memory can take longer than
+# computing with it. So the training set moves once, before training,
 # and each minibatch is cut out on the device (`xp.take`). Compare moving every batch in one epoch with moving
 # the whole set once. (Reading one number back, `float(...)`, makes the host wait until the device has finished,
 # so the clock measures the work and not just the order to do it.)
