@@ -158,8 +158,8 @@ plt.show()
 
 # %% [markdown]
 # **Check.** The two ends of the walk are the model's reconstructions of the two images: expect absolute
-# differences of about 1e-7 (the same arithmetic, but a matrix library may add in another order for a batch of
-# another size), above 1e-5 means `decode` is not the second half of `forward`; and because the latent layer ends
+# differences of about 1e-7 to 1e-6 (the same arithmetic, but a matrix library may add in another order for a
+# batch of another size, and ten layers pass the rounding on), above 1e-4 means `decode` is not the second half of `forward`; and because the latent layer ends
 # in a ReLU, every code is $\ge 0$, so every point of the segment is $\ge 0$ too: a code of the kind the decoder
 # sees, though not necessarily close to the code of any real image.
 
@@ -167,7 +167,7 @@ plt.show()
 ends = sa.to_numpy(model.forward(x_test[[i_a, i_b], ...]))  # (2, 784)
 err_ends = float(np.max(np.abs(walk[[0, -1]] - ends)))
 print(f"largest difference between the walk's ends and the reconstructions: {err_ends:.1e}")
-assert err_ends < 1e-5
+assert err_ends < 1e-4
 assert float(xp.min(z_line)) >= 0.0
 
 # %% [markdown]
