@@ -61,7 +61,7 @@ from scratchae import ReLU, Sigmoid, check_layer, rel_error
 
 rng = np.random.default_rng(0)
 x = xp.asarray(rng.standard_normal((4, 6)))  # float64 for the checks
-x = x + xp.where(x > 0, 0.1, -0.1)  # stay at least 0.1 from the kink, where differences would straddle it
+x = x + 0.1 * xp.sign(x)  # stay at least 0.1 from the kink, where differences would straddle it
 dout = xp.asarray(rng.standard_normal((4, 6)))
 
 
