@@ -178,7 +178,8 @@ assert float(xp.min(z_line)) >= 0.0
 # ## Dead units
 #
 # A ReLU unit outputs $\max(a, 0)$. If its input $a$ is negative for every image, it outputs 0 for all of them,
-# passes no gradient back ($\partial \max(a,0)/\partial a = 0$ for $a<0$), and so never recovers: it is dead.
+# passes no gradient back ($\partial \max(a,0)/\partial a = 0$ for $a<0$), and so its own weights stop
+# learning: it is dead, and only changes in the layers before it could revive it.
 # Count them by hand: a forward pass through the weights, keeping every ReLU's output for the whole test set.
 
 # %%
@@ -218,11 +219,13 @@ dead_fresh = [int(np.sum(np.all(a == 0.0, axis=0))) for a in relu_outputs(fresh,
 print(f"dead before training: {sum(dead_fresh)} of {sum(widths)}; after: {sum(dead_by_hand)} of {sum(widths)}")
 
 # %% [markdown]
-# A dead unit is lost capacity: a 32-unit code with a few dead units is really a smaller code. Some units are
-# dead from the start (random weights that happen to point away from every image, most likely in the narrow
-# layers, whose inputs are few). More die during training, when a step pushes a unit's bias and weights so far
-# that no image switches it on again. Lesson 04's mean-image output bias saves some: a model that starts at the
-# average digit takes gentler first steps.
+# A dead unit is lost capacity: with the full settings, 7 of the 32 code units (the fifth layer) were dead here, so
+# the model really has a 25-number code. Some units are dead from the start, mostly in the decoder: its layers see
+# the output of a narrow, non-negative layer, and a unit whose random weights point away from all such inputs never
+# switches on (before training, 39 of the 40 dead units here sit in the decoder, 21 in its last ReLU layer). More
+# die during training, when a step pushes a unit's bias and weights so far that no image switches it on again.
+# Lesson 04's mean-image output bias saves some: a model that starts at the average digit takes gentler first
+# steps.
 #
 # ## Try it
 #
