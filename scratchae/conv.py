@@ -141,7 +141,7 @@ class Conv2D(_Conv):
     def backward(self, dout, *, input_grad=True):
         """dout: (N, oh, ow, filters) -> dx: (N, H, W, in).
 
-        dW = cols.T @ dout, db = dout summed over N, oh, ow, dx = col2im(dout @ W.T) cropped to H x W.
+        dW = cols.T @ dout, db = dout summed over N, oh, ow, dx = col2im(dout @ W.T) (the padding's share dropped).
         """
         self._check_dout(self.x if self.by_output else self.cols, dout)
         if self.by_output:
