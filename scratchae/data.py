@@ -118,6 +118,12 @@ def epoch_order(n, seed, epoch):
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+def step_rng(seed, epoch, step):
+    """The numpy Generator of one training step, a function of (seed, epoch, step) only: noise or samples drawn
+    from it repeat exactly when a run resumes, with no generator state to save."""
+    return np.random.default_rng([seed, epoch, step])
+
+
 def batch_slices(n, batch_size):
     """Yield (start, stop) of consecutive minibatches covering n examples; the last may be smaller."""
     for start in range(0, n, batch_size):
