@@ -4,10 +4,13 @@ Corruption is Gaussian noise clipped back to the pixel range, x_noisy = clip(x +
 as the TensorFlow tutorial (f = 0.2) and the Keras blog (f = 0.5) use it. Only the training step changes: the
 input is noisy, the target stays clean. Quality is measured in PSNR, the peak signal-to-noise ratio in decibels.
 """
-from .backend import device_of, get_xp, to_device
+from .backend import device_of, get_xp, make_rng, to_device
+from .conv import Conv2D, Conv2DTranspose
 from .data import batch_slices
-from .layers import Sigmoid
-from .losses import BCE
+from .layers import ReLU, Sigmoid
+from .models import Autoencoder, Sequential
+from .pooling import Flatten, MaxPool2D, Reshape, UpSampling2D
+from .training import backward_from_loss
 
 
 def add_noise(x, factor, rng):
@@ -38,24 +41,12 @@ def psnr(pred, target, max_value=1.0, floor=1e-10):
     return xp.mean(10.0 * xp.log10(max_value * max_value / mse))
 
 
-def output_grad(model, loss):
-    """Run the loss's backward: returns (dout, skip_last) for ``model.backward(dout, skip_last=skip_last)``.
-
-    BCE behind a Sigmoid output takes the fused gradient at the Sigmoid's input, (p - t) / n (exact where p
-    saturates, see BCE.backward_logits); any other pair goes through loss.backward() and every layer.
-    """
-    if isinstance(loss, BCE) and isinstance(model.layers[-1], Sigmoid):
-        return loss.backward_logits(), True
-    return loss.backward(), False
-
-
 def denoise_step(model, loss, optimizer, xb, rng, factor):
     """One denoising step on the clean batch xb: (B, D); returns the loss against the clean images (0-d array)."""
     x_noisy = add_noise(xb, factor, rng)  # fresh noise for every batch
     out = model.forward(x_noisy)  # (B, D): the model only ever sees the noisy input...
     value = loss.forward(out, xb)  # ...and is scored against the clean one
-    dout, skip_last = output_grad(model, loss)
-    model.backward(dout, input_grad=False, skip_last=skip_last)
+    backward_from_loss(model, loss)
     optimizer.step()
     return value
 
@@ -72,3 +63,33 @@ def evaluate_denoising(model, loss, x_noisy, x_clean, batch_size=1000):
         total["test_psnr"] += float(psnr(out, xc)) * n
         total["noisy_psnr"] += float(psnr(xn, xc)) * n
     return {key: value / x_clean.shape[0] for key, value in total.items()}
+
+
+def tf_denoiser(*, rng=None, xp=None, device=None, dtype="float32"):
+    """The TensorFlow tutorial's convolutional denoiser.  x: (N, 784) -> code (N, 7, 7, 8) -> out: (N, 784).
+
+    Conv2D(16, 3x3, stride 2) and Conv2D(8, 3x3, stride 2), ReLU, down to 7x7x8; Conv2DTranspose(8) and
+    Conv2DTranspose(16) (3x3, stride 2), ReLU, back to 28x28x16; Conv2D(1, 3x3) and a Sigmoid. "same" padding and
+    Keras's Glorot-uniform init throughout.
+    """
+    rng = make_rng(rng)
+    kw = {"rng": rng, "xp": xp, "device": device, "dtype": dtype}
+    encoder = [Reshape((28, 28, 1)), Conv2D(1, 16, stride=2, **kw), ReLU(), Conv2D(16, 8, stride=2, **kw), ReLU()]
+    decoder = [Conv2DTranspose(8, 8, stride=2, **kw), ReLU(), Conv2DTranspose(8, 16, stride=2, **kw), ReLU(),
+               Conv2D(16, 1, **kw), Flatten(), Sigmoid()]  # Sigmoid last, after Flatten: BCE's fused gradient applies
+    return Autoencoder(Sequential(encoder), Sequential(decoder))
+
+
+def keras_blog_denoiser(*, rng=None, xp=None, device=None, dtype="float32"):
+    """The Keras blog's convolutional denoiser.  x: (N, 784) -> code (N, 7, 7, 32) -> out: (N, 784).
+
+    Two Conv2D(32, 3x3) + ReLU, each followed by MaxPool2D(2), down to 7x7x32; two Conv2D(32, 3x3) + ReLU, each
+    followed by UpSampling2D(2), back to 28x28x32; Conv2D(1, 3x3) and a Sigmoid. "same" padding, Glorot-uniform.
+    """
+    rng = make_rng(rng)
+    kw = {"rng": rng, "xp": xp, "device": device, "dtype": dtype}
+    encoder = [Reshape((28, 28, 1)), Conv2D(1, 32, **kw), ReLU(), MaxPool2D(2), Conv2D(32, 32, **kw), ReLU(),
+               MaxPool2D(2)]
+    decoder = [Conv2D(32, 32, **kw), ReLU(), UpSampling2D(2), Conv2D(32, 32, **kw), ReLU(), UpSampling2D(2),
+               Conv2D(32, 1, **kw), Flatten(), Sigmoid()]
+    return Autoencoder(Sequential(encoder), Sequential(decoder))

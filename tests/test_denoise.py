@@ -4,7 +4,7 @@ import pytest
 
 from conftest import host
 from scratchae import BCE, MSE, assert_close, check_model, dense_autoencoder
-from scratchae.denoise import add_noise, denoise_step, evaluate_denoising, psnr
+from scratchae.denoise import add_noise, denoise_step, evaluate_denoising, keras_blog_denoiser, psnr, tf_denoiser
 
 
 class Recorder:
@@ -94,3 +94,33 @@ def test_evaluate_denoising_against_a_direct_computation(rng):
     assert got["test_loss"] == pytest.approx(np.mean((out - x64) ** 2), rel=1e-5)
     assert got["test_psnr"] == pytest.approx(direct_psnr(out), rel=1e-5)
     assert got["noisy_psnr"] == pytest.approx(direct_psnr(xn64), rel=1e-5)
+
+
+@pytest.mark.parametrize("build, code, kinds", [
+    (tf_denoiser, (7, 7, 8), ["Reshape", "Conv2D", "ReLU", "Conv2D", "ReLU", "Conv2DTranspose", "ReLU",
+                              "Conv2DTranspose", "ReLU", "Conv2D", "Flatten", "Sigmoid"]),
+    (keras_blog_denoiser, (7, 7, 32), ["Reshape", "Conv2D", "ReLU", "MaxPool2D", "Conv2D", "ReLU", "MaxPool2D",
+                                       "Conv2D", "ReLU", "UpSampling2D", "Conv2D", "ReLU", "UpSampling2D", "Conv2D",
+                                       "Flatten", "Sigmoid"]),
+])
+def test_conv_denoisers_are_the_sources_architectures(build, code, kinds):
+    model = build(rng=0)
+    assert [type(layer).__name__ for layer in model.layers] == kinds
+    x = np.random.default_rng(0).uniform(0, 1, (3, 784)).astype(np.float32)
+    assert model.encode(x).shape == (3, *code)
+    out = model.forward(x)
+    assert out.shape == (3, 784) and out.dtype == np.float32 and np.all((out >= 0) & (out <= 1))
+
+
+def test_tf_denoiser_step_is_the_plain_chain_rule(backend, rng):
+    """The fused BCE + Sigmoid gradient through Flatten and the convolutions, against every layer's backward."""
+    model = tf_denoiser(rng=rng, **backend.kw())
+    x = _images(backend, rng, (2, 784))
+    loss = BCE()
+    loss.forward(model.forward(add_noise(x, 0.2, np.random.default_rng(4))), x)
+    model.backward(loss.backward())
+    plain = {name: host(g).copy() for name, _, g in model.named_params()}
+    recorder = Recorder(model)
+    denoise_step(model, loss, recorder, x, np.random.default_rng(4), 0.2)
+    for name, g in plain.items():
+        np.testing.assert_allclose(recorder.grads[name], g, rtol=1e-9, atol=1e-14, err_msg=name)
