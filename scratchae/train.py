@@ -34,8 +34,19 @@ PRESETS = {
     # Keras' default batch size of 32.
     "keras-basic": {"model": "dense", "dataset": "fashion-mnist", "dims": [784, 64], "loss": "mse", "epochs": 10, "batch_size": 32,
                     "lr": 1e-3},
+    # The TensorFlow tutorial's denoiser: Fashion-MNIST, noise 0.2, its small conv model, MSE, 10 epochs, batch 32.
+    "tf-denoise": {"model": "tf-denoiser", "dataset": "fashion-mnist", "noise": 0.2, "loss": "mse", "epochs": 10,
+                   "batch_size": 32, "lr": 1e-3},
+    # The Keras blog's denoiser: MNIST with noise 0.5, its conv model (max-pooling, upsampling), BCE, batch 128;
+    # the blog trains 100 epochs with Adadelta, Adam needs far fewer.
+    "keras-denoise": {"model": "keras-denoiser", "dataset": "mnist", "noise": 0.5, "loss": "bce", "epochs": 20,
+                      "batch_size": 128, "lr": 1e-3},
+    # The Keras blog's sparse autoencoder: 784-32-784, ReLU code with an L1 activity penalty of 1e-4, BCE.
+    "keras-sparse": {"model": "dense", "dataset": "mnist", "dims": [784, 32], "sparsity": 1e-4, "loss": "bce",
+                     "epochs": 100, "batch_size": 256, "lr": 1e-3},
 }
-RESUMABLE = {"epochs", "quiet", "gpu", "out", "data_dir"}  # what may change when resuming; the rest is the run's
+# What may change when resuming; the rest is the run's.
+RESUMABLE = {"epochs", "quiet", "gpu", "out", "data_dir", "latent_map"}
 STANDARD_COLUMNS = {"epoch", "train_loss", "test_loss", "seconds", "images_per_s"}  # others print as "name value"
 EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -62,12 +73,24 @@ def _positive(kind):
     return parse
 
 
+def _nonnegative(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def build_parser():
     p = Parser(prog="python -m scratchae.train",
                description="Train the reference autoencoder on MNIST (or Fashion-MNIST) and write a run folder.")
     p.add_argument("--preset", choices=sorted(PRESETS), default="reference",
-                   help="starting settings: 'reference' (deep AE on MNIST, BCE) or 'keras-basic' (Keras tutorial: "
-                        "Fashion-MNIST, latent 64, MSE); flags below override it (default: reference)")
+                   help="starting settings: 'reference' (deep AE on MNIST, BCE), 'keras-basic' (Keras tutorial: "
+                        "Fashion-MNIST, latent 64, MSE), 'tf-denoise' and 'keras-denoise' (the TF tutorial's and the "
+                        "Keras blog's conv denoisers), 'keras-sparse' (the blog's sparse 784-32-784); flags below "
+                        "override it (default: reference)")
     p.add_argument("--model", choices=sorted(MODELS), help="model family (default: the preset's, dense)")
     p.add_argument("--gpu", action="store_true", help="run on a CUDA GPU with CuPy (pip install -e .[gpu])")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="data set (default: mnist)")
@@ -80,6 +103,14 @@ def build_parser():
     p.add_argument("--output-bias", choices=["mean", "zero"],
                    help="start the output layer's bias at the logit of the mean training image, or at zero "
                         "(default: mean)")
+    p.add_argument("--noise", type=_nonnegative, metavar="F",
+                   help="train a denoiser: inputs clip(x + F N(0, 1), 0, 1), targets clean; reports PSNR (e.g. 0.5)")
+    p.add_argument("--sparsity", type=_nonnegative, metavar="LAMBDA",
+                   help="add the L1 penalty LAMBDA * mean over images of sum |code| (e.g. 1e-4); reports the "
+                        "mean code activation")
+    p.add_argument("--latent-map", choices=["pca", "tsne"],
+                   help="2-D map of the test codes in latent.png: PCA, or t-SNE (pip install -e .[tsne]) "
+                        "(default: pca)")
     p.add_argument("--seed", type=int, help="seed for weights and shuffling (default: 0)")
     p.add_argument("--out", help="run folder to write (default: runs/<dataset>-<date>-<time>)")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT (its checkpoint.npz)")
@@ -105,7 +136,9 @@ def settings(args):
         cfg["out"] = given.get("out", str(pathlib.Path(args.resume).parent))
         return cfg
     cfg = {**PRESETS[args.preset], "preset": args.preset, "output_bias": "mean", "seed": 0, "limit": None,
-           "gpu": False, "quiet": False, "data_dir": None, **given}
+           "gpu": False, "quiet": False, "data_dir": None, "latent_map": "pca", **given}
+    if cfg.get("noise") is not None and cfg.get("sparsity") is not None:
+        raise UsageError("--noise and --sparsity do not combine yet; choose one (or a preset without the other)")
     if cfg["model"] == "dense" and cfg["dims"][0] != 784:
         raise UsageError(f"--dims must start with 784, the number of pixels of a 28x28 image, got {cfg['dims'][0]}")
     if cfg["model"] == "dense" and len(cfg["dims"]) < 2:
@@ -147,6 +180,8 @@ def write_metrics(out, rows):
 
 def run(cfg, resume=None):
     """Train as ``cfg`` says and write the run folder; returns the metric rows."""
+    if cfg.get("latent_map") == "tsne" and not plots.tsne_available():  # before any training time is spent
+        raise UsageError(plots.TSNE_HINT)
     xp = gpu_xp() if cfg["gpu"] else cpu_xp
     out = prepare_out(cfg["out"])
     x_train, _, x_test, y_test = load(cfg["dataset"], cfg["data_dir"])
