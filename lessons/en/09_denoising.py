@@ -225,9 +225,25 @@ try_it("masking noise", check_mask_noise)
 # <details><summary>Solution</summary>
 #
 # ```python
+# from scratchae.exercises import try_it
+#
+#
 # def mask_noise(x, p, rng):
+#     """x: (N, 784) host array in [0, 1] -> a copy with each pixel set to 0 with probability p."""
 #     keep = rng.uniform(size=x.shape) >= p  # True with probability 1 - p
 #     return x * keep.astype(x.dtype)
+#
+#
+# def check_mask_noise():
+#     x = np.random.default_rng(1).uniform(0.1, 1.0, (200, 784)).astype(np.float32)  # no pixel is 0 to start
+#     out = mask_noise(x, 0.3, np.random.default_rng(2))
+#     zeroed = out == 0
+#     assert out.shape == x.shape and out.dtype == x.dtype, "keep the shape and the dtype"
+#     assert abs(zeroed.mean() - 0.3) < 0.01, f"zeroed fraction {zeroed.mean():.3f}, expected about 0.3"
+#     assert np.array_equal(out[~zeroed], x[~zeroed]), "pixels that are not masked must stay as they were"
+#
+#
+# try_it("masking noise", check_mask_noise)
 # ```
 #
 # </details>

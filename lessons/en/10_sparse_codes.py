@@ -223,12 +223,24 @@ try_it("L2 activity penalty", check_l2)
 # <details><summary>Solution</summary>
 #
 # ```python
+# from scratchae.exercises import try_it
+#
+#
 # def l2_forward(h, lam):
 #     return lam * float(xp.sum(h * h)) / h.shape[0]
 #
 #
 # def l2_backward(h, lam):
-#     return h * (2 * lam / h.shape[0])
+#     return h * (2 * lam / h.shape[0])  # (N, k), the shape of h
+#
+#
+# def check_l2():
+#     numeric = numerical_gradient(lambda: l2_forward(h, 0.1), h)
+#     error = rel_error(numeric, l2_backward(h, 0.1))
+#     assert error < 1e-7, f"relative error {error:.1e}: expect about 1e-10"
+#
+#
+# try_it("L2 activity penalty", check_l2)
 # ```
 #
 # </details>
