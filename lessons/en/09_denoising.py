@@ -193,7 +193,7 @@ plt.show()
 # The command line does the same with `--noise`: `python -m scratchae.train --noise 0.5` trains the reference
 # model as a denoiser, reports PSNR per epoch, and draws these three rows. The presets `keras-denoise` and
 # `tf-denoise` rebuild the Keras blog's and the TensorFlow tutorial's convolutional denoisers; a convolution sees
-# neighbouring pixels together and gets several dB further (see the README).
+# neighbouring pixels together and gets 1-2 dB further (see the README).
 #
 # ## Try it
 #
