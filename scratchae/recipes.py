@@ -95,9 +95,9 @@ def write_figures(out, cfg, model, x_test, x_test_device, y_test, rows):
     noisy = to_numpy(noisy_test_set(cfg, x_test))[pick] if cfg.get("noise") is not None else None
     seen = images if noisy is None else noisy  # a denoiser is shown the noisy images it was scored on
     recon = to_numpy(model.forward(to_device(seen, get_xp(x_test_device), device_of(x_test_device))))
+    what = "their reconstructions" if noisy is None else f"noise {cfg['noise']:g}, denoised"
     plots.reconstructions(images, recon, out / "reconstructions.png",
-                          f"{cfg['dataset']}: test images and their reconstructions after {rows[-1]['epoch']} epochs",
-                          noisy=noisy)
+                          f"{cfg['dataset']}: test images and {what} after {rows[-1]['epoch']} epochs", noisy=noisy)
     plots.loss_curve(rows, out / "loss_curve.png", cfg["loss"].upper())
     plots.latent_map(encode_all(model, x_test_device), y_test, out / "latent.png", cfg["dataset"],
                      method=cfg.get("latent_map", "pca"), seed=cfg["seed"])
