@@ -63,21 +63,24 @@ def rewrite_index(text, url, ref):
     return BADGE.sub(fix, text)
 
 
-def main():
-    url, ref = settings()
-    index = ROOT / "lessons" / "README.md"
+def main(root=ROOT):
+    url, ref = settings(root)
+    index = root / "lessons" / "README.md"
     text = index.read_text(encoding="utf-8")
     if rewrite_index(text, url, ref) != text:
         index.write_text(rewrite_index(text, url, ref), encoding="utf-8")
         print("lessons/README.md: badges updated")
-    for py in lessons():
-        notebook = py.with_suffix(".ipynb").relative_to(ROOT).as_posix()
+    for py in lessons(root):
+        notebook = py.with_suffix(".ipynb").relative_to(root).as_posix()
         text = py.read_text(encoding="utf-8")
         new = rewrite(text, notebook, url, ref)
         if new != text:
             py.write_text(new, encoding="utf-8")
+        ipynb = py.with_suffix(".ipynb")
+        before = ipynb.read_bytes() if ipynb.exists() else None
         subprocess.run([sys.executable, "-m", "jupytext", "--quiet", "--to", "ipynb", "--update", str(py)], check=True)
-        print(f"{notebook}: {'badge and clone line updated, ' if new != text else ''}notebook regenerated")
+        changed = ["badge or clone line"] * (new != text) + ["notebook"] * (ipynb.read_bytes() != before)
+        print(f"{notebook}: {' and '.join(changed) + ' updated' if changed else 'unchanged'}")
 
 
 if __name__ == "__main__":

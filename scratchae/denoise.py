@@ -73,7 +73,7 @@ def tf_denoiser(*, rng=None, xp=None, device=None, dtype="float32"):
     Keras's Glorot-uniform init throughout.
     """
     rng = make_rng(rng)
-    kw = {"rng": rng, "xp": xp, "device": device, "dtype": dtype}
+    kw = {"init": "glorot_uniform", "rng": rng, "xp": xp, "device": device, "dtype": dtype}  # Keras's default
     encoder = [Reshape((28, 28, 1)), Conv2D(1, 16, stride=2, **kw), ReLU(), Conv2D(16, 8, stride=2, **kw), ReLU()]
     decoder = [Conv2DTranspose(8, 8, stride=2, **kw), ReLU(), Conv2DTranspose(8, 16, stride=2, **kw), ReLU(),
                Conv2D(16, 1, **kw), Flatten(), Sigmoid()]  # Sigmoid last, after Flatten: BCE's fused gradient applies
@@ -87,7 +87,7 @@ def keras_blog_denoiser(*, rng=None, xp=None, device=None, dtype="float32"):
     followed by UpSampling2D(2), back to 28x28x32; Conv2D(1, 3x3) and a Sigmoid. "same" padding, Glorot-uniform.
     """
     rng = make_rng(rng)
-    kw = {"rng": rng, "xp": xp, "device": device, "dtype": dtype}
+    kw = {"init": "glorot_uniform", "rng": rng, "xp": xp, "device": device, "dtype": dtype}  # Keras's default
     encoder = [Reshape((28, 28, 1)), Conv2D(1, 32, **kw), ReLU(), MaxPool2D(2), Conv2D(32, 32, **kw), ReLU(),
                MaxPool2D(2)]
     decoder = [Conv2D(32, 32, **kw), ReLU(), UpSampling2D(2), Conv2D(32, 32, **kw), ReLU(), UpSampling2D(2),

@@ -9,7 +9,7 @@ import numpy as np
 from . import plots
 from .backend import device_of, get_xp, to_device, to_numpy
 from .denoise import add_noise, denoise_step, evaluate_denoising, keras_blog_denoiser, tf_denoiser
-from .models import dense_autoencoder, init_output_bias
+from .models import conv_autoencoder, conv_pool_autoencoder, dense_autoencoder, init_output_bias
 from .sparse import L1Activity, evaluate_sparse, sparse_step
 from .training import encode_all, evaluate, train_step
 
@@ -19,7 +19,17 @@ def dense(cfg, xp):
     return dense_autoencoder(cfg["dims"], rng=cfg["seed"], xp=xp)
 
 
-MODELS = {"dense": dense}  # name -> builder(cfg, xp) -> model; the --model choices
+def conv(cfg, xp):
+    """The Keras convolutional autoencoder (stride-2 convolutions down, transposed ones up; code 7x7x64)."""
+    return conv_autoencoder(rng=cfg["seed"], xp=xp)
+
+
+def conv_pool(cfg, xp):
+    """The same shapes with MaxPool2D down and UpSampling2D up."""
+    return conv_pool_autoencoder(rng=cfg["seed"], xp=xp)
+
+
+MODELS = {"dense": dense, "conv": conv, "conv-pool": conv_pool}  # name -> builder(cfg, xp); the --model choices
 
 
 def tf_denoise_model(cfg, xp):

@@ -34,6 +34,10 @@ PRESETS = {
     # Keras' default batch size of 32.
     "keras-basic": {"model": "dense", "dataset": "fashion-mnist", "dims": [784, 64], "loss": "mse", "epochs": 10, "batch_size": 32,
                     "lr": 1e-3},
+    # The Keras convolutional autoencoder: Conv2D 32, 64 (stride 2) down to 7x7x64, Conv2DTranspose 64, 32 up,
+    # Conv2D 1 + Sigmoid; Fashion-MNIST, BCE, Adam 1e-3, batch 128, 20 epochs.
+    "keras-conv": {"model": "conv", "dataset": "fashion-mnist", "loss": "bce", "epochs": 20, "batch_size": 128,
+                   "lr": 1e-3},
     # The TensorFlow tutorial's denoiser: Fashion-MNIST, noise 0.2, its small conv model, MSE, 10 epochs, batch 32.
     "tf-denoise": {"model": "tf-denoiser", "dataset": "fashion-mnist", "noise": 0.2, "loss": "mse", "epochs": 10,
                    "batch_size": 32, "lr": 1e-3},
@@ -88,11 +92,16 @@ def build_parser():
                description="Train the reference autoencoder on MNIST (or Fashion-MNIST) and write a run folder.")
     p.add_argument("--preset", choices=sorted(PRESETS), default="reference",
                    help="starting settings: 'reference' (deep AE on MNIST, BCE), 'keras-basic' (Keras tutorial: "
-                        "Fashion-MNIST, latent 64, MSE), 'tf-denoise' and 'keras-denoise' (the TF tutorial's and the "
-                        "Keras blog's conv denoisers), 'keras-sparse' (the blog's sparse 784-32-784); flags below "
-                        "override it (default: reference)")
-    p.add_argument("--model", choices=sorted(MODELS), help="model family (default: the preset's, dense)")
-    p.add_argument("--gpu", action="store_true", help="run on a CUDA GPU with CuPy (pip install -e .[gpu])")
+                        "Fashion-MNIST, latent 64, MSE), 'keras-conv' (Keras conv AE: Fashion-MNIST, BCE, batch "
+                        "128), 'tf-denoise' and 'keras-denoise' (the TF tutorial's and the Keras blog's conv "
+                        "denoisers), 'keras-sparse' (the blog's sparse 784-32-784); flags below override it "
+                        "(default: reference)")
+    p.add_argument("--model", choices=sorted(MODELS),
+                   help="dense (--dims), conv (strided convolutions, code 7x7x64), conv-pool (max-pooling and "
+                        "upsampling, same code), tf-denoiser or keras-denoiser (the denoising presets' models) "
+                        "(default: the preset's)")
+    p.add_argument("--gpu", action="store_true",
+                   help="run on a CUDA GPU with CuPy (on Colab, the one it ships; elsewhere the gpu extra)")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="data set (default: mnist)")
     p.add_argument("--epochs", type=_positive(int), help="number of epochs in all (default: 20)")
     p.add_argument("--batch-size", type=_positive(int), help="minibatch size (default: 256)")
@@ -116,7 +125,8 @@ def build_parser():
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT (its checkpoint.npz)")
     p.add_argument("--limit", type=_positive(int), metavar="N", help="train on the first N training images only")
     p.add_argument("--data-dir",
-                   help=f"folder holding the data set's IDX files (default: ${DATA_ENV} or data/<dataset>)")
+                   help=f"folder holding the data set's IDX files (default: ${DATA_ENV}/<dataset>, else the "
+                        f"checkout's data/<dataset>, else the user cache that python -m scratchae.download fills)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (epoch lines and errors still print)")
     return p
 
@@ -137,6 +147,16 @@ def settings(args):
         return cfg
     cfg = {**PRESETS[args.preset], "preset": args.preset, "output_bias": "mean", "seed": 0, "limit": None,
            "gpu": False, "quiet": False, "data_dir": None, "latent_map": "pca", **given}
+    if cfg["model"] != "dense" and "dims" in given:
+        raise UsageError(f"--dims sets the dense model's widths; the {cfg['model']} model has fixed shapes, drop --dims")
+    if cfg["model"] != "dense":
+        if given.get("output_bias") == "mean":
+            raise UsageError(f"--output-bias mean sets a dense model's per-pixel output bias; the {cfg['model']} "
+                             "model starts from zero biases as in Keras, drop --output-bias")
+        cfg["output_bias"] = "zero"
+        cfg.pop("dims", None)  # a dense preset's widths do not describe a conv model
+    else:
+        cfg.setdefault("dims", PRESETS["reference"]["dims"])
     if cfg.get("noise") is not None and cfg.get("sparsity") is not None:
         raise UsageError("--noise and --sparsity do not combine yet; choose one (or a preset without the other)")
     if cfg["model"] == "dense" and cfg["dims"][0] != 784:

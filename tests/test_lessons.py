@@ -1,6 +1,6 @@
 """The lessons' generated notebooks agree with their .py sources and with setup.cfg; no kernel is started here.
 
-nbmake executes the notebooks themselves (setup.cfg's addopts, lessons/conftest.py); these checks are the fast
+nbmake executes the notebooks themselves (setup.cfg's addopts, the root conftest.py); these checks are the fast
 part: a .py edited without `python lessons/build.py` afterwards, a notebook saved with outputs, or a badge or
 clone line that disagrees with setup.cfg fails here in a second.
 """
@@ -67,9 +67,10 @@ def test_notebook_matches_its_source(py):
 
 
 def _copy(tmp_path):
-    """A copy of setup.cfg and lesson 01 (source and notebook) under tmp_path; returns the copied .py."""
+    """A copy of setup.cfg, the lessons' config and index, and lesson 01 under tmp_path; returns the copied .py."""
     (tmp_path / "lessons" / "en").mkdir(parents=True)
-    shutil.copy(ROOT / "setup.cfg", tmp_path / "setup.cfg")
+    for name in ("setup.cfg", "lessons/jupytext.toml", "lessons/README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
     py = tmp_path / "lessons" / "en" / LESSONS[0].name
     shutil.copy(LESSONS[0], py)
     shutil.copy(LESSONS[0].with_suffix(".ipynb"), py.with_suffix(".ipynb"))
@@ -126,3 +127,32 @@ def test_index_lists_every_lesson_with_badges_from_setup_cfg():
     for py in LESSONS:
         notebook = py.with_suffix(".ipynb").relative_to(ROOT).as_posix()
         assert build.badge(url, ref, notebook) in text, f"lessons/README.md has no row with a badge for {notebook}"
+
+
+def test_build_is_byte_stable_and_follows_a_moved_repository(tmp_path, capsys):
+    py = _copy(tmp_path)
+    ipynb = py.with_suffix(".ipynb")
+    before = ipynb.read_bytes()
+    build.main(tmp_path)
+    assert ipynb.read_bytes() == before, "regenerating an up-to-date notebook changed its bytes"
+    cfg = tmp_path / "setup.cfg"
+    cfg.write_text(cfg.read_text().replace("url = https://github.com/scratchae/scratchae", "url = https://github.com/a/b")
+                   .replace("ref = main", "ref = v9.9"))
+    assert problems(py, tmp_path)
+    build.main(tmp_path)
+    assert problems(py, tmp_path) == []
+    assert "github/a/b/blob/v9.9/lessons/en/01_dense.ipynb" in (tmp_path / "lessons" / "README.md").read_text()
+    assert "01_dense.ipynb: badge or clone line and notebook updated" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("py", LESSONS, ids=[p.stem for p in LESSONS])
+def test_setup_cell_installs_a_clone_never_cupy_and_reads_quick(py):
+    setup = next(c.source for c in jupytext.read(py).cells if c.cell_type == "code")
+    install = [line for line in setup.splitlines() if '"pip", "install"' in line]
+    assert len(install) == 1 and '"./scratchae-src"' in install[0], "install the clone, once, with pip"
+    assert '"-e"' not in install[0], "a regular install: an editable one is not importable until a restart"
+    commands = [line for line in setup.splitlines() if "subprocess" in line or "pip" in line or "!" in line]
+    assert not [line for line in commands if "cupy" in line.lower()], "never install CuPy: Colab's GPU runtime has one"
+    assert 'os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")' in setup
+    assert "xp, message = pick_xp()" in setup and "print(message)" in setup
+    assert 'QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"' in setup
