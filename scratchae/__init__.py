@@ -6,6 +6,7 @@ from .losses import BCE, MSE
 from .models import Autoencoder, Sequential, dense_autoencoder
 from .optim import SGD, Adam
 from .serialize import load_model, save_model
+from .vae import VAE, dense_vae
 
 __version__ = "0.1.0"
 
@@ -14,4 +15,5 @@ __all__ = [
     "assert_close", "check_layer", "check_loss", "check_model", "numerical_gradient", "rel_error",
     "Dense", "ReLU", "Sigmoid", "BCE", "MSE", "Autoencoder", "Sequential", "dense_autoencoder",
     "SGD", "Adam", "load_model", "save_model", "__version__",
+    "VAE", "dense_vae",
 ]
