@@ -76,3 +76,57 @@ def latent_map(z, labels, path, dataset):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def image_grid(images, path, title, rows=8):
+    """Save images (N, 784) in [0, 1] as a grid of 28x28 tiles, ``rows`` per column, left to right."""
+    images = np.asarray(images)
+    cols = -(-len(images) // rows)
+    sheet = np.ones((rows * 28, cols * 28))
+    for i, image in enumerate(images):
+        r, c = divmod(i, cols)
+        sheet[r * 28:(r + 1) * 28, c * 28:(c + 1) * 28] = image.reshape(28, 28)
+    fig, ax = plt.subplots(figsize=(cols * 0.6 + 0.4, rows * 0.6 + 0.6))
+    ax.imshow(sheet, cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def latent_grid(n=20, limit=3.0):
+    """Points of an n x n grid over [-limit, limit]^2 of a 2-D latent plane, row by row from the top -> (n*n, 2)."""
+    ticks = np.linspace(-limit, limit, n)
+    return np.array([[x, y] for y in ticks[::-1] for x in ticks])
+
+
+def manifold(images, path, title, limit=3.0):
+    """Save the decodes of ``latent_grid(n, limit)`` (n*n, 784) as one picture of the latent plane, axes in z."""
+    n = int(round(np.sqrt(len(images))))
+    sheet = np.asarray(images).reshape(n, n, 28, 28).transpose(0, 2, 1, 3).reshape(n * 28, n * 28)
+    fig, ax = plt.subplots(figsize=(8, 8))
+    ax.imshow(sheet, cmap="gray", vmin=0, vmax=1, extent=(-limit, limit, -limit, limit))
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def code_map(z, labels, path, dataset, title):
+    """Save 2-D codes z (N, 2) as a scatter plot, one colour per class (no projection)."""
+    names = CLASS_NAMES.get(dataset, [str(c) for c in range(10)])
+    fig, ax = plt.subplots(figsize=(7, 6))
+    cmap = plt.get_cmap("tab10")
+    for c in range(10):
+        mask = labels == c
+        ax.scatter(z[mask, 0], z[mask, 1], s=2, alpha=0.5, color=cmap(c), label=names[c], rasterized=True)
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+    ax.set_title(title)
+    ax.legend(markerscale=5, fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
