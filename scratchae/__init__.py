@@ -1,10 +1,12 @@
 """scratchae: autoencoders from scratch, every forward and backward pass written by hand, on NumPy or CuPy."""
 from .backend import GPUUnavailableError, get_xp, gpu_xp, to_device, to_numpy
+from .conv import Conv2D, Conv2DTranspose
 from .gradcheck import assert_close, check_layer, check_loss, check_model, numerical_gradient, rel_error
 from .layers import Dense, ReLU, Sigmoid
 from .losses import BCE, MSE
 from .models import Autoencoder, Sequential, dense_autoencoder
 from .optim import SGD, Adam
+from .pooling import Flatten, MaxPool2D, Reshape, UpSampling2D
 from .serialize import load_model, save_model
 from .vae import VAE, dense_vae
 
@@ -15,5 +17,6 @@ __all__ = [
     "assert_close", "check_layer", "check_loss", "check_model", "numerical_gradient", "rel_error",
     "Dense", "ReLU", "Sigmoid", "BCE", "MSE", "Autoencoder", "Sequential", "dense_autoencoder",
     "SGD", "Adam", "load_model", "save_model", "__version__",
+    "Conv2D", "Conv2DTranspose", "MaxPool2D", "UpSampling2D", "Flatten", "Reshape",
     "VAE", "dense_vae",
 ]

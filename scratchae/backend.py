@@ -13,7 +13,11 @@ cpu_xp = array_api_compat.array_namespace(np.empty(0))
 
 
 class GPUUnavailableError(RuntimeError):
-    """Raised when the GPU is asked for but CuPy or a CUDA device is missing."""
+    """Raised when the GPU is asked for but CuPy or a CUDA device is missing; ``reason`` says which in a few words."""
+
+    def __init__(self, message, reason="no usable GPU"):
+        super().__init__(message)
+        self.reason = reason
 
 
 def get_xp(*arrays):
@@ -28,17 +32,28 @@ def gpu_xp():
     except ImportError as err:
         raise GPUUnavailableError(
             f"--gpu needs CuPy, which is not installed ({err}); install it with `pip install -e .[gpu]` "
-            "on a machine with an NVIDIA GPU and CUDA 12, or drop --gpu to run on the CPU"
+            "on a machine with an NVIDIA GPU and CUDA 12, or drop --gpu to run on the CPU",
+            reason="CuPy is not installed",
         ) from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as err:  # CuPy raises its own CUDA runtime errors when no driver is present
         raise GPUUnavailableError(
-            f"--gpu found CuPy but no usable CUDA device ({err}); drop --gpu to run on the CPU"
+            f"--gpu found CuPy but no usable CUDA device ({err}); drop --gpu to run on the CPU",
+            reason=f"CuPy is installed but finds no usable CUDA device: {err}",
         ) from None
     if count < 1:
-        raise GPUUnavailableError("--gpu found CuPy but no CUDA device; drop --gpu to run on the CPU")
+        raise GPUUnavailableError("--gpu found CuPy but no CUDA device; drop --gpu to run on the CPU",
+                                  reason="CuPy is installed but finds no CUDA device")
     return array_api_compat.array_namespace(cupy.empty(0))
+
+
+def pick_xp():
+    """Return ``(xp, message)``: CuPy where ``gpu_xp()`` works, else NumPy, and one line saying which and why."""
+    try:
+        return gpu_xp(), "using CuPy on the GPU"
+    except GPUUnavailableError as err:
+        return cpu_xp, f"using NumPy on the CPU ({err.reason})"
 
 
 def resolve_dtype(xp, dtype):

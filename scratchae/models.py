@@ -5,8 +5,13 @@
 five visible lines: out = model.forward(x); loss.forward(out, x); dout = loss.backward(); model.backward(dout);
 optimizer.step().
 """
+from . import conv, pooling
 from .backend import make_rng
 from .layers import LAYER_TYPES, Dense, ReLU, Sigmoid
+
+# Every layer type by name, for from_spec; the ones with weights also take rng, xp, device and dtype.
+ALL_LAYER_TYPES = {**LAYER_TYPES, **conv.LAYER_TYPES, **pooling.LAYER_TYPES}
+WEIGHTED_TYPES = ("Dense", *conv.LAYER_TYPES)
 
 
 class Sequential:
@@ -125,11 +130,11 @@ def from_spec(spec, *, xp=None, device=None, dtype="float32"):
         layers = []
         for layer in spec["layers"]:
             args = {k: v for k, v in layer.items() if k != "type"}
-            if layer["type"] not in LAYER_TYPES:
+            if layer["type"] not in ALL_LAYER_TYPES:
                 raise ValueError(f"unknown layer type {layer['type']!r} in saved architecture")
-            if layer["type"] == "Dense":
+            if layer["type"] in WEIGHTED_TYPES:
                 args.update(xp=xp, device=device, dtype=dtype, rng=0)  # weights are overwritten by the caller
-            layers.append(LAYER_TYPES[layer["type"]](**args))
+            layers.append(ALL_LAYER_TYPES[layer["type"]](**args))
         return Sequential(layers)
     raise ValueError(f"unknown model type {kind!r} in saved architecture")
 

@@ -20,22 +20,23 @@ from . import __version__, plots
 from .backend import GPUUnavailableError, cpu_xp, describe, gpu_xp, to_device, to_numpy
 from .data import DATA_ENV, DataError, load
 from .losses import BCE, MSE
-from .models import dense_autoencoder, init_output_bias
 from .optim import Adam
+from .recipes import MODELS, build_model, make_evaluate, make_step, model_name, write_figures
 from .serialize import CheckpointError
-from .training import Diverged, Interrupted, Progress, encode_all, fit, load_checkpoint
+from .training import Diverged, Interrupted, Progress, fit, load_checkpoint
 
 LOSSES = {"bce": BCE, "mse": MSE}
 PRESETS = {
     # The university assignment's model: deep dense AE, ReLU, Sigmoid output, BCE, Adam 1e-3, batch 256.
-    "reference": {"dataset": "mnist", "dims": [784, 256, 128, 64, 32, 32], "loss": "bce", "epochs": 20,
+    "reference": {"model": "dense", "dataset": "mnist", "dims": [784, 256, 128, 64, 32, 32], "loss": "bce", "epochs": 20,
                   "batch_size": 256, "lr": 1e-3},
     # The Keras/TensorFlow "intro to autoencoders" basic model: one Dense each side, latent 64, MSE, 10 epochs,
     # Keras' default batch size of 32.
-    "keras-basic": {"dataset": "fashion-mnist", "dims": [784, 64], "loss": "mse", "epochs": 10, "batch_size": 32,
+    "keras-basic": {"model": "dense", "dataset": "fashion-mnist", "dims": [784, 64], "loss": "mse", "epochs": 10, "batch_size": 32,
                     "lr": 1e-3},
 }
 RESUMABLE = {"epochs", "quiet", "gpu", "out", "data_dir"}  # what may change when resuming; the rest is the run's
+STANDARD_COLUMNS = {"epoch", "train_loss", "test_loss", "seconds", "images_per_s"}  # others print as "name value"
 EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 1, 130
 
 
@@ -67,7 +68,9 @@ def build_parser():
     p.add_argument("--preset", choices=sorted(PRESETS), default="reference",
                    help="starting settings: 'reference' (deep AE on MNIST, BCE) or 'keras-basic' (Keras tutorial: "
                         "Fashion-MNIST, latent 64, MSE); flags below override it (default: reference)")
-    p.add_argument("--gpu", action="store_true", help="run on a CUDA GPU with CuPy (pip install -e .[gpu])")
+    p.add_argument("--model", choices=sorted(MODELS), help="model family (default: the preset's, dense)")
+    p.add_argument("--gpu", action="store_true",
+                   help="run on a CUDA GPU with CuPy (on Colab, the one it ships; elsewhere the gpu extra)")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="data set (default: mnist)")
     p.add_argument("--epochs", type=_positive(int), help="number of epochs in all (default: 20)")
     p.add_argument("--batch-size", type=_positive(int), help="minibatch size (default: 256)")
@@ -83,7 +86,8 @@ def build_parser():
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT (its checkpoint.npz)")
     p.add_argument("--limit", type=_positive(int), metavar="N", help="train on the first N training images only")
     p.add_argument("--data-dir",
-                   help=f"folder holding the data set's IDX files (default: ${DATA_ENV} or data/<dataset>)")
+                   help=f"folder holding the data set's IDX files (default: ${DATA_ENV}/<dataset>, else the "
+                        f"checkout's data/<dataset>, else the user cache that python -m scratchae.download fills)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (epoch lines and errors still print)")
     return p
 
@@ -99,14 +103,14 @@ def settings(args):
             raise UsageError(f"--resume continues a run as it was set up; drop --{changed[0].replace('_', '-')} "
                              f"(only --epochs, --gpu, --out, --data-dir and --quiet may change)")
         # Where to run and how much to print belong to this invocation, not to the saved run.
-        cfg = {**saved, "quiet": False, "gpu": False, **{k: given[k] for k in given if k in RESUMABLE}}
+        cfg = {"model": "dense", **saved, "quiet": False, "gpu": False, **{k: given[k] for k in given if k in RESUMABLE}}
         cfg["out"] = given.get("out", str(pathlib.Path(args.resume).parent))
         return cfg
     cfg = {**PRESETS[args.preset], "preset": args.preset, "output_bias": "mean", "seed": 0, "limit": None,
            "gpu": False, "quiet": False, "data_dir": None, **given}
-    if cfg["dims"][0] != 784:
+    if cfg["model"] == "dense" and cfg["dims"][0] != 784:
         raise UsageError(f"--dims must start with 784, the number of pixels of a 28x28 image, got {cfg['dims'][0]}")
-    if len(cfg["dims"]) < 2:
+    if cfg["model"] == "dense" and len(cfg["dims"]) < 2:
         raise UsageError("--dims needs at least two widths: the input (784) and the latent size")
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     cfg.setdefault("out", f"runs/{cfg['dataset']}-{stamp}")
@@ -137,20 +141,10 @@ def versions(xp):
 
 def write_metrics(out, rows):
     with open(out / "metrics.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["epoch", "train_loss", "test_loss", "seconds", "images_per_s"])
+        fields = list(dict.fromkeys(key for row in rows for key in row))  # every column, in first-seen order
+        writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-
-
-def write_figures(out, model, x_test, x_test_device, y_test, rows, cfg):
-    xp = model.layers[0].xp
-    images = x_test[plots.one_per_class(y_test)]  # (10, 784): the first test image of each class
-    recon = to_numpy(model.forward(to_device(images, xp)))
-    plots.reconstructions(images, recon, out / "reconstructions.png",
-                          f"{cfg['dataset']}: test images and their reconstructions after {rows[-1]['epoch']} epochs")
-    plots.loss_curve(rows, out / "loss_curve.png", cfg["loss"].upper())
-    z = encode_all(model, x_test_device)
-    plots.latent_map(z, y_test, out / "latent.png", cfg["dataset"])
 
 
 def run(cfg, resume=None):
@@ -165,9 +159,7 @@ def run(cfg, resume=None):
         optimizer = Adam(model, lr=cfg["lr"])
         optimizer.load_state_dict(state)
     else:
-        model = dense_autoencoder(cfg["dims"], rng=cfg["seed"], xp=xp)
-        if cfg["output_bias"] == "mean":
-            init_output_bias(model, to_device(x_train.mean(axis=0), xp))
+        model = build_model(cfg, xp, x_train)
         optimizer, progress = Adam(model, lr=cfg["lr"]), Progress()
     config = {k: v for k, v in cfg.items() if k != "quiet"}
     record = {**config, "versions": versions(xp), "started": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -175,19 +167,22 @@ def run(cfg, resume=None):
     (out / "config.json").write_text(json.dumps(record, indent=2) + "\n")
     checkpoint = out / "checkpoint.npz"
     x_test_device = to_device(x_test, xp)  # moved once: evaluated every epoch and encoded for the latent map
-    print(f"training {'-'.join(map(str, cfg['dims']))} autoencoder on {cfg['dataset']} ({x_train.shape[0]} images) "
+    print(f"training {model_name(cfg)} on {cfg['dataset']} ({x_train.shape[0]} images) "
           f"with {describe(xp)}: {cfg['loss']}, Adam lr {cfg['lr']:g}, batch {cfg['batch_size']}, "
           f"{cfg['epochs']} epochs -> {out}", flush=True)
 
     def on_epoch(row):
         write_metrics(out, progress.metrics)
+        extra = "".join(f"  {key} {value:.5g}" for key, value in row.items() if key not in STANDARD_COLUMNS)
         print(f"epoch {row['epoch']:3d}  train {cfg['loss']} {row['train_loss']:.5f}  test {cfg['loss']} "
-              f"{row['test_loss']:.5f}  {row['seconds']:6.1f} s  {row['images_per_s']:8.0f} img/s", flush=True)
+              f"{row['test_loss']:.5f}{extra}  {row['seconds']:6.1f} s  {row['images_per_s']:8.0f} img/s", flush=True)
 
     try:
-        rows = fit(model, LOSSES[cfg["loss"]](), optimizer, to_device(x_train, xp), x_test_device,
-                   epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=cfg["seed"], progress=progress,
-                   checkpoint=checkpoint, config=config, on_epoch=on_epoch, quiet=cfg["quiet"])
+        loss = LOSSES[cfg["loss"]]()
+        step, evaluate = make_step(cfg, model, loss, optimizer), make_evaluate(cfg, model, loss, x_test_device)
+        rows = fit(model, optimizer, step, evaluate, to_device(x_train, xp), epochs=cfg["epochs"],
+                   batch_size=cfg["batch_size"], seed=cfg["seed"], progress=progress, checkpoint=checkpoint,
+                   config=config, on_epoch=on_epoch, quiet=cfg["quiet"])
     except Diverged as err:
         last = f"{checkpoint} (after epoch {progress.epoch})" if checkpoint.exists() else "none yet"
         raise Diverged(f"{err}; training stopped, last good checkpoint: {last}; "
@@ -195,7 +190,7 @@ def run(cfg, resume=None):
     except Interrupted as err:
         raise Interrupted(f"{err}; checkpoint saved to {checkpoint}; continue with --resume {checkpoint}") from None
     write_metrics(out, rows)
-    write_figures(out, model, x_test, x_test_device, y_test, rows, cfg)
+    write_figures(out, cfg, model, x_test, x_test_device, y_test, rows)
     print(f"done: test {cfg['loss']} {rows[-1]['test_loss']:.5f} after {rows[-1]['epoch']} epochs; "
           f"figures, metrics and checkpoint in {out}", flush=True)
     return rows

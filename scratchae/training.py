@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from tqdm import tqdm
 
 from .backend import device_of, get_xp, to_device, to_numpy
-from .data import batch_slices, epoch_order
+from .data import batch_slices, epoch_order, step_rng
 from .layers import Sigmoid
 from .losses import BCE
 from .serialize import CheckpointError, atomic_savez, model_arrays, model_meta, read_npz, restore_model
@@ -29,27 +29,32 @@ class Interrupted(RuntimeError):
 
 @dataclass
 class Progress:
-    """Where training stands: completed epochs, steps done in the current one, and its running loss."""
+    """Where training stands: completed epochs, steps done in the current one, and the running sums of its losses."""
 
     epoch: int = 0
     step: int = 0
-    loss_sum: float = 0.0
+    sums: dict = field(default_factory=dict)  # term name -> sum over the epoch's images so far of the batch value
     seen: int = 0
     seconds: float = 0.0
     metrics: list = field(default_factory=list)
 
 
-def train_step(model, loss, optimizer, xb):
-    """One minibatch step of autoencoder training (the target is the input xb); returns the loss as a float."""
-    out = model.forward(xb)
-    value = loss.forward(out, xb)
+def backward_from_loss(model, loss):
+    """Backpropagate the loss just computed through the model (no gradient for the data)."""
     if isinstance(loss, BCE) and isinstance(model.layers[-1], Sigmoid):
         # BCE's backward times Sigmoid's simplifies to (p - t) / n at the Sigmoid's input: exact, and cheaper.
         model.backward(loss.backward_logits(), input_grad=False, skip_last=True)
     else:
         model.backward(loss.backward(), input_grad=False)
+
+
+def train_step(model, loss, optimizer, xb):
+    """One minibatch step of autoencoder training (the target is the input xb); returns the loss, a 0-d array."""
+    out = model.forward(xb)
+    value = loss.forward(out, xb)
+    backward_from_loss(model, loss)
     optimizer.step()
-    return float(value)
+    return value
 
 
 def evaluate(model, loss, x, batch_size=1000):
@@ -62,9 +67,13 @@ def evaluate(model, loss, x, batch_size=1000):
 
 
 def encode_all(model, x, batch_size=1000):
-    """Latent codes of every row of x, as one host array (N, latent)."""
+    """Latent codes of every row of x, flattened, as one host array (N, code size)."""
     xp = get_xp(x)
-    return to_numpy(xp.concat([model.encode(x[a:b, ...]) for a, b in batch_slices(x.shape[0], batch_size)]))
+    codes = []
+    for a, b in batch_slices(x.shape[0], batch_size):
+        z = model.encode(x[a:b, ...])
+        codes.append(xp.reshape(z, (z.shape[0], -1)))  # a conv code (N, 7, 7, 64) becomes (N, 3136)
+    return to_numpy(xp.concat(codes))
 
 
 def save_checkpoint(path, model, optimizer, progress, config):
@@ -112,12 +121,49 @@ class StopFlag:
         signal.signal(signal.SIGINT, self.previous)
 
 
-def fit(model, loss, optimizer, x_train, x_test, *, epochs, batch_size, seed, progress, checkpoint, config,
+SYNC_EVERY = 10  # steps between reads of the losses: each read waits for the device (a GPU would idle otherwise)
+
+
+class RunningLoss:
+    """The epoch's per-step losses, kept as device scalars and read in one transfer every SYNC_EVERY steps."""
+
+    def __init__(self, progress):
+        self.progress, self.pending = progress, []  # pending: (step index, batch size, {name: 0-d device array})
+
+    def add(self, k, size, terms):
+        self.pending.append((k, size, terms))
+
+    def flush(self, epoch):
+        """Read the pending losses, add them to progress.sums and progress.seen; raise Diverged on a bad one."""
+        if not self.pending:
+            return
+        names = list(self.pending[0][2])
+        xp = get_xp(self.pending[0][2][names[0]])
+        stacked = xp.stack([xp.stack([terms[name] for name in names]) for _, _, terms in self.pending])
+        values = to_numpy(stacked).tolist()  # (steps, terms): the one device-to-host copy
+        p = self.progress
+        for (k, size, _), row in zip(self.pending, values):
+            if not math.isfinite(row[0]):  # the checkpoint on disk predates this step: nothing to roll back
+                self.pending = []
+                raise Diverged(f"loss became {row[0]} at epoch {epoch + 1}, step {k + 1}")
+            for name, value in zip(names, row):
+                p.sums[name] = p.sums.get(name, 0.0) + value * size  # weighted: the last batch may be smaller
+            p.seen += size
+        self.pending = []
+
+
+def fit(model, optimizer, step, evaluate, x_train, *, epochs, batch_size, seed, progress, checkpoint, config,
         on_epoch=print, quiet=False):
-    """Train until ``epochs`` epochs are complete, starting from ``progress``; returns the list of metric rows."""
+    """Train until ``epochs`` epochs are complete, starting from ``progress``; returns the list of metric rows.
+
+    step(xb, rng) trains on one batch and returns its loss (a 0-d array) or a dict of 0-d arrays with "loss"
+    first; each term is reported as ``train_<name>``. evaluate() returns a dict with "test_loss" (and any extra
+    columns) for the epoch's row.
+    """
     n = x_train.shape[0]
     xp = get_xp(x_train)
     slices = list(batch_slices(n, batch_size))
+    running = RunningLoss(progress)
     with StopFlag() as stop:
         while progress.epoch < epochs:
             epoch = progress.epoch
@@ -128,28 +174,29 @@ def fit(model, loss, optimizer, x_train, x_test, *, epochs, batch_size, seed, pr
             for k in range(progress.step, len(slices)):
                 a, b = slices[k]
                 xb = xp.take(x_train, order[a:b], axis=0)  # (B, 784)
-                value = train_step(model, loss, optimizer, xb)
-                if not math.isfinite(value):  # checked after the step: the checkpoint on disk predates it anyway
-                    bar.close()
-                    raise Diverged(f"loss became {value} at epoch {epoch + 1}, step {k + 1}")
+                terms = step(xb, step_rng(seed, epoch, k))
+                running.add(k, b - a, terms if isinstance(terms, dict) else {"loss": terms})
                 progress.step = k + 1
-                progress.loss_sum += value * (b - a)  # weighted: the last batch may be smaller
-                progress.seen += b - a
                 bar.update(1)
-                if k % 10 == 0:
-                    bar.set_postfix(loss=f"{progress.loss_sum / progress.seen:.4f}", refresh=False)
+                if (k + 1) % SYNC_EVERY == 0 or stop.raised:
+                    try:
+                        running.flush(epoch)
+                    except Diverged:
+                        bar.close()
+                        raise
+                    bar.set_postfix(loss=f"{progress.sums['loss'] / progress.seen:.4f}", refresh=False)
                 if stop.raised:
                     progress.seconds += time.perf_counter() - started
                     bar.close()
                     save_checkpoint(checkpoint, model, optimizer, progress, config)
                     raise Interrupted(f"interrupted at epoch {epoch + 1}, step {k + 1}")
             bar.close()
+            running.flush(epoch)
             seconds = progress.seconds + time.perf_counter() - started
-            row = {"epoch": epoch + 1, "train_loss": progress.loss_sum / progress.seen,
-                   "test_loss": evaluate(model, loss, x_test), "seconds": seconds,
-                   "images_per_s": progress.seen / seconds}
+            row = {"epoch": epoch + 1, **{f"train_{name}": s / progress.seen for name, s in progress.sums.items()},
+                   **evaluate(), "seconds": seconds, "images_per_s": progress.seen / seconds}
             progress.metrics.append(row)
-            progress.epoch, progress.step, progress.loss_sum, progress.seen, progress.seconds = epoch + 1, 0, 0., 0, 0.
+            progress.epoch, progress.step, progress.sums, progress.seen, progress.seconds = epoch + 1, 0, {}, 0, 0.
             save_checkpoint(checkpoint, model, optimizer, progress, config)
             on_epoch(row)
     return progress.metrics

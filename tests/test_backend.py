@@ -2,13 +2,15 @@
 import ast
 import pathlib
 import sys
+import types
 
 import numpy as np
 import pytest
 
 import scratchae
 from scratchae import BCE, dense_autoencoder
-from scratchae.backend import GPUUnavailableError, gpu_xp, to_device, to_numpy
+from scratchae import backend
+from scratchae.backend import GPUUnavailableError, cpu_xp, gpu_xp, pick_xp, to_device, to_numpy
 
 PACKAGE = pathlib.Path(scratchae.__file__).parent
 MATH_MODULES = ["layers.py", "losses.py", "optim.py", "models.py"]
@@ -66,3 +68,29 @@ def test_cupy_matches_numpy_in_float32():
     gpu.backward(loss_gpu.backward())
     for (_, _, ga), (_, _, gb) in zip(cpu.named_params(), gpu.named_params()):
         np.testing.assert_allclose(to_numpy(gb), ga, rtol=1e-3, atol=1e-6)
+
+
+def test_pick_xp_falls_back_to_numpy_and_says_why(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    xp, message = pick_xp()
+    assert xp is cpu_xp
+    assert message == "using NumPy on the CPU (CuPy is not installed)"
+
+
+def test_pick_xp_takes_the_gpu_where_gpu_xp_works(monkeypatch):
+    fake = object()
+    monkeypatch.setattr(backend, "gpu_xp", lambda: fake)
+    assert pick_xp() == (fake, "using CuPy on the GPU")
+
+
+def test_pick_xp_names_a_missing_device(monkeypatch):
+    class Runtime:
+        @staticmethod
+        def getDeviceCount():
+            raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+
+    fake_cupy = types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=Runtime))
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    xp, message = pick_xp()
+    assert xp is cpu_xp
+    assert message.startswith("using NumPy on the CPU (CuPy is installed but finds no usable CUDA device: cudaError")

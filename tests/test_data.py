@@ -1,12 +1,14 @@
 """The IDX reader and the bundled data sets: checks, shapes, and clear errors for bad files."""
 import gzip
 import hashlib
+import pathlib
 import shutil
 
 import numpy as np
 import pytest
 
-from scratchae.data import DataError, batch_slices, default_data_dir, epoch_order, load, read_idx
+from scratchae import data
+from scratchae.data import DataError, batch_slices, epoch_order, find_data, load, read_idx
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def test_read_idx_reads_header_and_rejects_damage(tmp_path):
 @pytest.fixture
 def data_copy(tmp_path):
     folder = tmp_path / "mnist"
-    shutil.copytree(default_data_dir() / "mnist", folder)
+    shutil.copytree(pathlib.Path(__file__).resolve().parent.parent / "data" / "mnist", folder)
     return folder
 
 
@@ -85,8 +87,67 @@ def test_uncompressed_files_load_too(data_copy):
 
 def test_data_dir_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("SCRATCHAE_DATA", str(tmp_path))
-    with pytest.raises(DataError, match=str(tmp_path / "mnist")):
+    with pytest.raises(DataError, match=str(tmp_path / "mnist")) as err:
         load("mnist")
+    # The cache is not searched then, so the advice downloads to where the variable points.
+    assert f"--dataset mnist --dest {tmp_path}`" in str(err.value)
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No $SCRATCHAE_DATA, a package that is not in a checkout, and an empty user cache under tmp_path/xdg."""
+    monkeypatch.setattr(data, "SOURCE_ROOT", tmp_path / "src")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("SCRATCHAE_DATA", raising=False)
+
+
+def fill(folder):
+    for stem in data.DATASETS["mnist"]:
+        (folder / f"{stem}.gz").write_bytes(b"")  # presence is what the lookup checks; contents on load
+
+
+def test_lookup_order(isolated, tmp_path, monkeypatch):
+    checkout, cache = tmp_path / "src", tmp_path / "xdg" / "scratchae"
+    (checkout / "data" / "mnist").mkdir(parents=True)
+    (cache / "mnist").mkdir(parents=True)
+    fill(cache / "mnist")
+    assert find_data("mnist") == cache / "mnist"
+    # A data/ folder beside the package counts only in a checkout (setup.cfg there), never in site-packages.
+    fill(checkout / "data" / "mnist")
+    assert find_data("mnist") == cache / "mnist"
+    (checkout / "setup.cfg").write_text("")
+    assert find_data("mnist") == checkout / "data" / "mnist"
+    monkeypatch.setenv("SCRATCHAE_DATA", str(tmp_path / "env"))
+    assert find_data("mnist") == tmp_path / "env" / "mnist"
+    assert find_data("mnist", tmp_path / "flag") == tmp_path / "flag"
+
+
+def test_an_incomplete_folder_is_passed_over(isolated, tmp_path):
+    cache = tmp_path / "xdg" / "scratchae" / "mnist"
+    cache.mkdir(parents=True)
+    fill(cache)
+    (cache / "train-images-idx3-ubyte.gz").rename(cache / "train-images-idx3-ubyte")  # gzipped or not
+    assert find_data("mnist") == cache
+    (cache / "train-images-idx3-ubyte").unlink()
+    with pytest.raises(DataError, match=f"nothing complete in {cache}"):
+        find_data("mnist")
+
+
+def test_not_found_lists_every_way_in_one_line(isolated, tmp_path):
+    with pytest.raises(DataError) as err:
+        load("mnist")
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("mnist data not found")
+    for way in ("`python -m scratchae.download --dataset mnist`", str(tmp_path / "xdg" / "scratchae" / "mnist"),
+                "--data-dir DIR", "$SCRATCHAE_DATA=DIR"):
+        assert way in message
+
+
+def test_cache_folder_follows_xdg(tmp_path, monkeypatch):
+    assert data.cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "scratchae"
+    home = pathlib.Path.home() / ".cache" / "scratchae"
+    assert data.cache_dir({}) == home
+    assert data.cache_dir({"XDG_CACHE_HOME": "relative/path"}) == home  # the XDG spec: ignore a relative path
 
 
 def test_epoch_order_is_a_seeded_permutation():

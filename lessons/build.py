@@ -1,0 +1,87 @@
+"""Regenerate the lessons: badges and clone lines from setup.cfg, then each .ipynb from its .py.
+
+Run from anywhere: ``python lessons/build.py``. The repository URL lives only in setup.cfg (``[metadata] url``),
+the ref that Colab opens and clones in ``[scratchae:lessons] ref``. This script writes both into every lesson's
+Colab badge and setup cell and into lessons/README.md's badges, then runs ``jupytext --to ipynb --update`` on
+each lesson, which keeps the notebook's cell ids and writes no outputs. Never ``--sync``: it picks a direction by
+file times and can overwrite the .py, which is the source.
+"""
+import configparser
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BADGE_SVG = "https://colab.research.google.com/assets/colab-badge.svg"
+BADGE = re.compile(r"\[!\[Open In Colab\]\(" + re.escape(BADGE_SVG) + r"\)\]\([^)]*\)")
+CLONE = re.compile(r"^( *)REPO, REF = .*$", re.M)
+
+
+def settings(root=ROOT):
+    """(url, ref) from setup.cfg: the public repository and the branch or tag the lessons clone."""
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(root / "setup.cfg")
+    url, ref = cfg["metadata"]["url"].strip().rstrip("/"), cfg["scratchae:lessons"]["ref"].strip()
+    if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
+        raise SystemExit(f"setup.cfg: url must look like https://github.com/OWNER/NAME, got {url!r}")
+    return url, ref
+
+
+def lessons(root=ROOT):
+    """Every lesson source, lessons/<language>/NN_topic.py, in order."""
+    return sorted((root / "lessons").glob("*/[0-9][0-9]_*.py"))
+
+
+def badge(url, ref, notebook):
+    """The Markdown Colab badge that opens ``notebook`` (a path relative to the repository root) at ``ref``."""
+    colab = url.replace("https://github.com/", "https://colab.research.google.com/github/", 1)
+    return f"[![Open In Colab]({BADGE_SVG})]({colab}/blob/{ref}/{notebook})"
+
+
+def clone_line(url, ref):
+    """The setup cell's line naming what Colab clones (its indentation is added where it stands)."""
+    return f'REPO, REF = "{url}", "{ref}"  # written by lessons/build.py from setup.cfg'
+
+
+def rewrite(text, notebook, url, ref):
+    """``text`` (a lesson's .py) with its badge and clone line set from (url, ref); raises if either is missing."""
+    if len(BADGE.findall(text)) != 1 or len(CLONE.findall(text)) != 1:
+        raise SystemExit(f"{notebook}: needs exactly one Colab badge and one `REPO, REF = ...` line (see 01_dense.py)")
+    text = BADGE.sub(lambda _: badge(url, ref, notebook), text)
+    return CLONE.sub(lambda m: m.group(1) + clone_line(url, ref), text)
+
+
+def rewrite_index(text, url, ref):
+    """lessons/README.md's ``text`` with every badge pointed at (url, ref), each keeping its notebook path."""
+    def fix(match):
+        path = re.search(r"/blob/.+?/(lessons/[^)]+\.ipynb)\)$", match.group(0))
+        if not path:
+            raise SystemExit(f"lessons/README.md: a badge does not link to a lessons/...ipynb path: {match.group(0)}")
+        return badge(url, ref, path.group(1))
+
+    return BADGE.sub(fix, text)
+
+
+def main(root=ROOT):
+    url, ref = settings(root)
+    index = root / "lessons" / "README.md"
+    text = index.read_text(encoding="utf-8")
+    if rewrite_index(text, url, ref) != text:
+        index.write_text(rewrite_index(text, url, ref), encoding="utf-8")
+        print("lessons/README.md: badges updated")
+    for py in lessons(root):
+        notebook = py.with_suffix(".ipynb").relative_to(root).as_posix()
+        text = py.read_text(encoding="utf-8")
+        new = rewrite(text, notebook, url, ref)
+        if new != text:
+            py.write_text(new, encoding="utf-8")
+        ipynb = py.with_suffix(".ipynb")
+        before = ipynb.read_bytes() if ipynb.exists() else None
+        subprocess.run([sys.executable, "-m", "jupytext", "--quiet", "--to", "ipynb", "--update", str(py)], check=True)
+        changed = ["badge or clone line"] * (new != text) + ["notebook"] * (ipynb.read_bytes() != before)
+        print(f"{notebook}: {' and '.join(changed) + ' updated' if changed else 'unchanged'}")
+
+
+if __name__ == "__main__":
+    main()

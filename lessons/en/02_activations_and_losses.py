@@ -1,0 +1,320 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Activations and losses
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/02_activations_and_losses.ipynb)
+#
+# Between the Dense layers of the autoencoder sit activations (ReLU inside, Sigmoid at the output), and after the
+# last one a loss compares the reconstruction with the input. In about 12 minutes you will write each by hand.
+#
+# You will learn
+# - ReLU and its backward: the gradient passes where the input was positive;
+# - Sigmoid, its derivative $p(1-p)$, and why the textbook formula overflows in float32;
+# - binary cross-entropy (BCE) and mean squared error (MSE), and why BCE clips $p$ away from 0 and 1;
+# - how Sigmoid followed by BCE simplifies to a gradient of $p - t$, and why that matters when Sigmoid saturates.
+
+# %%
+# Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
+# the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    REPO, REF = "https://github.com/scratchae/scratchae", "main"  # written by lessons/build.py from setup.cfg
+    if not os.path.isdir("scratchae-src"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, "scratchae-src"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./scratchae-src"], check=True)
+    os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")
+
+from scratchae.backend import pick_xp
+
+xp, message = pick_xp()  # CuPy where a GPU works, else NumPy: every array below lives in xp
+print(message)
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less data, fewer epochs, same code
+
+# %% [markdown]
+# ## ReLU
+#
+# $$\text{out} = \max(x, 0), \qquad dx = d\text{out} \odot \mathbb{1}[x > 0]$$
+#
+# Elementwise: where $x$ was positive the layer is the identity and the gradient passes unchanged; elsewhere
+# the output is a constant 0 and the gradient is 0. (At exactly $x = 0$ there is a kink; like PyTorch we give it
+# gradient 0. Gradient checks keep their inputs away from it.)
+
+# %%
+import numpy as np
+
+from scratchae import ReLU, Sigmoid, check_layer, rel_error
+
+rng = np.random.default_rng(0)
+x = xp.asarray(rng.standard_normal((4, 6)))  # float64 for the checks
+x = x + 0.1 * xp.sign(x)  # stay at least 0.1 from the kink, where differences would straddle it
+dout = xp.asarray(rng.standard_normal((4, 6)))
+
+
+def relu_forward(x):
+    return xp.maximum(x, 0.0)
+
+
+def relu_backward(dout, x):
+    return xp.where(x > 0, dout, 0.0)  # a new array: dout itself is left alone
+
+
+relu = ReLU()
+print("forward differs by", rel_error(relu.forward(x), relu_forward(x)))
+print("backward differs by", rel_error(relu.backward(dout), relu_backward(dout, x)))
+
+# %%
+# Check: ours and the library's are the same arithmetic; expect exactly 0, above 1e-12 means they differ.
+assert rel_error(relu.forward(x), relu_forward(x)) < 1e-12
+assert rel_error(relu.backward(dout), relu_backward(dout, x)) < 1e-12
+# The library's gradient check with a random dout; expect about 1e-11, above 1e-7 means a bug.
+assert max(check.error for check in check_layer(relu, x, rng=1).values()) < 1e-7
+print("ReLU agrees and passes the gradient check")
+
+# %% [markdown]
+# ## Sigmoid and its overflow trap
+#
+# $$p = \sigma(z) = \frac{1}{1 + e^{-z}}, \qquad \frac{dp}{dz} = p\,(1 - p)$$
+#
+# Typed as written, the formula computes $e^{-z}$, and for $z = -1000$ that is $e^{1000}$: far beyond float32's
+# largest number (about $3.4 \times 10^{38}$, reached at $z \approx -88$). NumPy returns infinity and warns; the
+# other textbook form $e^z / (1 + e^z)$ even returns $\infty/\infty$ = NaN at $z = +1000$. (This cell uses NumPy
+# on purpose: CuPy on a GPU overflows the same way, but silently.)
+
+# %%
+import warnings
+
+z = np.array([-1000.0, 0.0, 1000.0], dtype=np.float32)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    naive = 1 / (1 + np.exp(-z))
+    other = np.exp(z) / (1 + np.exp(z))
+print("1 / (1 + exp(-z)):   ", naive)
+print("exp(z) / (1 + exp(z)):", other)
+print("warnings:", sorted({str(w.message) for w in caught}))
+
+# %% [markdown]
+# The library uses an identity that never overflows: $\sigma(z) = \tfrac12\,(1 + \tanh(z/2))$. The hyperbolic
+# tangent saturates at $\pm 1$ instead of growing, so no intermediate value is ever large. Its backward is the
+# formula above, $dz = d\text{out} \odot p(1-p)$, reusing the $p$ that forward kept.
+
+# %%
+import inspect
+
+print(inspect.getsource(Sigmoid.forward))
+sigmoid = Sigmoid()
+with warnings.catch_warnings(record=True) as caught_lib:
+    warnings.simplefilter("always")
+    p_lib = sigmoid.forward(xp.asarray(z))
+print("library:", p_lib, "warnings:", len(caught_lib))
+
+z64 = xp.asarray(rng.uniform(-30, 30, size=(4, 6)))  # where the textbook form is safe, in float64
+textbook = 1 / (1 + xp.exp(-z64))
+print(f"textbook vs library where both are safe: relative error {rel_error(Sigmoid().forward(z64), textbook):.1e}")
+
+# %%
+# Check: the naive form warned and gave NaN; the library's did neither and gives 0, 0.5, 1.
+assert any("overflow" in str(w.message) for w in caught) and np.isnan(other[2])
+assert not caught_lib and [float(v) for v in p_lib] == [0.0, 0.5, 1.0]
+# Same function where both are safe: expect about 1e-16 (rounding), above 1e-12 means they differ.
+assert rel_error(Sigmoid().forward(z64), textbook) < 1e-12
+# Sigmoid's backward against central differences, random dout: expect about 1e-11, above 1e-7 means a bug.
+assert max(check.error for check in check_layer(Sigmoid(), z64 / 10, rng=2).values()) < 1e-7
+print("Sigmoid: no overflow, same values, gradient check passed")
+
+# %% [markdown]
+# ## Two losses: BCE and MSE
+#
+# The autoencoder's output $p$ (after Sigmoid, in $[0, 1]$) is compared with the target $t$, the input image
+# itself with pixels in $[0, 1]$. Both losses average over all $n$ elements (every pixel of every image):
+#
+# $$\text{BCE} = -\frac1n \sum_i \big(t_i \log p_i + (1 - t_i) \log(1 - p_i)\big), \qquad
+# \text{MSE} = \frac1n \sum_i (p_i - t_i)^2$$
+#
+# $$\frac{\partial\,\text{BCE}}{\partial p_i} = \frac1n\,\frac{p_i - t_i}{p_i (1 - p_i)}, \qquad
+# \frac{\partial\,\text{MSE}}{\partial p_i} = \frac2n\,(p_i - t_i)$$
+
+# %%
+from scratchae import BCE, MSE, check_loss
+
+
+def bce(p, t):
+    return -xp.mean(t * xp.log(p) + (1 - t) * xp.log(1 - p))
+
+
+def mse(p, t):
+    return xp.mean((p - t) ** 2)
+
+
+p = xp.asarray(rng.uniform(0.05, 0.95, size=(4, 6)))  # predictions, away from 0 and 1 for now
+t = xp.asarray(rng.uniform(0.0, 1.0, size=(4, 6)))  # targets: grey levels of pixels
+print(f"BCE ours {float(bce(p, t)):.10f}  library {float(BCE().forward(p, t)):.10f}")
+print(f"MSE ours {float(mse(p, t)):.10f}  library {float(MSE().forward(p, t)):.10f}")
+
+# %%
+# Check: same formula, so expect about 1e-16; above 1e-12 means they differ.
+assert rel_error(bce(p, t), BCE().forward(p, t)) < 1e-12
+assert rel_error(mse(p, t), MSE().forward(p, t)) < 1e-12
+# Each backward against central differences of its forward: expect 1e-11 to 1e-8 (BCE curves hard near p = 0.05),
+# above 1e-7 means a bug.
+for loss in (BCE(), MSE()):
+    error = check_loss(loss, p, t)["pred"].error
+    print(f"{loss!r}: gradient check, relative error {error:.1e}")
+    assert error < 1e-7
+print("both losses agree and pass the gradient check")
+
+# %% [markdown]
+# ## Clipping at 0 and 1
+#
+# In float32 the library's Sigmoid returns exactly 0 below $z \approx -20$ and exactly 1 above $z \approx 17.5$. If
+# such a pixel's target is the other end, $\log 0 = -\infty$: one pixel makes the whole batch's loss infinite, and
+# the gradient $1 / (p(1-p))$ divides by zero. The library clips $p$ to $[\epsilon, 1 - \epsilon]$ with
+# $\epsilon = 10^{-7}$ first, as Keras does: each pixel's loss is then at most $-\log \epsilon \approx 16.1$, and
+# its gradient, though huge (about $1/(n\epsilon)$), is finite.
+
+# %%
+p_edge = xp.asarray([0.0, 1.0, 0.5], dtype=xp.float32)
+t_edge = xp.asarray([1.0, 0.0, 1.0], dtype=xp.float32)  # the first two are as wrong as they can be
+with warnings.catch_warnings(record=True):
+    warnings.simplefilter("ignore")  # log(0) warns "divide by zero" in NumPy
+    print("unclipped:", float(bce(p_edge, t_edge)))
+library_edge = BCE()
+print("library:  ", float(library_edge.forward(p_edge, t_edge)))
+print("gradient: ", library_edge.backward())
+
+# %%
+# Check: finite, and each wrong pixel costs about -log(1e-7) = 16.1 (float32 rounds 1 - 1e-7, hence 15.9 for one).
+# The mean of 16.12, 15.94 and log 2 is about 10.9; an error above 1e-3 means the clip is not applied.
+expected = (-np.log(1e-7) - np.log1p(-np.float32(1 - 1e-7)) + np.log(2)) / 3
+assert abs(float(library_edge.forward(p_edge, t_edge)) - expected) < 1e-3 * expected
+print(f"clipped BCE {float(library_edge.forward(p_edge, t_edge)):.4f}, expected {expected:.4f}")
+
+# %% [markdown]
+# ## Sigmoid and BCE together: $p - t$
+#
+# With $p = \sigma(z)$ at the output, the chain rule multiplies BCE's gradient by Sigmoid's, and the awkward
+# denominator cancels:
+#
+# $$\frac{\partial\,\text{BCE}}{\partial z_i} = \frac1n\,\frac{p_i - t_i}{p_i(1-p_i)} \cdot p_i(1 - p_i) =
+# \frac{p_i - t_i}{n}$$
+#
+# The library offers this as `BCE.backward_logits()`. It is cheaper, and it is also more right: where Sigmoid has
+# saturated in float32 ($p$ exactly 0 or 1), the two-step chain multiplies by $p(1-p) = 0$ and the gradient
+# vanishes, even when the pixel is completely wrong. $p - t$ still says "move".
+
+# %%
+z32 = xp.asarray([-20.0, -5.0, 0.0, 5.0, 20.0], dtype=xp.float32)
+t32 = xp.asarray([1.0, 1.0, 1.0, 0.0, 0.0], dtype=xp.float32)  # the outer two: saturated at the wrong end
+out_sigmoid, loss = Sigmoid(), BCE()
+p32 = out_sigmoid.forward(z32)
+loss.forward(p32, t32)
+chained = out_sigmoid.backward(loss.backward())  # BCE's dL/dp, then Sigmoid's backward
+fused = loss.backward_logits()  # (p - t) / n in one step
+print("p:      ", p32)
+print("chained:", chained)
+print("fused:  ", fused)
+
+# %%
+# Check 1: where nothing saturates they agree to float32 rounding (expect about 1e-7; above 1e-5 is a bug).
+assert rel_error(chained[1:4], fused[1:4]) < 1e-5
+# Check 2: at the saturated ends the chain lost the gradient (exactly 0); p - t keeps it, 1/n in size.
+assert float(chained[0]) == 0.0 and float(chained[4]) == 0.0
+assert abs(float(fused[0]) + 1 / 5) < 1e-6 and abs(float(fused[4]) - 1 / 5) < 1e-6
+# Check 3: in float64, away from saturation, backward_logits is the exact dL/dz (central differences of
+# z -> BCE(sigmoid(z), t)); expect about 1e-10, above 1e-7 means a bug.
+from scratchae import numerical_gradient
+
+z64, t64 = xp.asarray(rng.uniform(-4, 4, size=(3, 5))), xp.asarray(rng.uniform(0, 1, size=(3, 5)))
+loss64 = BCE()
+loss64.forward(Sigmoid().forward(z64), t64)
+fused64 = loss64.backward_logits()
+numeric = numerical_gradient(lambda: float(BCE().forward(Sigmoid().forward(z64), t64)), z64)  # nudges z64
+print(f"backward_logits vs central differences: relative error {rel_error(numeric, fused64):.1e}")
+assert rel_error(numeric, fused64) < 1e-7
+
+# %% [markdown]
+# The autoencoder's training step uses the fused form: `model.backward(loss.backward_logits(), skip_last=True)`
+# starts backprop below the output Sigmoid. You will see it in lesson 04.
+#
+# ## Try it
+#
+# 1. Write MSE's backward, $\partial\,\text{MSE}/\partial p$, for predictions `p` and targets `t` of any shape.
+#    The cell compares it with central differences of `mse`.
+
+# %%
+from scratchae.exercises import try_it
+
+
+def mse_backward(p, t):
+    """p, t: same shape -> dL/dp, same shape, for L = mean((p - t) ** 2)."""
+    raise NotImplementedError  # replace this line with your code
+
+
+def check_mse_backward():
+    p_try = xp.asarray(rng.uniform(0, 1, size=(3, 4)))
+    numeric = numerical_gradient(lambda: float(mse(p_try, t[:3, :4])), p_try)
+    error = rel_error(numeric, mse_backward(p_try, t[:3, :4]))
+    assert error < 1e-7, f"relative error {error:.1e}: expect about 1e-10 (did you divide by the number of elements?)"
+
+
+try_it("MSE backward", check_mse_backward)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# from scratchae.exercises import try_it
+#
+#
+# def mse_backward(p, t):
+#     """p, t: same shape -> dL/dp, same shape, for L = mean((p - t) ** 2)."""
+#     return 2 * (p - t) / p.size  # the mean divides by every element, not just the batch
+#
+#
+# def check_mse_backward():
+#     p_try = xp.asarray(rng.uniform(0, 1, size=(3, 4)))
+#     numeric = numerical_gradient(lambda: float(mse(p_try, t[:3, :4])), p_try)
+#     error = rel_error(numeric, mse_backward(p_try, t[:3, :4]))
+#     assert error < 1e-7, f"relative error {error:.1e}: expect about 1e-10 (did you divide by the number of elements?)"
+#
+#
+# try_it("MSE backward", check_mse_backward)
+# ```
+#
+# </details>
+#
+# 2. Put MSE behind the Sigmoid instead of BCE. What is $\partial\,\text{MSE}/\partial z$, and what happens to it
+#    at the two saturated pixels above? Check your answer with `Sigmoid` and `MSE` from the library.
+#
+# <details><summary>Answer</summary>
+#
+# $\frac2n (p - t)\, p (1 - p)$: the factor $p(1-p)$ does not cancel. At a pixel saturated at the wrong end it is
+# 0 (or tiny), so MSE through a Sigmoid learns slowly exactly where it is most wrong; BCE's $\log$ cancels that
+# factor, which is one reason BCE trains the MNIST autoencoder faster.
+#
+# </details>
+#
+# 3. Compute $-\log(1 - (1 - 10^{-7}))$ in float32 and in float64. Why does the clipped loss at $p = 1$, $t = 0$
+#    come out as 15.9 and not 16.1 in float32?
+#
+# <details><summary>Answer</summary>
+#
+# Near 1, float32 numbers are $2^{-24} \approx 6 \times 10^{-8}$ apart, so $1 - 10^{-7}$ rounds to
+# $1 - 2 \cdot 2^{-24} = 1 - 1.19 \times 10^{-7}$, and $-\log(1.19 \times 10^{-7}) = 15.94$. Near 0 there is no
+# such problem: float32 holds $10^{-7}$ to 7 digits, so the $p = 0$, $t = 1$ pixel costs the full 16.12.
+#
+# </details>

@@ -1,0 +1,320 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · From SGD to Adam
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/03_sgd_to_adam.ipynb)
+#
+# Backward fills every gradient; the optimizer turns gradients into a change of the weights. In about 12 minutes
+# you will run plain gradient descent and Adam on a small problem whose answer is known, see what Adam's bias
+# correction does in its first steps, and hold the library's Adam against the paper's algorithm, line by line.
+#
+# You will learn
+# - the update rules of SGD and Adam, and why one learning rate does not fit every direction;
+# - what Adam's bias correction fixes, seen in a plot of its first steps;
+# - how to test an optimizer: a closed form for SGD, and a literal transcription of Algorithm 1 of Kingma & Ba
+#   (2015) for Adam.
+
+# %%
+# Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
+# the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    REPO, REF = "https://github.com/scratchae/scratchae", "main"  # written by lessons/build.py from setup.cfg
+    if not os.path.isdir("scratchae-src"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, "scratchae-src"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./scratchae-src"], check=True)
+    os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")
+
+from scratchae.backend import pick_xp
+
+xp, message = pick_xp()  # CuPy where a GPU works, else NumPy: every array below lives in xp
+print(message)
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less data, fewer epochs, same code
+
+# %% [markdown]
+# ## SGD on a valley with known answer
+#
+# Gradient descent steps against the gradient $g = \nabla_\theta L$ with one learning rate $\eta$ for every
+# parameter. Try it on $L(\theta) = \tfrac12 (a_1 \theta_1^2 + a_2 \theta_2^2)$ with $a = (1, 1000)$: a valley a
+# thousand times steeper across than along. Its gradient is $a \odot \theta$, so each SGD step multiplies each coordinate
+# by a known factor, and after $t$ steps
+#
+# $$\theta \leftarrow \theta - \eta\, g, \qquad \theta_i^{(t)} = (1 - \eta\, a_i)^t\, \theta_i^{(0)}$$
+#
+# The steep direction needs $\eta < 2/1000$ or it blows up, and then the gentle one shrinks by only $1 - \eta$
+# per step. The library's optimizers drive anything with `named_params()`, so a tiny class holds $\theta$.
+
+# %%
+import numpy as np
+
+from scratchae import SGD, Adam, rel_error
+
+
+class Valley:
+    """L(theta) = 1/2 sum(a * theta**2), holding theta and its gradient the way a model holds its weights."""
+
+    def __init__(self, a, theta):
+        self.a, self.theta = xp.asarray(a), xp.asarray(theta)
+        self.grad = xp.zeros_like(self.theta)
+
+    def loss_and_backward(self):
+        self.grad = self.a * self.theta  # assigned fresh every step, as a layer's backward does
+        return float(0.5 * xp.sum(self.a * self.theta**2))
+
+    def named_params(self):
+        yield "theta", self.theta, self.grad
+
+
+def descend(valley, optimizer, steps):
+    losses = []
+    for _ in range(steps):
+        losses.append(valley.loss_and_backward())
+        optimizer.step()
+    return losses
+
+
+a, theta0, steps = [1.0, 1000.0], [1.0, 1.0], 200
+sgd_valley = Valley(a, theta0)
+sgd_losses = descend(sgd_valley, SGD(sgd_valley, lr=0.0019), steps)
+closed_form = (1 - 0.0019 * np.asarray(a)) ** steps * np.asarray(theta0)
+print("SGD after", steps, "steps:", sgd_valley.theta, " closed form:", closed_form)
+
+# %%
+# Check: SGD matches the closed form; expect about 1e-15 (rounding over 200 steps), above 1e-12 means a bug.
+assert rel_error(sgd_valley.theta, closed_form) < 1e-12
+print(f"SGD vs closed form: relative error {rel_error(sgd_valley.theta, closed_form):.1e}")
+
+# %% [markdown]
+# ## Adam
+#
+# Adam keeps two running averages per parameter, of the gradient ($m$) and of its square ($v$), and steps by
+# their ratio, so every coordinate moves at about the same speed whatever its scale:
+#
+# $$m \leftarrow \beta_1 m + (1 - \beta_1) g, \qquad v \leftarrow \beta_2 v + (1 - \beta_2) g^2, \qquad
+# \theta \leftarrow \theta - \eta\, \frac{\hat m}{\sqrt{\hat v} + \epsilon}, \quad
+# \hat m = \frac{m}{1 - \beta_1^t},\; \hat v = \frac{v}{1 - \beta_2^t}$$
+#
+# Below it is written as Algorithm 1 of the paper (Kingma & Ba, arXiv 1412.6980) states it, one line of code per
+# line of the algorithm, defaults included ($\alpha = 0.001$, $\beta_1 = 0.9$, $\beta_2 = 0.999$,
+# $\epsilon = 10^{-8}$). The library's version follows later.
+
+# %%
+class PaperAdam:
+    """Algorithm 1 of Kingma & Ba (2015), literally, for a dict of parameters updated in place."""
+
+    def __init__(self, params, alpha=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
+        self.alpha, self.beta1, self.beta2, self.eps = alpha, beta1, beta2, eps
+        self.m = {name: xp.zeros_like(p) for name, p in params.items()}  # m_0 <- 0
+        self.v = {name: xp.zeros_like(p) for name, p in params.items()}  # v_0 <- 0
+        self.t = 0  # t <- 0
+
+    def step(self, params, grads):
+        self.t = self.t + 1  # t <- t + 1
+        for name, theta in params.items():
+            g = grads[name]  # g_t <- gradient at theta_{t-1}
+            self.m[name] = self.beta1 * self.m[name] + (1 - self.beta1) * g  # biased first moment
+            self.v[name] = self.beta2 * self.v[name] + (1 - self.beta2) * g**2  # biased second raw moment
+            m_hat = self.m[name] / (1 - self.beta1**self.t)  # bias-corrected first moment
+            v_hat = self.v[name] / (1 - self.beta2**self.t)  # bias-corrected second raw moment
+            theta -= self.alpha * m_hat / (xp.sqrt(v_hat) + self.eps)  # in place: params[name] changes
+
+
+adam_valley = Valley(a, theta0)
+paper = PaperAdam({"theta": adam_valley.theta}, alpha=0.02)
+adam_losses = []
+for _ in range(steps):
+    adam_losses.append(adam_valley.loss_and_backward())
+    paper.step({"theta": adam_valley.theta}, {"theta": adam_valley.grad})
+
+import matplotlib.pyplot as plt
+
+plt.figure(figsize=(6, 3))
+plt.semilogy(sgd_losses, label="SGD, lr 0.0019 (above 0.002 it diverges)")
+plt.semilogy(adam_losses, label="Adam, lr 0.02")
+plt.xlabel("step")
+plt.ylabel("loss")
+plt.legend()
+plt.show()
+print(f"after {steps} steps: SGD loss {sgd_losses[-1]:.1e}, Adam loss {adam_losses[-1]:.1e}")
+
+# %% [markdown]
+# SGD's learning rate is capped by the steep direction: it clears that one in a few steps and then crawls along
+# the gentle one. Adam divides each coordinate's step by the size of its own gradients, so both coordinates move
+# about $\eta$ per step whatever $a$ is (its path here would be the same with $a = (1, 1)$). Its momentum
+# overshoots and swings back, hence the dips, but it is a million times lower after 200 steps.
+#
+# ## Bias correction, seen in the first steps
+#
+# $m$ and $v$ start at 0, so early on they are too small: after $t$ steps of a constant gradient $g$,
+# $m = (1 - \beta_1^t)\, g$ and $v = (1 - \beta_2^t)\, g^2$. Dividing by $1 - \beta^t$ undoes exactly that. Without
+# it the step is $\eta\,(1 - \beta_1^t) / \sqrt{1 - \beta_2^t}$: $0.1 / \sqrt{0.001} \approx 3.2$ times too large at
+# step 1, and more than 6 times around step 15, because $v$ warms up a hundred times slower than $m$.
+
+# %%
+t = np.arange(1, 3001)
+g = 1.0  # a constant gradient: the ideal step is then exactly lr (times g / (|g| + eps))
+m, v = (1 - 0.9**t) * g, (1 - 0.999**t) * g**2  # what the two recursions give after t steps
+uncorrected = m / (np.sqrt(v) + 1e-8)
+corrected = (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+
+plt.figure(figsize=(6, 3))
+plt.semilogx(t, uncorrected, label="without bias correction")
+plt.semilogx(t, corrected, label="with bias correction (Adam)")
+plt.xlabel("step t")
+plt.ylabel("step size / lr")
+plt.legend()
+plt.show()
+print(f"without correction: step 1 is {uncorrected[0]:.2f} lr, the largest {uncorrected.max():.2f} lr at step "
+      f"{t[uncorrected.argmax()]}; still {uncorrected[999]:.2f} lr at step 1000")
+
+# %%
+# Check: the library's Adam, fed a constant gradient of 1, moves each step by lr * 1 / (1 + eps): expect the
+# steps to equal lr to about 1e-8 (that is eps); a step off by more than 1e-6 means the correction is wrong.
+flat = Valley([0.0], [0.0])
+flat.grad = xp.asarray([1.0])  # never recomputed: the same gradient every step
+library_adam = Adam(flat, lr=0.001)
+positions = [0.0]
+for _ in range(20):
+    library_adam.step()
+    positions.append(float(flat.theta[0]))
+library_steps = -np.diff(positions) / 0.001
+print("library's first steps / lr:", np.round(library_steps[:5], 10))
+assert np.max(np.abs(library_steps - 1)) < 1e-6
+assert abs(uncorrected[0] - 0.1 / np.sqrt(0.001)) < 1e-6  # the 3.16 above, from the formula
+
+# %% [markdown]
+# ## The library's Adam against Algorithm 1
+#
+# `scratchae.Adam` computes the same thing with fewer array operations: it folds both corrections into one
+# scalar step size and one scaled $\epsilon$, as the paper's Section 2 suggests,
+# $\eta\, \hat m / (\sqrt{\hat v} + \epsilon) = \eta_t\, m / (\sqrt{v} + \hat\epsilon)$ with
+# $\eta_t = \eta \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)$ and $\hat\epsilon = \epsilon \sqrt{1 - \beta_2^t}$.
+# Equal in exact arithmetic; so in float64 two identical models trained side by side, one with each optimizer,
+# must stay equal to rounding.
+
+# %%
+import inspect
+
+print(inspect.getsource(Adam.step))
+
+# %%
+from scratchae import MSE, Dense, ReLU, Sequential
+
+
+def small_model():
+    return Sequential([Dense(8, 16, rng=0, xp=xp, dtype="float64"), ReLU(), Dense(16, 8, rng=1, xp=xp, dtype="float64")])
+
+
+rng = np.random.default_rng(0)
+x, target = xp.asarray(rng.standard_normal((32, 8))), xp.asarray(rng.standard_normal((32, 8)))
+ours, theirs = small_model(), small_model()
+start = {name: xp.asarray(p, copy=True) for name, p, _ in theirs.named_params()}
+library_adam = Adam(theirs, lr=0.01)
+paper = PaperAdam(dict((name, p) for name, p, _ in ours.named_params()), alpha=0.01)
+for step in range(50):
+    for model in (ours, theirs):
+        loss = MSE()
+        loss.forward(model.forward(x), target)
+        model.backward(loss.backward())
+    library_adam.step()
+    paper.step({n: p for n, p, _ in ours.named_params()}, {n: g for n, _, g in ours.named_params()})
+
+difference = max(rel_error(p, q) for (_, p, _), (_, q, _) in zip(ours.named_params(), theirs.named_params()))
+moved = min(rel_error(p, start[name]) for name, p, _ in theirs.named_params())
+print(f"after 50 steps: weights moved by at least {moved:.1e}; library vs Algorithm 1 differ by {difference:.1e}")
+
+# %%
+# Check: the weights really moved (above 1e-3), and the two optimizers agree to rounding: expect about 1e-15,
+# above 1e-10 means the library's Adam is not the paper's.
+assert moved > 1e-3
+assert difference < 1e-10
+
+# %% [markdown]
+# ## Try it
+#
+# 1. Adam's very first step has a closed form: with $t = 1$, $\hat m = g$ and $\hat v = g^2$. Write it for a
+#    gradient `g` (any shape) and learning rate `lr`, without running Adam; the cell compares it with the
+#    library's first step.
+
+# %%
+from scratchae.exercises import try_it
+
+
+def adam_first_step(g, lr):
+    """g: the first gradient -> the change Adam makes to the parameters at t = 1, same shape as g."""
+    raise NotImplementedError  # replace this line with your code
+
+
+def check_first_step():
+    g = xp.asarray(rng.standard_normal(5) * 10.0 ** rng.integers(-6, 3, size=5))  # sizes from 1e-6 to 1e2
+    valley = Valley([0.0] * 5, [0.0] * 5)
+    valley.grad = g
+    Adam(valley, lr=0.001).step()
+    error = rel_error(adam_first_step(g, 0.001), valley.theta)
+    assert error < 1e-12, f"relative error {error:.1e}: expect about 1e-16 (mind eps where |g| is tiny)"
+
+
+try_it("Adam's first step", check_first_step)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# from scratchae.exercises import try_it
+#
+#
+# def adam_first_step(g, lr):
+#     """g: the first gradient -> the change Adam makes to the parameters at t = 1, same shape as g."""
+#     return -lr * g / (xp.abs(g) + 1e-8)  # about -lr * sign(g): the first step ignores the gradient's size
+#
+#
+# def check_first_step():
+#     g = xp.asarray(rng.standard_normal(5) * 10.0 ** rng.integers(-6, 3, size=5))  # sizes from 1e-6 to 1e2
+#     valley = Valley([0.0] * 5, [0.0] * 5)
+#     valley.grad = g
+#     Adam(valley, lr=0.001).step()
+#     error = rel_error(adam_first_step(g, 0.001), valley.theta)
+#     assert error < 1e-12, f"relative error {error:.1e}: expect about 1e-16 (mind eps where |g| is tiny)"
+#
+#
+# try_it("Adam's first step", check_first_step)
+# ```
+#
+# </details>
+#
+# 2. Run SGD on the valley with `lr=0.0025`. What happens, and which coordinate goes first?
+#
+# <details><summary>Answer</summary>
+#
+# It diverges: the steep coordinate is multiplied by $1 - 0.0025 \cdot 1000 = -1.5$ every step, so it flips sign
+# and grows by half each time, while the gentle one still shrinks by $0.9975$. Any $\eta > 2 / a_\text{max} = 0.002$
+# does this; Adam's step size does not depend on $a$ at all.
+#
+# </details>
+#
+# 3. Delete the two bias-correction lines from `PaperAdam` (use `m` and `v` directly) and rerun the valley. How do
+#    the first steps and the loss curve change?
+#
+# <details><summary>Answer</summary>
+#
+# The first step moves each coordinate by 0.063 instead of 0.02 (3.2 times), and the steps keep growing to about
+# 6.6 times $\eta$ near step 12, as the plot above predicts. On this valley that reaches the bottom sooner but
+# overshoots harder: the loss climbs back to about 10 around step 25. On a real network the oversized first steps
+# come while $m$ and $v$ are averages of a handful of noisy batches, which is what the correction guards against.
+#
+# </details>

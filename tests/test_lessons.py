@@ -1,0 +1,158 @@
+"""The lessons' generated notebooks agree with their .py sources and with setup.cfg; no kernel is started here.
+
+nbmake executes the notebooks themselves (setup.cfg's addopts, the root conftest.py); these checks are the fast
+part: a .py edited without `python lessons/build.py` afterwards, a notebook saved with outputs, or a badge or
+clone line that disagrees with setup.cfg fails here in a second.
+"""
+import importlib.util
+import json
+import pathlib
+import shutil
+
+import jupytext
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("lessons_build", ROOT / "lessons" / "build.py")
+build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build)
+
+LESSONS = build.lessons(ROOT)
+
+
+def problems(py, root=ROOT):
+    """Everything wrong between lesson ``py``, its .ipynb and setup.cfg under ``root``, as a list of sentences."""
+    ipynb = py.with_suffix(".ipynb")
+    name = ipynb.relative_to(root).as_posix()
+    if not ipynb.exists():
+        return [f"{name} is missing"]
+    url, ref = build.settings(root)
+    source = py.read_text(encoding="utf-8")
+    found = []
+    try:
+        if build.rewrite(source, name, url, ref) != source:
+            found.append(f"{py.name}: badge or clone line disagrees with setup.cfg")
+    except SystemExit as err:
+        found.append(str(err))
+    want = [(c.cell_type, c.source) for c in jupytext.read(py).cells]
+    nb = json.loads(ipynb.read_text(encoding="utf-8"))
+    have = [(c["cell_type"], "".join(c["source"])) for c in nb["cells"]]
+    if want != have:
+        first = next((i for i, (a, b) in enumerate(zip(want, have)) if a != b), min(len(want), len(have)))
+        found.append(f"{name}: cell {first} differs from {py.name} ({len(want)} cells there, {len(have)} here)")
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code" and (cell["outputs"] or cell["execution_count"] is not None):
+            found.append(f"{name}: cell {i} stores outputs or an execution count")
+    if nb["metadata"].get("kernelspec", {}).get("name") != "python3":
+        found.append(f"{name}: kernelspec name is not python3")
+    markdown = [c for c in have if c[0] == "markdown"]
+    if not markdown or build.badge(url, ref, name) not in markdown[0][1]:
+        found.append(f"{name}: first markdown cell lacks the Colab badge for its own path")
+    code = [c for c in have if c[0] == "code"]
+    if not code or build.clone_line(url, ref) not in code[0][1]:
+        found.append(f"{name}: first code cell (the setup cell) lacks the clone line from setup.cfg")
+    return found
+
+
+def test_there_are_lessons_and_no_orphan_notebooks():
+    assert LESSONS, "no lessons found under lessons/"
+    orphans = [p for p in (ROOT / "lessons").glob("*/*.ipynb") if not p.with_suffix(".py").exists()]
+    assert not orphans, f"notebooks without a .py source: {orphans}"
+
+
+@pytest.mark.parametrize("py", LESSONS, ids=[p.stem for p in LESSONS])
+def test_notebook_matches_its_source(py):
+    found = problems(py)
+    assert not found, "\n".join(found) + "\nrun `python lessons/build.py` to regenerate"
+
+
+def _copy(tmp_path):
+    """A copy of setup.cfg, the lessons' config and index, and lesson 01 under tmp_path; returns the copied .py."""
+    (tmp_path / "lessons" / "en").mkdir(parents=True)
+    for name in ("setup.cfg", "lessons/jupytext.toml", "lessons/README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    py = tmp_path / "lessons" / "en" / LESSONS[0].name
+    shutil.copy(LESSONS[0], py)
+    shutil.copy(LESSONS[0].with_suffix(".ipynb"), py.with_suffix(".ipynb"))
+    return py
+
+
+def test_an_untouched_copy_passes(tmp_path):
+    assert problems(_copy(tmp_path), tmp_path) == []
+
+
+def test_a_source_edited_without_regenerating_fails(tmp_path):
+    py = _copy(tmp_path)
+    py.write_text(py.read_text(encoding="utf-8") + "\n# %%\nprint('a new cell')\n", encoding="utf-8")
+    assert any("differs from" in p for p in problems(py, tmp_path))
+    py = _copy(tmp_path / "again")
+    text = py.read_text(encoding="utf-8")
+    py.write_text(text.replace("import os\n", "import os  # edited\n", 1), encoding="utf-8")
+    assert any("cell 1 differs" in p for p in problems(py, tmp_path / "again"))
+
+
+def test_stored_outputs_fail(tmp_path):
+    py = _copy(tmp_path)
+    ipynb = py.with_suffix(".ipynb")
+    nb = json.loads(ipynb.read_text(encoding="utf-8"))
+    code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    code["execution_count"] = 1
+    code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["hi\n"]}]
+    ipynb.write_text(json.dumps(nb), encoding="utf-8")
+    assert any("stores outputs" in p for p in problems(py, tmp_path))
+
+
+def test_a_moved_repository_fails_until_rebuilt(tmp_path):
+    py = _copy(tmp_path)
+    cfg = tmp_path / "setup.cfg"
+    cfg.write_text(cfg.read_text().replace("url = https://github.com/", "url = https://github.com/moved-"))
+    found = problems(py, tmp_path)
+    assert any("disagrees with setup.cfg" in p for p in found)
+    assert any("Colab badge" in p for p in found) and any("clone line" in p for p in found)
+
+
+def test_rewrite_sets_badge_and_clone_line():
+    text = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](old)\n"
+            '    REPO, REF = "old", "old"\n')
+    out = build.rewrite(text, "lessons/en/09_x.ipynb", "https://github.com/a/b", "v1.0")
+    assert out == ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+                   "(https://colab.research.google.com/github/a/b/blob/v1.0/lessons/en/09_x.ipynb)\n"
+                   '    REPO, REF = "https://github.com/a/b", "v1.0"  # written by lessons/build.py from setup.cfg\n')
+
+
+def test_index_lists_every_lesson_with_badges_from_setup_cfg():
+    text = (ROOT / "lessons" / "README.md").read_text(encoding="utf-8")
+    url, ref = build.settings(ROOT)
+    assert build.rewrite_index(text, url, ref) == text, "run `python lessons/build.py`: a badge disagrees with setup.cfg"
+    for py in LESSONS:
+        notebook = py.with_suffix(".ipynb").relative_to(ROOT).as_posix()
+        assert build.badge(url, ref, notebook) in text, f"lessons/README.md has no row with a badge for {notebook}"
+
+
+def test_build_is_byte_stable_and_follows_a_moved_repository(tmp_path, capsys):
+    py = _copy(tmp_path)
+    ipynb = py.with_suffix(".ipynb")
+    before = ipynb.read_bytes()
+    build.main(tmp_path)
+    assert ipynb.read_bytes() == before, "regenerating an up-to-date notebook changed its bytes"
+    cfg = tmp_path / "setup.cfg"
+    cfg.write_text(cfg.read_text().replace("url = https://github.com/scratchae/scratchae", "url = https://github.com/a/b")
+                   .replace("ref = main", "ref = v9.9"))
+    assert problems(py, tmp_path)
+    build.main(tmp_path)
+    assert problems(py, tmp_path) == []
+    assert "github/a/b/blob/v9.9/lessons/en/01_dense.ipynb" in (tmp_path / "lessons" / "README.md").read_text()
+    assert "01_dense.ipynb: badge or clone line and notebook updated" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("py", LESSONS, ids=[p.stem for p in LESSONS])
+def test_setup_cell_installs_a_clone_never_cupy_and_reads_quick(py):
+    setup = next(c.source for c in jupytext.read(py).cells if c.cell_type == "code")
+    install = [line for line in setup.splitlines() if '"pip", "install"' in line]
+    assert len(install) == 1 and '"./scratchae-src"' in install[0], "install the clone, once, with pip"
+    assert '"-e"' not in install[0], "a regular install: an editable one is not importable until a restart"
+    commands = [line for line in setup.splitlines() if "subprocess" in line or "pip" in line or "!" in line]
+    assert not [line for line in commands if "cupy" in line.lower()], "never install CuPy: Colab's GPU runtime has one"
+    assert 'os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")' in setup
+    assert "xp, message = pick_xp()" in setup and "print(message)" in setup
+    assert 'QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"' in setup
