@@ -78,16 +78,19 @@ def latent_map(z, labels, path, dataset):
     plt.close(fig)
 
 
+def tile(images, rows, cols):
+    """Images (N, 784), N <= rows * cols, row by row into one (28 rows, 28 cols) picture; blank tiles white."""
+    sheet = np.ones((rows, cols, 28, 28))
+    for i, image in enumerate(np.asarray(images)):
+        sheet[i // cols, i % cols] = image.reshape(28, 28)
+    return sheet.transpose(0, 2, 1, 3).reshape(rows * 28, cols * 28)
+
+
 def image_grid(images, path, title, rows=8):
-    """Save images (N, 784) in [0, 1] as a grid of 28x28 tiles, ``rows`` per column, left to right."""
-    images = np.asarray(images)
+    """Save images (N, 784) in [0, 1] as a grid of 28x28 tiles with ``rows`` rows, filled row by row."""
     cols = -(-len(images) // rows)
-    sheet = np.ones((rows * 28, cols * 28))
-    for i, image in enumerate(images):
-        r, c = divmod(i, cols)
-        sheet[r * 28:(r + 1) * 28, c * 28:(c + 1) * 28] = image.reshape(28, 28)
     fig, ax = plt.subplots(figsize=(cols * 0.6 + 0.4, rows * 0.6 + 0.6))
-    ax.imshow(sheet, cmap="gray", vmin=0, vmax=1)
+    ax.imshow(tile(images, rows, cols), cmap="gray", vmin=0, vmax=1)
     ax.set_axis_off()
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
@@ -102,11 +105,10 @@ def latent_grid(n=20, limit=3.0):
 
 
 def manifold(images, path, title, limit=3.0):
-    """Save the decodes of ``latent_grid(n, limit)`` (n*n, 784) as one picture of the latent plane, axes in z."""
+    """Save the decodes (n*n, 784) of ``latent_grid(n, limit)`` as one picture of the latent plane, axes in z."""
     n = int(round(np.sqrt(len(images))))
-    sheet = np.asarray(images).reshape(n, n, 28, 28).transpose(0, 2, 1, 3).reshape(n * 28, n * 28)
     fig, ax = plt.subplots(figsize=(8, 8))
-    ax.imshow(sheet, cmap="gray", vmin=0, vmax=1, extent=(-limit, limit, -limit, limit))
+    ax.imshow(tile(images, n, n), cmap="gray", vmin=0, vmax=1, extent=(-limit, limit, -limit, limit))
     ax.set_xlabel("z1")
     ax.set_ylabel("z2")
     ax.set_title(title)

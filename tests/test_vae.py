@@ -267,3 +267,18 @@ def test_gradients_match_torch_autograd(rng):
     np.testing.assert_allclose(float(value), tloss.item(), rtol=1e-10)
     for name, _, g in model.named_params():
         np.testing.assert_allclose(g, t[name].grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_latent_grid_and_tiles_put_each_decode_where_its_point_is(tmp_path):
+    from scratchae import plots
+
+    grid = plots.latent_grid(3, limit=2.0)
+    np.testing.assert_array_equal(grid[:3], [[-2, 2], [0, 2], [2, 2]])  # top row first, z1 increasing
+    np.testing.assert_array_equal(grid[-1], [2, -2])
+    images = np.repeat(np.arange(5.0)[:, None] / 10, 784, axis=1)  # image k is the constant k / 10
+    sheet = plots.tile(images, 2, 3)
+    assert sheet.shape == (56, 84)
+    assert sheet[0, 0] == 0.0 and sheet[0, 28] == 0.1 and sheet[28, 28] == 0.4 and sheet[28, 56] == 1.0  # blank
+    plots.image_grid(images, tmp_path / "s.png", "t", rows=2)
+    plots.manifold(np.zeros((9, 784)), tmp_path / "m.png", "t", limit=2.0)
+    assert (tmp_path / "s.png").stat().st_size > 0 and (tmp_path / "m.png").stat().st_size > 0
