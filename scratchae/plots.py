@@ -36,7 +36,7 @@ def reconstructions(images, recon, path, title):
     plt.close(fig)
 
 
-def loss_curve(rows, path, loss_name):
+def loss_curve(rows, path, loss_name, unit="mean per pixel"):
     """Save train and test loss per epoch.  rows: dicts with epoch, train_loss, test_loss."""
     epochs = [r["epoch"] for r in rows]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -44,7 +44,7 @@ def loss_curve(rows, path, loss_name):
     ax.plot(epochs, [r["test_loss"] for r in rows], "s-", label="test")
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_ylabel(f"{loss_name} (mean per pixel)")
+    ax.set_ylabel(f"{loss_name} ({unit})")
     ax.set_title("Loss per epoch")
     ax.grid(alpha=0.3)
     ax.legend()
