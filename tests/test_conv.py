@@ -9,7 +9,7 @@ from conftest import host
 from scratchae import (Conv2D, Conv2DTranspose, Flatten, MaxPool2D, Reshape, Sequential, UpSampling2D,
                        assert_close, check_layer, load_model, save_model)
 from scratchae.gradcheck import random_like
-from scratchae.im2col import col2im, conv_geometry, im2col, pad2d
+from scratchae.im2col import col2im, conv_geometry, im2col, im2col_take, shift_add, shift_spread
 
 TOL = 1e-7
 PROBES = 40  # entries probed per array: every kernel offset and channel gets hit, and each check stays fast
@@ -19,12 +19,31 @@ PROBES = 40  # entries probed per array: every kernel offset and channel gets hi
     (1, 7, "same", 7), (2, 7, "same", 4), (2, 8, "same", 4), (2, 6, "valid", 2), (1, 5, "valid", 3),
     (2, 7, "valid", 3)])
 @pytest.mark.parametrize("batch", [1, 2])
-def test_conv2d_gradcheck(backend, rng, record_gradcheck, stride, size, padding, out, batch):
-    layer = Conv2D(3, 4, 3, stride=stride, padding=padding, rng=rng, **backend.kw())
+@pytest.mark.parametrize("channels", [(3, 4), (3, 1)], ids=["3to4", "3to1"])  # 3to1 at stride 1: the output side
+def test_conv2d_gradcheck(backend, rng, record_gradcheck, stride, size, padding, out, batch, channels):
+    layer = Conv2D(*channels, 3, stride=stride, padding=padding, rng=rng, **backend.kw())
+    assert layer.by_output == (stride == 1 and channels[1] == 1)
     x = backend.asarray(rng.standard_normal((batch, size, size + 1 if stride == 1 else size, 3)))
     report = record_gradcheck(check_layer(layer, x, rng=rng, max_entries=PROBES))
     assert layer.out_shape[:2] == (batch, out) and set(report) == {"x", "W", "b"}
     assert_close(report, TOL)
+
+
+@pytest.mark.parametrize("in_channels, filters, padding", [(5, 2, "same"), (4, 1, "valid"), (3, 3, "same")])
+def test_output_side_conv_equals_im2col(backend, rng, in_channels, filters, padding):
+    """The stride-1 fast path (shift_add / shift_spread) against the plain im2col path on the same batch."""
+    fast = Conv2D(in_channels, filters, 3, padding=padding, rng=rng, **backend.kw())
+    plain = Conv2D(in_channels, filters, 3, padding=padding, rng=rng, **backend.kw())
+    plain.params["W"][...] = fast.params["W"]
+    fast.params["b"][...] = plain.params["b"][...] = backend.asarray(rng.standard_normal(filters))
+    fast.by_output, plain.by_output = True, False
+    x = backend.asarray(rng.standard_normal((2, 6, 7, in_channels)))
+    out = fast.forward(x)
+    np.testing.assert_allclose(host(out), host(plain.forward(x)), rtol=1e-12, atol=1e-12)
+    dout = random_like(out, rng)
+    np.testing.assert_allclose(host(fast.backward(dout)), host(plain.backward(dout)), rtol=1e-12, atol=1e-12)
+    for name in ("W", "b"):
+        np.testing.assert_allclose(host(fast.grads[name]), host(plain.grads[name]), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("stride, size, padding, out", [
@@ -65,20 +84,39 @@ def test_same_padding_is_tensorflows(size, k, s, expected):
     assert conv_geometry(size, k, s, "valid") == ((size - k) // s + 1, 0, 0)
 
 
-def test_col2im_is_the_adjoint_of_im2col(backend, rng):
+@pytest.mark.parametrize("k, s, size, padding", [(3, 2, 9, "valid"), (3, 2, 8, "same"), (3, 1, 6, "same"),
+                                                 (2, 2, 8, "valid"), (4, 3, 10, "same"), (5, 1, 4, "same")])
+def test_col2im_is_the_adjoint_of_im2col(backend, rng, k, s, size, padding):
     # <im2col(x), d> == <x, col2im(d)> for random x and d: the identity every backward here relies on.
-    for k, s, size in ((3, 2, 9), (3, 1, 6), (2, 2, 8), (4, 3, 10)):
-        out = (size - k) // s + 1
-        x = backend.asarray(rng.standard_normal((2, size, size, 3)))
-        d = backend.asarray(rng.standard_normal((2 * out * out, k * k * 3)))
-        lhs = float(backend.xp.sum(im2col(x, k, s, (out, out)) * d))
-        rhs = float(backend.xp.sum(x * col2im(d, (2, size, size, 3), k, s, (out, out))))
+    out, top, bottom = conv_geometry(size, k, s, padding)
+    pads = (top, bottom, top, bottom)
+    x = backend.asarray(rng.standard_normal((2, size, size, 3)))
+    d = backend.asarray(rng.standard_normal((2 * out * out, k * k * 3)))
+    lhs = float(backend.xp.sum(im2col(x, k, s, (out, out), pads) * d))
+    rhs = float(backend.xp.sum(x * col2im(d, (2, size, size, 3), k, s, (out, out), pads)))
+    assert lhs == pytest.approx(rhs, rel=1e-12)
+    if s == 1:  # the output-side pair, the same identity
+        y = backend.asarray(rng.standard_normal((2, size, size, k * k, 4)))
+        dout = backend.asarray(rng.standard_normal((2, out, out, 4)))
+        lhs = float(backend.xp.sum(shift_add(y, k, (out, out), pads) * dout))
+        rhs = float(backend.xp.sum(y * shift_spread(dout, (size, size), k, pads)))
         assert lhs == pytest.approx(rhs, rel=1e-12)
+
+
+@pytest.mark.parametrize("k, s, size, padding", [(3, 2, 8, "same"), (3, 2, 7, "same"), (3, 1, 5, "same"),
+                                                 (2, 3, 9, "valid"), (1, 1, 3, "valid")])
+def test_im2col_take_equals_the_slices(backend, rng, k, s, size, padding):
+    """The gather (the layers' fast path) against the k k slices (the definition), on a non-square image."""
+    out_h, top, bottom = conv_geometry(size, k, s, padding)
+    out_w, left, right = conv_geometry(size + 1, k, s, padding)
+    x = backend.asarray(rng.standard_normal((2, size, size + 1, 3)))
+    args = (k, s, (out_h, out_w), (top, bottom, left, right))
+    np.testing.assert_array_equal(host(im2col_take(x, *args)), host(im2col(x, *args)))
 
 
 def test_im2col_columns_follow_the_kernel_layout(rng):
     x = rng.standard_normal((1, 4, 4, 2))
-    cols = im2col(x, 3, 1, (2, 2))
+    cols = im2col(x, 3, 1, (2, 2), (0, 0, 0, 0))
     # Row (n, y, x), column (i, j, c) is x[n, y + i, x + j, c]: row 3 is the patch at (1, 1).
     np.testing.assert_array_equal(cols[3], x[0, 1:4, 1:4, :].reshape(-1))
 
@@ -154,11 +192,11 @@ def test_save_load_round_trip_every_layer(tmp_path, rng):
 
 
 def test_init_glorot_uniform_and_he_normal():
-    W = host(Conv2D(32, 64, 3, rng=0).params["W"])
+    W = host(Conv2D(32, 64, 3, init="glorot_uniform", rng=0).params["W"])
     limit = math.sqrt(6 / (9 * 32 + 9 * 64))
     assert W.shape == (3, 3, 32, 64) and W.max() <= limit and W.min() >= -limit
     assert abs(W.std() / (limit / math.sqrt(3)) - 1) < 0.03
-    W = host(Conv2DTranspose(64, 32, 3, init="he_normal", rng=0).params["W"])
+    W = host(Conv2DTranspose(64, 32, 3, rng=0).params["W"])  # the default
     assert W.shape == (3, 3, 32, 64) and abs(W.std() / math.sqrt(2 / (9 * 32)) - 1) < 0.03
 
 

@@ -1,0 +1,325 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 08 · Convolutions
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/08_convolutions.ipynb)
+#
+# A Dense layer connects every pixel to every unit. A convolution slides one small kernel over the image, so a
+# 3x3 filter costs 9 weights per channel pair wherever it looks. In about 15 minutes you will turn a convolution
+# into one matrix product, get the transposed convolution for free as its adjoint, and train the Keras
+# convolutional autoencoder.
+#
+# You will learn
+# - im2col: copying every patch into a row, so that a convolution is `cols @ W`;
+# - why a transposed convolution is the same matrix, transposed, and how that gives both its forward and backward;
+# - the gradient check of both layers;
+# - what the convolutional autoencoder reconstructs better than a dense one.
+
+# %%
+# Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
+# the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    REPO, REF = "https://github.com/scratchae/scratchae", "main"  # written by lessons/build.py from setup.cfg
+    if not os.path.isdir("scratchae-src"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, "scratchae-src"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./scratchae-src"], check=True)
+    os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")
+
+from scratchae.backend import pick_xp
+
+xp, message = pick_xp()  # CuPy where a GPU works, else NumPy: every array below lives in xp
+print(message)
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less data, fewer epochs, same code
+
+# %% [markdown]
+# ## A convolution, the slow way
+#
+# Images are NHWC, as in Keras: `(N, H, W, C)`. A kernel `W` of shape `(k, k, C, F)` makes F output channels;
+# output pixel $(y, x)$ of filter $f$ is the dot product of the k x k patch under it with that filter:
+#
+# $$\text{out}_{n,y,x,f} = \sum_{i,j,c} x_{n,\,y s + i,\,x s + j,\,c}\; W_{i,j,c,f} + b_f$$
+#
+# with stride $s$. (Frameworks call this a convolution; strictly it is a cross-correlation, nothing is flipped.)
+# Here it is on one 4x4 image with one channel and a 3x3 kernel, stride 1, no padding: a 2x2 output.
+
+# %%
+import numpy as np
+
+x = xp.reshape(xp.arange(1.0, 17.0), (1, 4, 4, 1))  # one 4x4 image, pixels 1..16, float64
+K = xp.reshape(xp.asarray([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]), (3, 3, 1, 1))  # Sobel-x
+print(xp.reshape(x, (4, 4)))
+
+
+def conv_loops(x, W):
+    """Four nested loops, straight from the formula (stride 1, no padding)."""
+    n, h, w, c = x.shape
+    k, f = W.shape[0], W.shape[3]
+    out = np.zeros((n, h - k + 1, w - k + 1, f))
+    for y in range(h - k + 1):
+        for x_ in range(w - k + 1):
+            patch = x[:, y:y + k, x_:x_ + k, :]  # (N, k, k, C)
+            out[:, y, x_, :] = np.asarray(xp.reshape(patch, (n, -1)) @ xp.reshape(W, (-1, f)))
+    return out
+
+
+print(conv_loops(x, K)[0, :, :, 0])
+
+# %% [markdown]
+# ## im2col: every patch becomes a row
+#
+# The loop body is always the same dot product. Copy each patch into a row of a matrix `cols` first, in the
+# order $(i, j, c)$, which is exactly how `W.reshape(k * k * C, F)` orders its rows; then all outputs come from
+# one matrix product, $\text{out} = \text{cols}\, W$. Built one kernel offset $(i, j)$ at a time, with strided
+# slices: column $(i, j)$ of every row is the image shifted by $(i, j)$.
+
+# %%
+def im2col_by_hand(x, k, out_h, out_w):
+    """x: (N, H, W, C) -> cols: (N out_h out_w, k k C), stride 1, no padding."""
+    n, _, _, c = x.shape
+    shifted = [x[:, i:i + out_h, j:j + out_w, :] for i in range(k) for j in range(k)]  # k k slices
+    cols = xp.stack(shifted, axis=3)  # (N, out_h, out_w, k k, C)
+    return xp.reshape(cols, (n * out_h * out_w, k * k * c))
+
+
+cols = im2col_by_hand(x, 3, 2, 2)
+print("cols:", cols.shape)
+print(cols)  # row 0 is the top-left patch read row by row: 1 2 3 5 6 7 9 10 11
+out = xp.reshape(cols @ xp.reshape(K, (9, 1)), (1, 2, 2, 1))
+
+# %%
+# Check: the same sums in another order; expect 0 (these are small integers), anything else means a bug.
+difference = float(np.max(np.abs(np.asarray(out) - conv_loops(x, K))))
+assert difference == 0.0, difference
+print("cols @ W equals the loops:", np.asarray(out)[0, :, :, 0].tolist())
+
+# %% [markdown]
+# ## The library's Conv2D
+#
+# `scratchae.Conv2D` is this matrix product with Keras's padding. With `padding="same"` the output has
+# $\lceil H / s \rceil$ rows, and the total padding $(\text{out} - 1)s + k - H$ is split with the odd pixel at the
+# bottom and right (so a stride-2 3x3 convolution pads 0 rows on top of a 28-row image and 1 below). Its im2col
+# adds the padding and takes the stride, otherwise it is the function you just wrote:
+
+# %%
+import inspect
+
+from scratchae import Conv2D, Conv2DTranspose, check_layer, rel_error
+from scratchae.im2col import im2col
+
+print(inspect.getsource(im2col))
+
+# %%
+rng = np.random.default_rng(0)
+layer = Conv2D(3, 4, 3, padding="valid", xp=xp, dtype="float64", rng=rng)  # 3 channels in, 4 filters
+x3 = xp.asarray(rng.standard_normal((2, 6, 5, 3)))
+ours = xp.reshape(im2col_by_hand(x3, 3, 4, 3) @ xp.reshape(layer.params["W"], (27, 4)), (2, 4, 3, 4))
+error = rel_error(layer.forward(x3), ours)  # its bias starts at zero, so no + b here
+print(f"Conv2D against im2col_by_hand @ W: {error:.1e}")
+# Check: the same products in the same order; expect 0 or about 1e-16, above 1e-12 means they differ.
+assert error < 1e-12, error
+
+# %% [markdown]
+# ## The transposed convolution is the transposed matrix
+#
+# A convolution is linear in $x$, so it *is* a matrix $C$: $\text{vec}(\text{out}) = C\,\text{vec}(x)$. Build it
+# by convolving each of the 16 one-hot 4x4 images: column $p$ of $C$ is the output for pixel $p$. Its backward
+# needs $dx = C^\top d\text{out}$, and a transposed convolution (Keras's `Conv2DTranspose`, the decoder's
+# upsampler) is defined as exactly that map, $y \mapsto C^\top y$. Here $C$ is the stride-2 "same" convolution
+# that takes 4x4 to 2x2, so $C^\top$ takes 2x2 up to 4x4:
+
+# %%
+import matplotlib.pyplot as plt
+
+down = Conv2D(1, 1, 3, stride=2, xp=xp, dtype="float64", rng=1)  # 4x4 -> 2x2
+C = xp.stack([xp.reshape(down.forward(xp.reshape(xp.eye(16, dtype=xp.float64)[p], (1, 4, 4, 1))), (4,))
+              for p in range(16)], axis=1)  # (4, 16): one column per input pixel
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+for ax, matrix, title in ((axes[0], C, "C: conv 4x4 -> 2x2  (4 x 16)"), (axes[1], C.T, "C.T: 2x2 -> 4x4  (16 x 4)")):
+    ax.imshow(np.asarray(matrix), cmap="coolwarm", vmin=-1, vmax=1)
+    ax.set_title(title)
+    ax.set_xlabel("input pixel")
+    ax.set_ylabel("output pixel")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Each row of $C$ holds one 3x3 kernel placed over one patch (zeros where it reads padding); each row of $C^\top$
+# lists which output patches a pixel belonged to. So the transposed convolution's forward is Conv2D's input
+# gradient (col2im of $y\,W^\top$: every entry added back to the pixel it was copied from), and its backward is
+# Conv2D's forward pieces (im2col of `dout`, then matrix products). The library's `Conv2DTranspose` with the same
+# kernel (its layout is `(k, k, filters, in)`, the kernel of the convolution it transposes) must give $C^\top y$:
+
+# %%
+up = Conv2DTranspose(1, 1, 3, stride=2, xp=xp, dtype="float64")
+up.params["W"][...] = down.params["W"]  # (3, 3, 1, 1) both ways round
+y = xp.asarray(rng.standard_normal((1, 2, 2, 1)))
+error = rel_error(up.forward(y), xp.reshape(C.T @ xp.reshape(y, (4,)), (1, 4, 4, 1)))
+print(f"Conv2DTranspose(y) against C.T @ y: {error:.1e}")
+x4 = xp.asarray(rng.standard_normal((1, 4, 4, 1)))
+lhs, rhs = float(xp.sum(down.forward(x4) * y)), float(xp.sum(x4 * up.forward(y)))
+print(f"<conv(x), y> = {lhs:.12f},  <x, conv_transpose(y)> = {rhs:.12f}")
+# Check: the same matrix both ways; expect about 1e-16, above 1e-12 means the transpose is not the adjoint.
+assert error < 1e-12 and abs(lhs - rhs) < 1e-12, (error, lhs, rhs)
+
+# %% [markdown]
+# ## Gradient checks
+#
+# Both layers, float64, a random upstream gradient, stride 2 on an odd size (7 -> 4 down, 4 -> 8 up), every
+# gradient compared with central differences (`check_layer`, as in lesson 01).
+
+# %%
+for layer, shape in ((Conv2D(3, 5, 3, stride=2, xp=xp, dtype="float64", rng=2), (2, 7, 7, 3)),
+                     (Conv2DTranspose(3, 2, 3, stride=2, xp=xp, dtype="float64", rng=3), (2, 4, 4, 3))):
+    report = check_layer(layer, xp.asarray(rng.standard_normal(shape)), rng=4, max_entries=60)
+    worst = max(check.error for check in report.values())
+    print(f"{layer!r}: worst relative error {worst:.1e}")
+    # Check: expect about 1e-10; above 1e-7 means a bug in that backward.
+    assert worst < 1e-7, report
+
+# %% [markdown]
+# ## The convolutional autoencoder
+#
+# `conv_autoencoder()` is the Keras model: two stride-2 convolutions take a 28x28 image to a 7x7x64 code, two
+# stride-2 transposed convolutions and a last 3x3 convolution bring it back (`python -m scratchae.train --preset
+# keras-conv` trains it for 20 epochs). Here it trains next to the reference dense autoencoder, same data,
+# same BCE, Adam and batches, with the five-line step of lesson 04 (`train_step`).
+
+# %%
+import time
+
+from scratchae import BCE, Adam, dense_autoencoder, to_device, to_numpy
+from scratchae.data import batch_slices, epoch_order, load
+from scratchae.models import conv_autoencoder
+from scratchae.training import evaluate, train_step
+
+N_TRAIN = 512 if QUICK else 60000  # one epoch over this many training images
+BATCH = 32 if QUICK else 128  # smaller batches in quick mode: more steps for the same work
+N_TEST = 300 if QUICK else 1000
+x_train, _, x_test, y_test = load("fashion-mnist")
+x_train, x_test, y_test = to_device(x_train[:N_TRAIN], xp), to_device(x_test[:N_TEST], xp), y_test[:N_TEST]
+models = {"conv": conv_autoencoder(rng=0, xp=xp), "dense": dense_autoencoder(rng=0, xp=xp)}
+history = {}
+for name, model in models.items():
+    loss, optimizer = BCE(), Adam(model, lr=1e-3)
+    history[name] = [evaluate(model, loss, x_test)]
+    started = time.perf_counter()
+    order = to_device(epoch_order(N_TRAIN, 0, 0), xp)
+    for a, b in batch_slices(N_TRAIN, BATCH):
+        train_step(model, loss, optimizer, xp.take(x_train, order[a:b], axis=0))
+    history[name].append(evaluate(model, loss, x_test))
+    weights = sum(p.size for _, p, _ in model.named_params())
+    print(f"{name:5s} ({weights:,} weights): test BCE {history[name][0]:.4f} -> {history[name][1]:.4f} after one "
+          f"epoch on {N_TRAIN} images ({time.perf_counter() - started:.0f} s)")
+
+# %%
+# Check: one epoch must lower the test BCE from the untrained ~0.69 (a 0.5 guess for every pixel) by 0.05 or
+# more; a loss that does not fall means a broken step. With the full settings expect about 0.25 for conv and
+# 0.31 for dense (measured here on all 10,000 test images: 0.2516 and 0.3097).
+for name, losses in history.items():
+    assert losses[1] < losses[0] - 0.05, (name, losses)
+first = [int(np.flatnonzero(y_test == c)[0]) for c in range(8)]  # one test image of each of 8 classes
+fig, axes = plt.subplots(3, 8, figsize=(10, 4))
+for row, (title, images) in enumerate((("original", x_test), ("conv", models["conv"].forward(x_test[:100, :])),
+                                      ("dense", models["dense"].forward(x_test[:100, :])))):
+    for col, i in enumerate(first):
+        axes[row, col].imshow(to_numpy(images[i]).reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+        axes[row, col].set_xticks([])
+        axes[row, col].set_yticks([])
+    axes[row, 0].set_ylabel(title)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# With a sixth of the dense model's weights the convolutional model reconstructs better: the same 3x3 filters
+# serve every position of the image, and nearby pixels stay together all the way through. Its code is much
+# bigger, though: 7x7x64 = 3136 numbers per image against the dense model's 32, so it compresses far less.
+#
+# ## Try it
+#
+# 1. Write col2im by hand: the adjoint of `im2col_by_hand`, adding each column back to the pixel it was copied
+#    from (stride 1, no padding). The check tests the adjoint identity $\langle \text{im2col}(x), d\rangle =
+#    \langle x, \text{col2im}(d)\rangle$ with random arrays.
+
+# %%
+from scratchae.exercises import try_it
+
+
+def col2im_by_hand(dcols, x_shape, k):
+    """dcols: (N out_h out_w, k k C) -> dx: x_shape (N, H, W, C), stride 1, no padding."""
+    raise NotImplementedError  # replace this line with your code
+
+
+def check_col2im():
+    shape = (2, 5, 6, 3)
+    out_h, out_w = 3, 4
+    x = xp.asarray(rng.standard_normal(shape))
+    d = xp.asarray(rng.standard_normal((2 * out_h * out_w, 27)))
+    lhs = float(xp.sum(im2col_by_hand(x, 3, out_h, out_w) * d))
+    rhs = float(xp.sum(x * col2im_by_hand(d, shape, 3)))
+    assert abs(lhs - rhs) < 1e-9 * abs(lhs), f"<im2col(x), d> = {lhs} but <x, col2im(d)> = {rhs}"
+
+
+try_it("col2im", check_col2im)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# from scratchae.exercises import try_it
+#
+#
+# def col2im_by_hand(dcols, x_shape, k):
+#     """dcols: (N out_h out_w, k k C) -> dx: x_shape (N, H, W, C), stride 1, no padding."""
+#     n, h, w, c = x_shape
+#     out_h, out_w = h - k + 1, w - k + 1
+#     dcols = xp.reshape(dcols, (n, out_h, out_w, k * k, c))
+#     dx = xp.zeros(x_shape, dtype=dcols.dtype)
+#     for i in range(k):
+#         for j in range(k):
+#             dx[:, i:i + out_h, j:j + out_w, :] += dcols[:, :, :, i * k + j, :]  # patches overlap: add
+#     return dx
+#
+#
+# def check_col2im():
+#     shape = (2, 5, 6, 3)
+#     out_h, out_w = 3, 4
+#     x = xp.asarray(rng.standard_normal(shape))
+#     d = xp.asarray(rng.standard_normal((2 * out_h * out_w, 27)))
+#     lhs = float(xp.sum(im2col_by_hand(x, 3, out_h, out_w) * d))
+#     rhs = float(xp.sum(x * col2im_by_hand(d, shape, 3)))
+#     assert abs(lhs - rhs) < 1e-9 * abs(lhs), f"<im2col(x), d> = {lhs} but <x, col2im(d)> = {rhs}"
+#
+#
+# try_it("col2im", check_col2im)
+# ```
+#
+# </details>
+#
+# 2. A stride-2 "same" convolution pads a 28-row image with 0 rows on top and 1 below, but a 7-row image with 1
+#    and 1. Work out both from $\text{out} = \lceil H/s \rceil$ and the total padding $(\text{out}-1)s + k - H$.
+#    PyTorch's `padding=1` pads 1 and 1 in both cases: what happens to its 28-row output?
+#
+# <details><summary>Answer</summary>
+#
+# For H = 28: out = 14, total = 13 * 2 + 3 - 28 = 1, so 0 on top and 1 at the bottom. For H = 7: out = 4,
+# total = 3 * 2 + 3 - 7 = 2, so 1 and 1. With 1 and 1 on 28 rows, PyTorch also gets 14 rows (the extra bottom
+# row is never reached by a stride-2 window), but every window starts one row higher: the outputs are Keras's
+# shifted by one pixel. Same shapes, different numbers; this is why scratchae's tests pad PyTorch explicitly.
+#
+# </details>
