@@ -18,18 +18,24 @@ def one_per_class(labels, classes=10):
     return [int(np.flatnonzero(labels == c)[0]) for c in range(classes) if np.any(labels == c)]
 
 
-def reconstructions(images, recon, path, title):
-    """Save ten images (top row) over their reconstructions (bottom row).  images, recon: (10, 784) in [0, 1]."""
+def reconstructions(images, recon, path, title, noisy=None):
+    """Save ten images (top row) over their reconstructions (bottom row).  images, recon: (10, 784) in [0, 1].
+
+    With ``noisy`` (the model's noisy inputs, (10, 784)) three rows: noisy, denoised, clean.
+    """
+    if noisy is None:
+        rows = [("original", images), ("reconstructed", recon)]
+    else:
+        rows = [("noisy input", noisy), ("denoised", recon), ("clean", images)]
     n = len(images)
-    fig, axes = plt.subplots(2, n, figsize=(1.2 * n, 2.8))
-    for i in range(n):
-        for row, pics in enumerate((images, recon)):
-            ax = axes[row, i]
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.2 * n, 1.4 * len(rows)), squeeze=False)
+    for r, (name, pics) in enumerate(rows):
+        for i in range(n):
+            ax = axes[r, i]
             ax.imshow(pics[i].reshape(28, 28), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
-    axes[0, 0].set_ylabel("original")
-    axes[1, 0].set_ylabel("reconstructed")
+        axes[r, 0].set_ylabel(name)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -60,18 +66,40 @@ def pca_2d(z):
     return centred @ vt[:2].T
 
 
-def latent_map(z, labels, path, dataset):
-    """Save the latent codes z (N, d) projected to 2-D with PCA, one colour per class."""
-    xy = pca_2d(z.astype(np.float64))
+TSNE_HINT = 'the t-SNE latent map needs scikit-learn: pip install -e ".[tsne]" (or use the default PCA map)'
+
+
+def tsne_available():
+    """True when scikit-learn's TSNE can be imported (the optional extra ``tsne``)."""
+    try:
+        import sklearn.manifold  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def tsne_2d(z, seed=0):
+    """Embed rows of z (N, d) in 2-D with scikit-learn's t-SNE (PCA start, seeded) -> (N, 2)."""
+    from sklearn.manifold import TSNE
+
+    perplexity = min(30.0, (z.shape[0] - 1) / 3)  # TSNE needs perplexity < N; 30 is its default
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(z)
+
+
+def latent_map(z, labels, path, dataset, method="pca", seed=0):
+    """Save the latent codes z (N, d) mapped to 2-D with PCA (or t-SNE, ``method="tsne"``), one colour per class."""
+    z = z.astype(np.float64)
+    xy = tsne_2d(z, seed) if method == "tsne" else pca_2d(z)
     names = CLASS_NAMES.get(dataset, [str(c) for c in range(10)])
     fig, ax = plt.subplots(figsize=(7, 6))
     cmap = plt.get_cmap("tab10")
     for c in range(10):
         mask = labels == c
         ax.scatter(xy[mask, 0], xy[mask, 1], s=2, alpha=0.5, color=cmap(c), label=names[c], rasterized=True)
-    ax.set_xlabel("principal component 1")
-    ax.set_ylabel("principal component 2")
-    ax.set_title(f"Test-set latent codes ({z.shape[1]}-D), PCA to 2-D")
+    axis = "t-SNE" if method == "tsne" else "principal component"
+    ax.set_xlabel(f"{axis} 1")
+    ax.set_ylabel(f"{axis} 2")
+    ax.set_title(f"Test-set latent codes ({z.shape[1]}-D), {'t-SNE' if method == 'tsne' else 'PCA'} to 2-D")
     ax.legend(markerscale=5, fontsize=8, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -45,9 +45,20 @@ PRESETS = {
             "batch_size": 128, "lr": 1e-3},
     "vae-2d": {"model": "vae", "dataset": "mnist", "dims": [784, 400, 2], "loss": "elbo", "epochs": 10,
                "batch_size": 128, "lr": 1e-3},
+    # The TensorFlow tutorial's denoiser: Fashion-MNIST, noise 0.2, its small conv model, MSE, 10 epochs, batch 32.
+    "tf-denoise": {"model": "tf-denoiser", "dataset": "fashion-mnist", "noise": 0.2, "loss": "mse", "epochs": 10,
+                   "batch_size": 32, "lr": 1e-3},
+    # The Keras blog's denoiser: MNIST with noise 0.5, its conv model (max-pooling, upsampling), BCE, batch 128;
+    # the blog trains 100 epochs with Adadelta, Adam needs far fewer.
+    "keras-denoise": {"model": "keras-denoiser", "dataset": "mnist", "noise": 0.5, "loss": "bce", "epochs": 20,
+                      "batch_size": 128, "lr": 1e-3},
+    # The Keras blog's sparse autoencoder: 784-32-784, ReLU code with an L1 activity penalty of 1e-4, BCE.
+    "keras-sparse": {"model": "dense", "dataset": "mnist", "dims": [784, 32], "sparsity": 1e-4, "loss": "bce",
+                     "epochs": 100, "batch_size": 256, "lr": 1e-3},
 }
 DIMS_MODELS = {"dense", "vae"}  # the models whose widths --dims sets; the conv models have fixed shapes
-RESUMABLE = {"epochs", "quiet", "gpu", "out", "data_dir"}  # what may change when resuming; the rest is the run's
+# What may change when resuming; the rest is the run's.
+RESUMABLE = {"epochs", "quiet", "gpu", "out", "data_dir", "latent_map"}
 STANDARD_COLUMNS = {"epoch", "train_loss", "test_loss", "seconds", "images_per_s"}  # others print as "name value"
 EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -74,17 +85,29 @@ def _positive(kind):
     return parse
 
 
+def _nonnegative(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def build_parser():
     p = Parser(prog="python -m scratchae.train",
                description="Train the reference autoencoder on MNIST (or Fashion-MNIST) and write a run folder.")
     p.add_argument("--preset", choices=sorted(PRESETS), default="reference",
                    help="starting settings: 'reference' (deep AE on MNIST, BCE), 'keras-basic' (Keras tutorial: "
                         "Fashion-MNIST, latent 64, MSE), 'keras-conv' (Keras conv AE: Fashion-MNIST, BCE, batch "
-                        "128), 'vae' or 'vae-2d' (the PyTorch example VAE, latent 20 or 2); flags below override it "
-                        "(default: reference)")
+                        "128), 'tf-denoise' and 'keras-denoise' (the TF tutorial's and the Keras blog's conv "
+                        "denoisers), 'keras-sparse' (the blog's sparse 784-32-784), 'vae' or 'vae-2d' (the PyTorch "
+                        "example VAE, latent 20 or 2); flags below override it (default: reference)")
     p.add_argument("--model", choices=sorted(MODELS),
                    help="dense (--dims), conv (strided convolutions, code 7x7x64), conv-pool (max-pooling and "
-                        "upsampling, same code) or vae (--dims: input, hidden widths, latent) (default: the preset's)")
+                        "upsampling, same code), tf-denoiser or keras-denoiser (the denoising presets' models), "
+                        "vae (--dims: input, hidden widths, latent) (default: the preset's)")
     p.add_argument("--gpu", action="store_true",
                    help="run on a CUDA GPU with CuPy (on Colab, the one it ships; elsewhere the gpu extra)")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="data set (default: mnist)")
@@ -98,6 +121,14 @@ def build_parser():
     p.add_argument("--output-bias", choices=["mean", "zero"],
                    help="start the output layer's bias at the logit of the mean training image, or at zero "
                         "(default: mean)")
+    p.add_argument("--noise", type=_nonnegative, metavar="F",
+                   help="train a denoiser: inputs clip(x + F N(0, 1), 0, 1), targets clean; reports PSNR (e.g. 0.5)")
+    p.add_argument("--sparsity", type=_nonnegative, metavar="LAMBDA",
+                   help="add the L1 penalty LAMBDA * mean over images of sum |code| (e.g. 1e-4); reports the "
+                        "mean code activation")
+    p.add_argument("--latent-map", choices=["pca", "tsne"],
+                   help="2-D map of the test codes in latent.png: PCA, or t-SNE (pip install -e .[tsne]) "
+                        "(default: pca)")
     p.add_argument("--seed", type=int, help="seed for weights and shuffling (default: 0)")
     p.add_argument("--out", help="run folder to write (default: runs/<dataset>-<date>-<time>)")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT (its checkpoint.npz)")
@@ -124,7 +155,7 @@ def settings(args):
         cfg["out"] = given.get("out", str(pathlib.Path(args.resume).parent))
         return cfg
     cfg = {**PRESETS[args.preset], "preset": args.preset, "output_bias": "mean", "seed": 0, "limit": None,
-           "gpu": False, "quiet": False, "data_dir": None, **given}
+           "gpu": False, "quiet": False, "data_dir": None, "latent_map": "pca", **given}
     if cfg["model"] not in DIMS_MODELS and "dims" in given:
         raise UsageError(f"--dims sets the dense model's widths; the {cfg['model']} model has fixed shapes, drop --dims")
     if cfg["model"] not in DIMS_MODELS:
@@ -135,7 +166,11 @@ def settings(args):
         cfg.pop("dims", None)  # a dense preset's widths do not describe a conv model
     else:
         cfg.setdefault("dims", PRESETS["reference"]["dims"])
+    if cfg.get("noise") is not None and cfg.get("sparsity") is not None:
+        raise UsageError("--noise and --sparsity do not combine yet; choose one (or a preset without the other)")
     if cfg["model"] in DIMS_MODELS and cfg["dims"][0] != 784:
+    if cfg["model"] == "vae" and (cfg.get("noise") is not None or cfg.get("sparsity") is not None):
+        raise UsageError("--noise and --sparsity are for autoencoders; the VAE trains on clean images, drop them")
         raise UsageError(f"--dims must start with 784, the number of pixels of a 28x28 image, got {cfg['dims'][0]}")
     if cfg["model"] == "dense" and len(cfg["dims"]) < 2:
         raise UsageError("--dims needs at least two widths: the input (784) and the latent size")
@@ -182,6 +217,8 @@ def write_metrics(out, rows):
 
 def run(cfg, resume=None):
     """Train as ``cfg`` says and write the run folder; returns the metric rows."""
+    if cfg.get("latent_map") == "tsne" and not plots.tsne_available():  # before any training time is spent
+        raise UsageError(plots.TSNE_HINT)
     xp = gpu_xp() if cfg["gpu"] else cpu_xp
     out = prepare_out(cfg["out"])
     x_train, _, x_test, y_test = load(cfg["dataset"], cfg["data_dir"])
