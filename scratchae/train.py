@@ -168,9 +168,9 @@ def settings(args):
         cfg.setdefault("dims", PRESETS["reference"]["dims"])
     if cfg.get("noise") is not None and cfg.get("sparsity") is not None:
         raise UsageError("--noise and --sparsity do not combine yet; choose one (or a preset without the other)")
-    if cfg["model"] in DIMS_MODELS and cfg["dims"][0] != 784:
     if cfg["model"] == "vae" and (cfg.get("noise") is not None or cfg.get("sparsity") is not None):
         raise UsageError("--noise and --sparsity are for autoencoders; the VAE trains on clean images, drop them")
+    if cfg["model"] in DIMS_MODELS and cfg["dims"][0] != 784:
         raise UsageError(f"--dims must start with 784, the number of pixels of a 28x28 image, got {cfg['dims'][0]}")
     if cfg["model"] == "dense" and len(cfg["dims"]) < 2:
         raise UsageError("--dims needs at least two widths: the input (784) and the latent size")
