@@ -19,13 +19,14 @@ import numpy as np
 from . import __version__, plots
 from .backend import GPUUnavailableError, cpu_xp, describe, gpu_xp, to_device, to_numpy
 from .data import DATA_ENV, DataError, load
+from .elbo import BCESum
 from .losses import BCE, MSE
 from .optim import Adam
 from .recipes import MODELS, build_model, make_evaluate, make_step, model_name, write_figures
 from .serialize import CheckpointError
 from .training import Diverged, Interrupted, Progress, fit, load_checkpoint
 
-LOSSES = {"bce": BCE, "mse": MSE}
+LOSSES = {"bce": BCE, "mse": MSE, "elbo": BCESum}  # elbo: the VAE's BCE per image; its step adds the KL term
 PRESETS = {
     # The university assignment's model: deep dense AE, ReLU, Sigmoid output, BCE, Adam 1e-3, batch 256.
     "reference": {"model": "dense", "dataset": "mnist", "dims": [784, 256, 128, 64, 32, 32], "loss": "bce", "epochs": 20,
@@ -38,6 +39,12 @@ PRESETS = {
     # Conv2D 1 + Sigmoid; Fashion-MNIST, BCE, Adam 1e-3, batch 128, 20 epochs.
     "keras-conv": {"model": "conv", "dataset": "fashion-mnist", "loss": "bce", "epochs": 20, "batch_size": 128,
                    "lr": 1e-3},
+    # The PyTorch examples VAE: 784-400 ReLU, mu and logvar heads of 20, decoder 20-400-784, BCE summed over the
+    # pixels + KL, Adam 1e-3, batch 128, 10 epochs; and its 2-D latent version for the manifold picture.
+    "vae": {"model": "vae", "dataset": "mnist", "dims": [784, 400, 20], "loss": "elbo", "epochs": 10,
+            "batch_size": 128, "lr": 1e-3},
+    "vae-2d": {"model": "vae", "dataset": "mnist", "dims": [784, 400, 2], "loss": "elbo", "epochs": 10,
+               "batch_size": 128, "lr": 1e-3},
     # The TensorFlow tutorial's denoiser: Fashion-MNIST, noise 0.2, its small conv model, MSE, 10 epochs, batch 32.
     "tf-denoise": {"model": "tf-denoiser", "dataset": "fashion-mnist", "noise": 0.2, "loss": "mse", "epochs": 10,
                    "batch_size": 32, "lr": 1e-3},
@@ -49,6 +56,7 @@ PRESETS = {
     "keras-sparse": {"model": "dense", "dataset": "mnist", "dims": [784, 32], "sparsity": 1e-4, "loss": "bce",
                      "epochs": 100, "batch_size": 256, "lr": 1e-3},
 }
+DIMS_MODELS = {"dense", "vae"}  # the models whose widths --dims sets; the conv models have fixed shapes
 # What may change when resuming; the rest is the run's.
 RESUMABLE = {"epochs", "quiet", "gpu", "out", "data_dir", "latent_map"}
 STANDARD_COLUMNS = {"epoch", "train_loss", "test_loss", "seconds", "images_per_s"}  # others print as "name value"
@@ -94,12 +102,12 @@ def build_parser():
                    help="starting settings: 'reference' (deep AE on MNIST, BCE), 'keras-basic' (Keras tutorial: "
                         "Fashion-MNIST, latent 64, MSE), 'keras-conv' (Keras conv AE: Fashion-MNIST, BCE, batch "
                         "128), 'tf-denoise' and 'keras-denoise' (the TF tutorial's and the Keras blog's conv "
-                        "denoisers), 'keras-sparse' (the blog's sparse 784-32-784); flags below override it "
-                        "(default: reference)")
+                        "denoisers), 'keras-sparse' (the blog's sparse 784-32-784), 'vae' or 'vae-2d' (the PyTorch "
+                        "example VAE, latent 20 or 2); flags below override it (default: reference)")
     p.add_argument("--model", choices=sorted(MODELS),
                    help="dense (--dims), conv (strided convolutions, code 7x7x64), conv-pool (max-pooling and "
-                        "upsampling, same code), tf-denoiser or keras-denoiser (the denoising presets' models) "
-                        "(default: the preset's)")
+                        "upsampling, same code), tf-denoiser or keras-denoiser (the denoising presets' models), "
+                        "vae (--dims: input, hidden widths, latent) (default: the preset's)")
     p.add_argument("--gpu", action="store_true",
                    help="run on a CUDA GPU with CuPy (on Colab, the one it ships; elsewhere the gpu extra)")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="data set (default: mnist)")
@@ -108,7 +116,8 @@ def build_parser():
     p.add_argument("--lr", type=_positive(float), help="Adam learning rate (default: 1e-3)")
     p.add_argument("--dims", type=_positive(int), nargs="+", metavar="D",
                    help="encoder widths from input to latent, mirrored by the decoder (default: 784 256 128 64 32 32)")
-    p.add_argument("--loss", choices=sorted(LOSSES), help="reconstruction loss, mean per pixel (default: bce)")
+    p.add_argument("--loss", choices=sorted(LOSSES), help="reconstruction loss, mean per pixel; elbo: the VAE's negative ELBO, nats per "
+                                                       "image (default: bce)")
     p.add_argument("--output-bias", choices=["mean", "zero"],
                    help="start the output layer's bias at the logit of the mean training image, or at zero "
                         "(default: mean)")
@@ -147,9 +156,9 @@ def settings(args):
         return cfg
     cfg = {**PRESETS[args.preset], "preset": args.preset, "output_bias": "mean", "seed": 0, "limit": None,
            "gpu": False, "quiet": False, "data_dir": None, "latent_map": "pca", **given}
-    if cfg["model"] != "dense" and "dims" in given:
+    if cfg["model"] not in DIMS_MODELS and "dims" in given:
         raise UsageError(f"--dims sets the dense model's widths; the {cfg['model']} model has fixed shapes, drop --dims")
-    if cfg["model"] != "dense":
+    if cfg["model"] not in DIMS_MODELS:
         if given.get("output_bias") == "mean":
             raise UsageError(f"--output-bias mean sets a dense model's per-pixel output bias; the {cfg['model']} "
                              "model starts from zero biases as in Keras, drop --output-bias")
@@ -159,10 +168,18 @@ def settings(args):
         cfg.setdefault("dims", PRESETS["reference"]["dims"])
     if cfg.get("noise") is not None and cfg.get("sparsity") is not None:
         raise UsageError("--noise and --sparsity do not combine yet; choose one (or a preset without the other)")
-    if cfg["model"] == "dense" and cfg["dims"][0] != 784:
+    if cfg["model"] == "vae" and (cfg.get("noise") is not None or cfg.get("sparsity") is not None):
+        raise UsageError("--noise and --sparsity are for autoencoders; the VAE trains on clean images, drop them")
+    if cfg["model"] in DIMS_MODELS and cfg["dims"][0] != 784:
         raise UsageError(f"--dims must start with 784, the number of pixels of a 28x28 image, got {cfg['dims'][0]}")
     if cfg["model"] == "dense" and len(cfg["dims"]) < 2:
         raise UsageError("--dims needs at least two widths: the input (784) and the latent size")
+    if cfg["model"] == "vae" and len(cfg["dims"]) < 3:
+        raise UsageError("a VAE's --dims needs the input (784), one or more hidden widths and the latent size, "
+                         "such as 784 400 20")
+    if (cfg["model"] == "vae") != (cfg["loss"] == "elbo"):
+        raise UsageError("--loss elbo goes with the VAE and only with it; use --preset vae or vae-2d, or --loss "
+                         "bce or mse for an autoencoder")
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     cfg.setdefault("out", f"runs/{cfg['dataset']}-{stamp}")
     return cfg
