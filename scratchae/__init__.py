@@ -8,6 +8,7 @@ from .models import Autoencoder, Sequential, dense_autoencoder
 from .optim import SGD, Adam
 from .pooling import Flatten, MaxPool2D, Reshape, UpSampling2D
 from .serialize import load_model, save_model
+from .vae import VAE, dense_vae
 
 __version__ = "0.1.0"
 
@@ -17,4 +18,5 @@ __all__ = [
     "Dense", "ReLU", "Sigmoid", "BCE", "MSE", "Autoencoder", "Sequential", "dense_autoencoder",
     "SGD", "Adam", "load_model", "save_model", "__version__",
     "Conv2D", "Conv2DTranspose", "MaxPool2D", "UpSampling2D", "Flatten", "Reshape",
+    "VAE", "dense_vae",
 ]

@@ -2,19 +2,17 @@
 import math
 
 import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only, as in plots.py
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .metrics import roc_curve  # noqa: E402
+from .metrics import roc_curve
+from .plots import subplots
 
 
 def _grid(n, width=3.2, height=2.6, cols=5):
     """A figure with n panels in rows of up to ``cols``; returns (fig, flat list of the n axes)."""
     cols = min(cols, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
@@ -44,13 +42,12 @@ def histograms(results, y_test, names, path):
     fig.suptitle("Autoencoder scores on the test set: normal class against the other nine")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def roc(results, y_test, names, path):
     """ROC curves of the autoencoder (left) and the PCA baseline (right), one curve per normal class."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
-    cmap = plt.get_cmap("tab10")
+    fig, axes = subplots(1, 2, figsize=(11, 5))
+    cmap = matplotlib.colormaps["tab10"]
     for ax, key, title in ((axes[0], "ae", "autoencoder"), (axes[1], "pca", "PCA baseline")):
         for r in results:
             c = r["row"]["normal"]
@@ -65,13 +62,12 @@ def roc(results, y_test, names, path):
         ax.set_aspect("equal")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def worst(results, x_test, y_test, names, path):
     """For each normal class, the eight test images the autoencoder reconstructs worst, over their reconstructions."""
     k = max(len(r["worst"]) for r in results)
-    fig, axes = plt.subplots(2 * len(results), k, figsize=(1.1 * k, 2.4 * len(results)), squeeze=False)
+    fig, axes = subplots(2 * len(results), k, figsize=(1.1 * k, 2.4 * len(results)), squeeze=False)
     for i, r in enumerate(results):
         c = r["row"]["normal"]
         for j in range(k):
@@ -89,7 +85,6 @@ def worst(results, x_test, y_test, names, path):
     fig.suptitle("Worst-reconstructed test images (title: true class)", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / (2.4 * len(results))))  # leave the title its own strip
     fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 def all_figures(out, results, x_test, y_test, names):

@@ -158,6 +158,10 @@ def from_spec(spec, *, xp=None, device=None, dtype="float32"):
     if kind == "Autoencoder":
         kw = {"xp": xp, "device": device, "dtype": dtype}
         return Autoencoder(from_spec(spec["encoder"], **kw), from_spec(spec["decoder"], **kw))
+    if kind == "VAE":
+        from .vae import VAE  # vae.py builds on this module, so it is imported here, where it is needed
+
+        return VAE.from_spec(spec, from_spec, xp=xp, device=device, dtype=dtype)
     if kind == "Sequential":
         layers = []
         for layer in spec["layers"]:

@@ -17,35 +17,19 @@ import array_api_compat
 import numpy as np
 
 from . import __version__, plots
-from .backend import GPUUnavailableError, cpu_xp, describe, gpu_xp, to_device, to_numpy
+from .backend import GPUUnavailableError, cpu_xp, describe, gpu_xp, to_device
 from .data import DATA_ENV, DataError, load
+from .elbo import BCESum
 from .losses import BCE, MSE
 from .optim import Adam
 from .recipes import MODELS, build_model, make_evaluate, make_step, model_name, write_figures
 from .serialize import CheckpointError
+from .settings import PRESETS, UsageError, settings
 from .training import Diverged, Interrupted, Progress, fit, load_checkpoint
 
-LOSSES = {"bce": BCE, "mse": MSE}
-PRESETS = {
-    # The university assignment's model: deep dense AE, ReLU, Sigmoid output, BCE, Adam 1e-3, batch 256.
-    "reference": {"model": "dense", "dataset": "mnist", "dims": [784, 256, 128, 64, 32, 32], "loss": "bce", "epochs": 20,
-                  "batch_size": 256, "lr": 1e-3},
-    # The Keras/TensorFlow "intro to autoencoders" basic model: one Dense each side, latent 64, MSE, 10 epochs,
-    # Keras' default batch size of 32.
-    "keras-basic": {"model": "dense", "dataset": "fashion-mnist", "dims": [784, 64], "loss": "mse", "epochs": 10, "batch_size": 32,
-                    "lr": 1e-3},
-    # The Keras convolutional autoencoder: Conv2D 32, 64 (stride 2) down to 7x7x64, Conv2DTranspose 64, 32 up,
-    # Conv2D 1 + Sigmoid; Fashion-MNIST, BCE, Adam 1e-3, batch 128, 20 epochs.
-    "keras-conv": {"model": "conv", "dataset": "fashion-mnist", "loss": "bce", "epochs": 20, "batch_size": 128,
-                   "lr": 1e-3},
-}
-RESUMABLE = {"epochs", "quiet", "gpu", "out", "data_dir"}  # what may change when resuming; the rest is the run's
+LOSSES = {"bce": BCE, "mse": MSE, "elbo": BCESum}  # elbo: the VAE's BCE per image; its step adds the KL term
 STANDARD_COLUMNS = {"epoch", "train_loss", "test_loss", "seconds", "images_per_s"}  # others print as "name value"
 EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 1, 130
-
-
-class UsageError(Exception):
-    """A bad flag or setting: one line for the user, exit code 2."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -66,16 +50,29 @@ def _positive(kind):
     return parse
 
 
+def _nonnegative(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def build_parser():
     p = Parser(prog="python -m scratchae.train",
                description="Train the reference autoencoder on MNIST (or Fashion-MNIST) and write a run folder.")
     p.add_argument("--preset", choices=sorted(PRESETS), default="reference",
                    help="starting settings: 'reference' (deep AE on MNIST, BCE), 'keras-basic' (Keras tutorial: "
-                        "Fashion-MNIST, latent 64, MSE) or 'keras-conv' (Keras conv AE: Fashion-MNIST, BCE, batch "
-                        "128); flags below override it (default: reference)")
+                        "Fashion-MNIST, latent 64, MSE), 'keras-conv' (Keras conv AE: Fashion-MNIST, BCE, batch "
+                        "128), 'tf-denoise' and 'keras-denoise' (the TF tutorial's and the Keras blog's conv "
+                        "denoisers), 'keras-sparse' (the blog's sparse 784-32-784), 'vae' or 'vae-2d' (the PyTorch "
+                        "example VAE, latent 20 or 2); flags below override it (default: reference)")
     p.add_argument("--model", choices=sorted(MODELS),
-                   help="dense (--dims), conv (strided convolutions, code 7x7x64) or conv-pool (max-pooling and "
-                        "upsampling, same code) (default: the preset's)")
+                   help="dense (--dims), conv (strided convolutions, code 7x7x64), conv-pool (max-pooling and "
+                        "upsampling, same code), tf-denoiser or keras-denoiser (the denoising presets' models), "
+                        "vae (--dims: input, hidden widths, latent) (default: the preset's)")
     p.add_argument("--gpu", action="store_true",
                    help="run on a CUDA GPU with CuPy (on Colab, the one it ships; elsewhere the gpu extra)")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="data set (default: mnist)")
@@ -84,10 +81,19 @@ def build_parser():
     p.add_argument("--lr", type=_positive(float), help="Adam learning rate (default: 1e-3)")
     p.add_argument("--dims", type=_positive(int), nargs="+", metavar="D",
                    help="encoder widths from input to latent, mirrored by the decoder (default: 784 256 128 64 32 32)")
-    p.add_argument("--loss", choices=sorted(LOSSES), help="reconstruction loss, mean per pixel (default: bce)")
+    p.add_argument("--loss", choices=sorted(LOSSES), help="reconstruction loss, mean per pixel; elbo: the VAE's negative ELBO, nats per "
+                                                       "image (default: bce)")
     p.add_argument("--output-bias", choices=["mean", "zero"],
                    help="start the output layer's bias at the logit of the mean training image, or at zero "
                         "(default: mean)")
+    p.add_argument("--noise", type=_nonnegative, metavar="F",
+                   help="train a denoiser: inputs clip(x + F N(0, 1), 0, 1), targets clean; reports PSNR (e.g. 0.5)")
+    p.add_argument("--sparsity", type=_nonnegative, metavar="LAMBDA",
+                   help="add the L1 penalty LAMBDA * mean over images of sum |code| (e.g. 1e-4); reports the "
+                        "mean code activation")
+    p.add_argument("--latent-map", choices=["pca", "tsne"],
+                   help="2-D map of the test codes in latent.png: PCA, or t-SNE (pip install -e .[tsne]) "
+                        "(default: pca)")
     p.add_argument("--seed", type=int, help="seed for weights and shuffling (default: 0)")
     p.add_argument("--out", help="run folder to write (default: runs/<dataset>-<date>-<time>)")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT (its checkpoint.npz)")
@@ -97,41 +103,6 @@ def build_parser():
                         f"checkout's data/<dataset>, else the user cache that python -m scratchae.download fills)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (epoch lines and errors still print)")
     return p
-
-
-def settings(args):
-    """The run's settings: preset, overridden by flags; on --resume, the checkpoint's, with a few allowed changes."""
-    # Flags left at None (or store_true flags left off) were not given: the preset or the checkpoint decides.
-    given = {k: v for k, v in vars(args).items() if v is not None and v is not False and k not in ("preset", "resume")}
-    if args.resume:
-        _, _, _, saved = load_checkpoint(args.resume)
-        changed = sorted(k for k, v in given.items() if k not in RESUMABLE and saved.get(k) != v)
-        if changed:
-            raise UsageError(f"--resume continues a run as it was set up; drop --{changed[0].replace('_', '-')} "
-                             f"(only --epochs, --gpu, --out, --data-dir and --quiet may change)")
-        # Where to run and how much to print belong to this invocation, not to the saved run.
-        cfg = {"model": "dense", **saved, "quiet": False, "gpu": False, **{k: given[k] for k in given if k in RESUMABLE}}
-        cfg["out"] = given.get("out", str(pathlib.Path(args.resume).parent))
-        return cfg
-    cfg = {**PRESETS[args.preset], "preset": args.preset, "output_bias": "mean", "seed": 0, "limit": None,
-           "gpu": False, "quiet": False, "data_dir": None, **given}
-    if cfg["model"] != "dense" and "dims" in given:
-        raise UsageError(f"--dims sets the dense model's widths; the {cfg['model']} model has fixed shapes, drop --dims")
-    if cfg["model"] != "dense":
-        if given.get("output_bias") == "mean":
-            raise UsageError(f"--output-bias mean sets a dense model's per-pixel output bias; the {cfg['model']} "
-                             "model starts from zero biases as in Keras, drop --output-bias")
-        cfg["output_bias"] = "zero"
-        cfg.pop("dims", None)  # a dense preset's widths do not describe a conv model
-    else:
-        cfg.setdefault("dims", PRESETS["reference"]["dims"])
-    if cfg["model"] == "dense" and cfg["dims"][0] != 784:
-        raise UsageError(f"--dims must start with 784, the number of pixels of a 28x28 image, got {cfg['dims'][0]}")
-    if cfg["model"] == "dense" and len(cfg["dims"]) < 2:
-        raise UsageError("--dims needs at least two widths: the input (784) and the latent size")
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    cfg.setdefault("out", f"runs/{cfg['dataset']}-{stamp}")
-    return cfg
 
 
 def prepare_out(folder):
@@ -166,6 +137,8 @@ def write_metrics(out, rows):
 
 def run(cfg, resume=None):
     """Train as ``cfg`` says and write the run folder; returns the metric rows."""
+    if cfg.get("latent_map") == "tsne" and not plots.tsne_available():  # before any training time is spent
+        raise UsageError(plots.TSNE_HINT)
     xp = gpu_xp() if cfg["gpu"] else cpu_xp
     out = prepare_out(cfg["out"])
     x_train, _, x_test, y_test = load(cfg["dataset"], cfg["data_dir"])

@@ -4,7 +4,6 @@ A stub is the code cell just before a markdown cell that opens with ``<details><
 is that block's fenced Python code, a drop-in for the whole cell. Untouched stubs print "not attempted" (that is
 what the nbmake run sees); here every exercise must print "correct". Lessons without exercises are skipped.
 """
-import os
 import re
 
 import jupytext

@@ -218,3 +218,11 @@ def test_ctrl_c_while_loading_data_exits_130_without_traceback(tmp_path, capsys,
     assert run_main(*QUICK, "--out", tmp_path / "run") == 130
     err = capsys.readouterr().err
     assert "interrupted outside training" in err and err.count("\n") == 1
+
+
+def test_importing_the_commands_leaves_matplotlib_backend_alone():
+    # A notebook that imports scratchae.train must keep its inline figures: the library draws outside pyplot.
+    code = ("import matplotlib; matplotlib.use('svg'); import scratchae.train, scratchae.anomaly_cli, scratchae.plots; "
+            "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

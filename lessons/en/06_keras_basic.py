@@ -60,10 +60,6 @@ from scratchae.models import init_output_bias
 from scratchae.train import PRESETS
 from scratchae.training import evaluate, train_step
 
-# %matplotlib inline
-# (scratchae.train draws its figures into files and switches matplotlib to do that; the line above switches it
-# back to figures in the notebook.)
-
 preset = PRESETS["keras-basic"]
 print(preset)
 EPOCHS = 1 if QUICK else preset["epochs"]

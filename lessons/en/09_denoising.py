@@ -1,0 +1,263 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 09 · Denoising autoencoders
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/09_denoising.ipynb)
+#
+# An autoencoder that copies its input can learn to copy badly and still look good. A denoising autoencoder is
+# given a corrupted image and asked for the clean one, so it has to learn what digits look like. In about 10
+# minutes you will corrupt images by hand, measure how bad they are in decibels, and train a denoiser whose
+# training step differs from the plain one in a single line.
+#
+# You will learn
+# - how Gaussian noise is added and clipped back to the pixel range, reproducibly from a seed;
+# - PSNR, the peak signal-to-noise ratio, per image and averaged;
+# - the denoising training step: noisy input, clean target;
+# - how far a small dense denoiser gets above the noisy input.
+
+# %%
+# Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
+# the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    REPO, REF = "https://github.com/scratchae/scratchae", "main"  # written by lessons/build.py from setup.cfg
+    if not os.path.isdir("scratchae-src"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, "scratchae-src"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./scratchae-src"], check=True)
+    os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")
+
+from scratchae.backend import pick_xp
+
+xp, message = pick_xp()  # CuPy where a GPU works, else NumPy: every array below lives in xp
+print(message)
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less data, fewer epochs, same code
+
+# %% [markdown]
+# ## Corrupting an image
+#
+# Each pixel gets its own draw of standard normal noise, scaled by the noise factor $f$, and the result is clipped
+# back to $[0, 1]$ so it is still an image. The training target stays the clean $x$:
+#
+# $$\tilde x = \operatorname{clip}(x + f\,\varepsilon,\ 0,\ 1), \quad \varepsilon \sim \mathcal N(0, 1),
+# \qquad L = \ell\big(\operatorname{model}(\tilde x),\ x\big)$$
+#
+# The Keras blog uses $f = 0.5$ on MNIST, the TensorFlow tutorial $f = 0.2$ on Fashion-MNIST. We draw the noise on
+# the host with a seeded NumPy generator, so the same seed gives the same noise on the CPU and the GPU.
+
+# %%
+import numpy as np
+
+from scratchae.backend import to_device, to_numpy
+from scratchae.data import load
+
+x_train, _, x_test, y_test = load("mnist")  # float32 in [0, 1], shape (N, 784)
+if QUICK:
+    x_train, x_test, y_test = x_train[:6000], x_test[:1000], y_test[:1000]
+FACTOR = 0.5
+
+
+def noisy_by_hand(x, factor, rng):
+    eps = rng.standard_normal(x.shape, dtype="float32")  # one N(0, 1) draw per pixel
+    return np.clip(x + factor * eps, 0.0, 1.0)  # (N, 784), still in [0, 1]
+
+
+x_test_noisy = noisy_by_hand(x_test, FACTOR, np.random.default_rng(0))
+print("noisy test images:", x_test_noisy.shape, x_test_noisy.dtype)
+
+# %% [markdown]
+# The library's `add_noise` is the same formula written with `xp`, so it runs on whatever device the batch lives
+# on: it draws the noise on the host and moves it to the batch's device.
+
+# %%
+import inspect
+
+from scratchae.denoise import add_noise
+
+print(inspect.getsource(add_noise))
+theirs = to_numpy(add_noise(to_device(x_test, xp), FACTOR, np.random.default_rng(0)))
+# Check: the same seed, the same draws, the same arithmetic; expect exactly 0 difference.
+difference = float(np.max(np.abs(theirs - x_test_noisy)))
+assert difference == 0.0, difference
+print("add_noise agrees with the hand-written noise; max difference", difference)
+
+# %% [markdown]
+# ## Measuring noise: PSNR
+#
+# The peak signal-to-noise ratio of an image compares its largest possible value (1 here) with its mean squared
+# error against the clean image, in decibels; we report the mean over images:
+#
+# $$\mathrm{PSNR}_n = 10 \log_{10} \frac{1^2}{\frac1D \sum_i (\hat x_{ni} - x_{ni})^2}, \qquad
+# \mathrm{PSNR} = \frac1N \sum_n \mathrm{PSNR}_n$$
+#
+# Every halving of the error adds about 3 dB; 20 dB means a root-mean-square error of 0.1 per pixel.
+
+# %%
+from scratchae.denoise import psnr
+
+
+def psnr_by_hand(pred, target):
+    mse = np.mean((pred.astype(np.float64) - target) ** 2, axis=1)  # (N,): one error per image
+    return float(np.mean(10 * np.log10(1.0 / mse)))
+
+
+noisy_db = psnr_by_hand(x_test_noisy, x_test)
+library_db = float(psnr(to_device(x_test_noisy, xp), to_device(x_test, xp)))
+print(f"noisy input: {noisy_db:.2f} dB by hand, {library_db:.2f} dB from scratchae.denoise.psnr")
+# Check: expect about 9.4 dB for f = 0.5 on MNIST, and the two to agree to about 1e-5 dB (float32 sums).
+assert abs(noisy_db - library_db) < 1e-3 and 8.5 < noisy_db < 10.5
+
+# %% [markdown]
+# ## The denoising step
+#
+# Compared with the plain step (forward, loss, backward, update), one line is new and one argument changed: the
+# batch is corrupted first, and the loss compares the output with the *clean* batch. Fresh noise is drawn for every
+# batch, so the model never sees the same corruption twice.
+
+# %%
+from scratchae.denoise import denoise_step
+
+print(inspect.getsource(denoise_step))
+
+# %% [markdown]
+# ## Training a dense denoiser
+#
+# A dense autoencoder 784-256-64-256-784 with BCE and Adam. Each step gets its own generator, seeded from the
+# epoch and the step, so a rerun sees exactly the same noise. After each epoch we score the model on the fixed
+# noisy test images.
+
+# %%
+from scratchae import BCE, Adam, dense_autoencoder
+from scratchae.data import batch_slices, epoch_order
+from scratchae.denoise import evaluate_denoising
+from scratchae.models import init_output_bias
+
+EPOCHS = 2 if QUICK else 10
+model = dense_autoencoder((784, 256, 64), rng=0, xp=xp)
+init_output_bias(model, to_device(x_train.mean(axis=0), xp))  # start at the mean digit (lesson 04)
+loss, optimizer = BCE(), Adam(model, lr=1e-3)
+train, test, test_noisy = (to_device(a, xp) for a in (x_train, x_test, x_test_noisy))
+for epoch in range(EPOCHS):
+    order = to_device(epoch_order(train.shape[0], 0, epoch), xp)
+    for k, (a, b) in enumerate(batch_slices(train.shape[0], 128)):
+        xb = xp.take(train, order[a:b], axis=0)  # (B, 784), clean
+        denoise_step(model, loss, optimizer, xb, np.random.default_rng([0, epoch, k]), FACTOR)
+    scores = evaluate_denoising(model, loss, test_noisy, test)
+    print(f"epoch {epoch + 1}: test BCE {scores['test_loss']:.4f}, denoised {scores['test_psnr']:.2f} dB "
+          f"(noisy input {scores['noisy_psnr']:.2f} dB)")
+
+# %%
+# Check: the denoised images must be much closer to the clean ones than the noisy inputs were. Expect about
+# 9.4 dB in and about 13.5 dB out after the 2 quick epochs, about 17 dB after 10; a gain under 3 dB means
+# a bug.
+assert scores["test_psnr"] > scores["noisy_psnr"] + 3.0, scores
+print(f"gain: {scores['test_psnr'] - scores['noisy_psnr']:.1f} dB")
+
+# %% [markdown]
+# ## Looking at it
+#
+# Noisy inputs on top, the model's outputs in the middle, the clean images below.
+
+# %%
+import matplotlib.pyplot as plt
+
+from scratchae.plots import one_per_class
+
+pick = one_per_class(y_test)
+denoised = to_numpy(model.forward(to_device(x_test_noisy[pick], xp)))
+fig, axes = plt.subplots(3, len(pick), figsize=(1.2 * len(pick), 4.0))
+for row, (name, pics) in enumerate([("noisy", x_test_noisy[pick]), ("denoised", denoised),
+                                    ("clean", x_test[pick])]):
+    for i, ax in enumerate(axes[row]):
+        ax.imshow(pics[i].reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[row, 0].set_ylabel(name)
+plt.show()
+
+# %% [markdown]
+# The command line does the same with `--noise`: `python -m scratchae.train --noise 0.5` trains the reference
+# model as a denoiser, reports PSNR per epoch, and draws these three rows. The presets `keras-denoise` and
+# `tf-denoise` rebuild the Keras blog's and the TensorFlow tutorial's convolutional denoisers; a convolution sees
+# neighbouring pixels together and gets 1-2 dB further (see the README).
+#
+# ## Try it
+#
+# 1. Masking noise is the other classic corruption (Vincent et al., 2008): each pixel is set to 0 with
+#    probability $p$ and left alone otherwise. Write it; the cell checks the fraction of zeroed pixels and that
+#    the rest are untouched.
+
+# %%
+from scratchae.exercises import try_it
+
+
+def mask_noise(x, p, rng):
+    """x: (N, 784) host array in [0, 1] -> a copy with each pixel set to 0 with probability p."""
+    raise NotImplementedError  # replace this line with your code
+
+
+def check_mask_noise():
+    x = np.random.default_rng(1).uniform(0.1, 1.0, (200, 784)).astype(np.float32)  # no pixel is 0 to start
+    out = mask_noise(x, 0.3, np.random.default_rng(2))
+    zeroed = out == 0
+    assert out.shape == x.shape and out.dtype == x.dtype, "keep the shape and the dtype"
+    assert abs(zeroed.mean() - 0.3) < 0.01, f"zeroed fraction {zeroed.mean():.3f}, expected about 0.3"
+    assert np.array_equal(out[~zeroed], x[~zeroed]), "pixels that are not masked must stay as they were"
+
+
+try_it("masking noise", check_mask_noise)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# from scratchae.exercises import try_it
+#
+#
+# def mask_noise(x, p, rng):
+#     """x: (N, 784) host array in [0, 1] -> a copy with each pixel set to 0 with probability p."""
+#     keep = rng.uniform(size=x.shape) >= p  # True with probability 1 - p
+#     return x * keep.astype(x.dtype)
+#
+#
+# def check_mask_noise():
+#     x = np.random.default_rng(1).uniform(0.1, 1.0, (200, 784)).astype(np.float32)  # no pixel is 0 to start
+#     out = mask_noise(x, 0.3, np.random.default_rng(2))
+#     zeroed = out == 0
+#     assert out.shape == x.shape and out.dtype == x.dtype, "keep the shape and the dtype"
+#     assert abs(zeroed.mean() - 0.3) < 0.01, f"zeroed fraction {zeroed.mean():.3f}, expected about 0.3"
+#     assert np.array_equal(out[~zeroed], x[~zeroed]), "pixels that are not masked must stay as they were"
+#
+#
+# try_it("masking noise", check_mask_noise)
+# ```
+#
+# </details>
+#
+# 2. Train the same model as a plain autoencoder (the target is its own input, `loss.forward(out, xb)` with no
+#    noise) and feed it the noisy test images. Is its output's PSNR higher or lower than the denoiser's? Why?
+#
+# <details><summary>Answer</summary>
+#
+# Lower. A plain autoencoder was never shown noise, so it reconstructs whatever it is given, noise included, as
+# well as its bottleneck allows. It removes some noise only by accident (the 64-unit code cannot store it all).
+# The denoiser was trained to map noisy inputs to clean outputs, so it learned which parts to throw away.
+#
+# </details>
+#
+# 3. Replace BCE by MSE (`from scratchae import MSE`). Training on MSE maximises PSNR directly (PSNR is a
+#    function of the MSE); does the test PSNR after the same epochs go up?

@@ -1,0 +1,363 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 12 · The variational autoencoder
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/12_vae.ipynb)
+#
+# A plain autoencoder compresses and reconstructs, but you cannot pick a point in its latent space and expect a
+# digit back. The variational autoencoder (Kingma & Welling, 2013) fixes that with two changes: the encoder
+# outputs a *distribution* over codes, and a KL term keeps those distributions close to $\mathcal N(0, I)$. In
+# about 15 minutes you will see the problem, write both changes by hand, check their gradients and train one.
+#
+# You will learn
+# - why a plain autoencoder's latent space has holes;
+# - the reparameterisation trick, drawn and coded, and its backward;
+# - the KL term in closed form and its gradient, checked numerically;
+# - how to draw new digits, and the 2-D latent plane of a trained VAE.
+
+# %%
+# Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
+# the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    REPO, REF = "https://github.com/scratchae/scratchae", "main"  # written by lessons/build.py from setup.cfg
+    if not os.path.isdir("scratchae-src"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, "scratchae-src"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./scratchae-src"], check=True)
+    os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")
+
+from scratchae.backend import pick_xp
+
+xp, message = pick_xp()  # CuPy where a GPU works, else NumPy: every array below lives in xp
+print(message)
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less data, fewer epochs, same code
+
+# %% [markdown]
+# ## A plain autoencoder's latent space has holes
+#
+# Train a small autoencoder with a 2-D code (784-256-2 and back) for a few epochs, then decode every point of a
+# grid that covers its codes. Quick mode (used by the tests) trains on a tenth of the data for two epochs.
+
+# %%
+import inspect
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import scratchae as sa
+from scratchae.data import batch_slices, epoch_order, load
+from scratchae.training import train_step
+
+EPOCHS = 2 if QUICK else 10
+N_TRAIN = 6000 if QUICK else 60000
+BATCH, SEED = 128, 0
+
+x_train_host, _, x_test_host, y_test = load("mnist")
+x_train, x_test = sa.to_device(x_train_host[:N_TRAIN], xp), sa.to_device(x_test_host, xp)
+kw = {"rng": np.random.default_rng(SEED), "xp": xp}  # one generator: every layer gets its own weights
+ae = sa.Autoencoder(sa.Sequential([sa.Dense(784, 256, **kw), sa.ReLU(), sa.Dense(256, 2, **kw)]),
+                    sa.Sequential([sa.Dense(2, 256, **kw), sa.ReLU(), sa.Dense(256, 784, **kw), sa.Sigmoid()]))
+bce, opt = sa.BCE(), sa.Adam(ae, lr=1e-3)
+for epoch in range(EPOCHS):
+    order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
+    for a, b in batch_slices(N_TRAIN, BATCH):
+        train_step(ae, bce, opt, xp.take(x_train, order[a:b], axis=0))
+codes = sa.to_numpy(ae.encode(x_test))  # (10000, 2)
+print(f"plain AE codes: mean {codes.mean(0).round(1)}, std {codes.std(0).round(1)}")
+
+
+# %%
+def tiles(images, n):
+    """(n*n, 784) images, row by row -> one (28n, 28n) picture."""
+    return sa.to_numpy(images).reshape(n, n, 28, 28).transpose(0, 2, 1, 3).reshape(n * 28, n * 28)
+
+
+def latent_picture(decode, codes, box, title):
+    """Codes coloured by digit (left) and the decodes of a 15 x 15 grid over ``box`` (right); returns the
+    fraction of the 15 x 15 cells of the box that hold no test code at all."""
+    (x0, x1), (y0, y1) = box
+    n = 15
+    empty = float(np.mean(np.histogram2d(codes[:, 0], codes[:, 1], bins=n, range=box)[0] == 0))
+    grid = np.array([[u, v] for v in np.linspace(y1, y0, n) for u in np.linspace(x0, x1, n)])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.5))
+    points = left.scatter(codes[:, 0], codes[:, 1], c=y_test, cmap="tab10", s=2)
+    left.set(xlim=(x0, x1), ylim=(y0, y1), title=f"{title}: test codes by digit, {empty:.0%} of the cells empty")
+    fig.colorbar(points, ax=left)
+    right.imshow(tiles(decode(sa.to_device(grid, xp, dtype="float32")), n), cmap="gray", extent=(x0, x1, y0, y1))
+    right.set(title=f"{title}: decodes of a grid over the same box")
+    plt.show()
+    return empty
+
+
+lo, hi = codes.min(axis=0), codes.max(axis=0)  # a box around every test code
+empty_ae = latent_picture(ae.decode, codes, ((lo[0], hi[0]), (lo[1], hi[1])), "plain AE")
+
+# %% [markdown]
+# Look at the left plot: the codes form streaks and blobs with empty space between and around them (the title
+# counts the empty cells of the box), on a scale and at a place that nothing chose (the means and spreads
+# printed above; train longer and they drift and grow). Nothing in the loss asked the
+# encoder to use the plane evenly, so the decoder was never trained on the empty parts: the grid points there
+# decode to smudges or to an abrupt jump between two digits. And without knowing the codes' region, "pick a
+# random point and decode it" has no meaning.
+#
+# ## Two changes: a distribution per image, and a prior
+#
+# The VAE's encoder outputs, for each image, a mean $\mu$ and a log-variance $\log\sigma^2$ (two Dense heads on
+# the same hidden layer); the code is a *sample* $z \sim \mathcal N(\mu, \sigma^2)$. The decoder must then
+# reconstruct from any point near $\mu$, which fills the space around each code. A KL term pulls every
+# $\mathcal N(\mu, \sigma^2)$ toward $\mathcal N(0, I)$, which puts all codes in one known region. The loss per
+# image is the negative evidence lower bound (ELBO), in nats:
+#
+# $$L(x) = -\sum_{d=1}^{784}\big[x_d\log\hat x_d + (1-x_d)\log(1-\hat x_d)\big]
+# \;-\; \tfrac12\sum_{j}\big(1 + \log\sigma_j^2 - \mu_j^2 - \sigma_j^2\big), \qquad \hat x = \text{decoder}(z).$$
+#
+# ## The reparameterisation trick
+#
+# Backprop cannot go through "draw a random number". So write the sample as a function of $\mu$, $\log\sigma^2$
+# and noise that does not depend on them:
+#
+# ```
+#   x ─ encoder ─ h ─┬─ mu ─────────────────────────────┐
+#                    │                                   (+) ─ z ─ decoder ─ x̂
+#                    └─ logvar ─ exp(·/2) ─ sigma ─ (×) ─┘
+#                                                    │
+#                              eps ~ N(0, I) ────────┘   (an input, like x: no gradient needed)
+# ```
+#
+# $$z = \mu + e^{\log\sigma^2/2}\,\varepsilon, \qquad
+# \frac{\partial L}{\partial\mu} = \frac{\partial L}{\partial z}, \qquad
+# \frac{\partial L}{\partial\log\sigma^2} = \frac{\partial L}{\partial z}\,\frac{\sigma\varepsilon}{2}.$$
+#
+# Write it, then check it with $\varepsilon$ held fixed and a random upstream gradient `dz`.
+
+# %%
+from scratchae import numerical_gradient, rel_error
+
+rng = np.random.default_rng(0)
+mu, logvar, eps = (xp.asarray(rng.standard_normal((4, 2))) for _ in range(3))  # float64 for the check
+dz = xp.asarray(rng.standard_normal((4, 2)))
+
+
+def reparam_forward(mu, logvar, eps):
+    return mu + xp.exp(logvar / 2) * eps  # (N, latent)
+
+
+def reparam_backward(dz, mu, logvar, eps):
+    return dz, dz * xp.exp(logvar / 2) * eps / 2  # dmu, dlogvar
+
+
+def L():  # a scalar whose gradient at z is exactly dz
+    return float(xp.sum(reparam_forward(mu, logvar, eps) * dz))
+
+
+dmu, dlogvar = reparam_backward(dz, mu, logvar, eps)
+errors = {"mu": rel_error(numerical_gradient(L, mu), dmu), "logvar": rel_error(numerical_gradient(L, logvar), dlogvar)}
+print(errors)
+# Check: expect about 1e-11 (float64 rounding); above 1e-7 means a bug in reparam_backward.
+assert max(errors.values()) < 1e-7
+
+# %% [markdown]
+# The library's `Reparameterize` is the same two lines; it keeps $\sigma\varepsilon = z - \mu$ from the forward
+# pass, so the backward needs no second `exp`:
+
+# %%
+from scratchae.vae import Reparameterize
+
+print(inspect.getsource(Reparameterize))
+layer = Reparameterize()
+same = rel_error(layer.forward(mu, logvar, eps), reparam_forward(mu, logvar, eps))
+same = max(same, *(rel_error(a, b) for a, b in zip(layer.backward(dz), (dmu, dlogvar))))
+# Check: the same arithmetic on the same numbers; expect 0 or about 1e-16, above 1e-12 means they differ.
+assert same < 1e-12, same
+print("Reparameterize agrees with reparam_forward/backward:", same)
+
+# %% [markdown]
+# ## The KL term and its gradient
+#
+# For one image, $\mathrm{KL}(\mathcal N(\mu,\sigma^2)\,\|\,\mathcal N(0, I)) =
+# -\tfrac12\sum_j(1 + \log\sigma_j^2 - \mu_j^2 - \sigma_j^2)$: zero exactly when $\mu = 0,\ \sigma = 1$. Averaged
+# over a batch of $N$, its gradient is
+#
+# $$\frac{\partial\,\mathrm{KL}}{\partial\mu} = \frac{\mu}{N}, \qquad
+# \frac{\partial\,\mathrm{KL}}{\partial\log\sigma^2} = \frac{\sigma^2 - 1}{2N}.$$
+#
+# These reach $\mu$ and $\log\sigma^2$ *directly*, and add to what comes back through $z$.
+
+# %%
+from scratchae.elbo import KL, BCESum
+
+
+def kl_forward(mu, logvar):
+    return -0.5 * float(xp.sum(1 + logvar - mu**2 - xp.exp(logvar))) / mu.shape[0]
+
+
+def kl_backward(mu, logvar):
+    n = mu.shape[0]
+    return mu / n, (xp.exp(logvar) - 1) / (2 * n)
+
+
+kl_dmu, kl_dlogvar = kl_backward(mu, logvar)
+errors = {"mu": rel_error(numerical_gradient(lambda: kl_forward(mu, logvar), mu), kl_dmu),
+          "logvar": rel_error(numerical_gradient(lambda: kl_forward(mu, logvar), logvar), kl_dlogvar)}
+kl = KL()
+agree = abs(float(kl.forward(mu, logvar)) - kl_forward(mu, logvar))
+agree = max(agree, *(rel_error(a, b) for a, b in zip(kl.backward(), (kl_dmu, kl_dlogvar))))
+print("gradient check:", errors, " library vs ours:", agree)
+# Check: the gradient check gives about 1e-10 (above 1e-7 is a bug); the library's KL the same numbers (< 1e-12).
+assert max(errors.values()) < 1e-7 and agree < 1e-12
+
+# %% [markdown]
+# One more practical point: $\sigma^2 = e^{\log\sigma^2}$ overflows float32 above $\log\sigma^2 \approx 88.7$. A
+# runaway step could get there, and one `inf` makes every weight NaN. The library clips $\log\sigma^2$ to
+# `LOGVAR_RANGE` before any `exp` (gradient 0 outside it, the derivative of a clip); trained models stay far
+# inside.
+#
+# ## The training step
+#
+# The step is the plain autoencoder's five lines plus the noise and the KL term. The reconstruction's gradient
+# goes back through the decoder and $z$ (with the fused Sigmoid + BCE shortcut of lesson 02), the KL's straight
+# into the two heads:
+
+# %%
+from scratchae.elbo import evaluate_vae, vae_step
+from scratchae.models import init_output_bias
+from scratchae.vae import LOGVAR_RANGE
+
+print("LOGVAR_RANGE =", LOGVAR_RANGE)
+print(inspect.getsource(vae_step))
+
+# %% [markdown]
+# Train the 2-D VAE (784-400, latent 2; the library's `--preset vae-2d`). `eps` comes from a generator seeded
+# by (seed, epoch, step), as in `python -m scratchae.train`, so a run repeats exactly.
+
+# %%
+vae = sa.dense_vae((784, 400), latent=2, rng=SEED, xp=xp)
+init_output_bias(vae, sa.to_device(x_train_host[:N_TRAIN].mean(axis=0), xp))  # start at the mean digit (lesson 04)
+recon_loss, kl_loss, opt = BCESum(), KL(), sa.Adam(vae, lr=1e-3)
+for epoch in range(EPOCHS):
+    order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
+    for k, (a, b) in enumerate(batch_slices(N_TRAIN, BATCH)):
+        vae_step(vae, recon_loss, kl_loss, opt, xp.take(x_train, order[a:b], axis=0),
+                 np.random.default_rng([SEED, epoch, k]))
+    test = evaluate_vae(vae, x_test, seed=SEED)
+    print(f"epoch {epoch + 1}: test recon {test['recon']:.1f} + KL {test['kl']:.2f} = {test['loss']:.1f} nats")
+
+# %% [markdown]
+# ## New digits, and the latent plane
+#
+# Sampling is now meaningful: draw $z \sim \mathcal N(0, I)$ and decode (`VAE.sample`). And the same picture as
+# for the plain autoencoder, over the box $[-3, 3]^2$ where the prior puts 99% of its mass per axis:
+
+# %%
+samples = vae.sample(64, np.random.default_rng(1))
+plt.figure(figsize=(5, 5))
+plt.imshow(tiles(samples, 8), cmap="gray")
+plt.axis("off")
+plt.title("64 samples: z ~ N(0, I), decoded")
+plt.show()
+vae_codes = sa.to_numpy(vae.encode(x_test))  # the means mu of q(z | x)
+empty_vae = latent_picture(vae.decode, vae_codes, ((-3, 3), (-3, 3)), "VAE")
+print(f"empty cells: plain AE {empty_ae:.0%} of the box around its codes, VAE {empty_vae:.0%} of [-3, 3]^2")
+
+# %%
+inside = float(np.mean(np.all(np.abs(vae_codes) < 3, axis=1)))
+print(f"VAE codes: mean {vae_codes.mean(0).round(2)}, std {vae_codes.std(0).round(2)}, inside [-3, 3]^2: "
+      f"{inside:.1%}")
+# Check: the KL term keeps the codes near N(0, I): expect a mean within about 0.2 of 0 and about 90% of the codes
+# in the box; a mean beyond 0.5 or fewer than 85% inside means the KL term is not doing its job.
+assert np.all(np.abs(vae_codes.mean(0)) < 0.5) and inside > 0.85
+
+# %% [markdown]
+# The codes now fill a round region around 0, and the grid decodes to digits everywhere, changing smoothly from
+# one class to the next: the decoder has been trained on the whole neighbourhood of every code.
+#
+# ## Try it
+#
+# 1. The KL has a closed form, but the ELBO does not need one: $\mathrm{KL}(q\,\|\,p) = \mathbb E_{z\sim q}[\log
+#    q(z) - \log p(z)]$. Estimate it by Monte Carlo for one image with $\mu = (1, -0.5)$, $\log\sigma^2 =
+#    (0.2, -1)$, from 200,000 samples, and compare with `kl_forward`.
+
+# %%
+from scratchae.exercises import try_it
+
+
+def kl_monte_carlo(mu, logvar, n_samples, rng):
+    """mu, logvar: (latent,) NumPy arrays -> a Monte Carlo estimate of KL(N(mu, exp(logvar)) || N(0, I))."""
+    raise NotImplementedError  # replace this line with your code
+
+
+def check_monte_carlo():
+    mu1, logvar1 = np.array([1.0, -0.5]), np.array([0.2, -1.0])
+    estimate = kl_monte_carlo(mu1, logvar1, 200_000, np.random.default_rng(0))
+    exact = kl_forward(xp.asarray(mu1[None, :]), xp.asarray(logvar1[None, :]))
+    assert abs(estimate - exact) < 0.02, f"estimate {estimate:.4f}, closed form {exact:.4f}: expect within 0.01"
+
+
+try_it("Monte Carlo KL", check_monte_carlo)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# from scratchae.exercises import try_it
+#
+#
+# def kl_monte_carlo(mu, logvar, n_samples, rng):
+#     """mu, logvar: (latent,) NumPy arrays -> a Monte Carlo estimate of KL(N(mu, exp(logvar)) || N(0, I))."""
+#     eps = rng.standard_normal((n_samples, mu.size))
+#     z = mu + np.exp(logvar / 2) * eps
+#     log_q = np.sum(-0.5 * eps**2 - logvar / 2, axis=1)  # log N(z; mu, sigma^2) without the shared constant
+#     log_p = np.sum(-0.5 * z**2, axis=1)  # log N(z; 0, I), same constant dropped
+#     return float(np.mean(log_q - log_p))
+#
+#
+# def check_monte_carlo():
+#     mu1, logvar1 = np.array([1.0, -0.5]), np.array([0.2, -1.0])
+#     estimate = kl_monte_carlo(mu1, logvar1, 200_000, np.random.default_rng(0))
+#     exact = kl_forward(xp.asarray(mu1[None, :]), xp.asarray(logvar1[None, :]))
+#     assert abs(estimate - exact) < 0.02, f"estimate {estimate:.4f}, closed form {exact:.4f}: expect within 0.01"
+#
+#
+# try_it("Monte Carlo KL", check_monte_carlo)
+# ```
+#
+# </details>
+#
+# 2. Put a weight on the KL term ($\beta$-VAE, Higgins et al. 2017): copy `vae_step`, multiply the KL's value
+#    and both of its gradients by `beta`, and train the 2-D model with `beta = 0.1` and `beta = 4`. How do the
+#    test reconstruction term, the KL term and the latent picture change?
+#
+# <details><summary>Answer</summary>
+#
+# A small $\beta$ lets the codes spread out and sharpens reconstructions (recon down, KL up): the picture drifts
+# back toward the plain autoencoder's, with gaps. A large $\beta$ packs the codes tightly into $\mathcal N(0, I)$
+# and blurs reconstructions (recon up, KL down); with $\beta$ large enough some latent units switch off
+# altogether (their $\mu \approx 0$, $\sigma \approx 1$ for every image).
+#
+# </details>
+#
+# 3. Why does `evaluate_vae` draw its `eps` from a freshly seeded generator on every call, rather than
+#    continuing the training generator?
+#
+# <details><summary>Answer</summary>
+#
+# So that the test loss of two epochs, or of two runs, differs only because the model did: with the same `eps`
+# for the same test image each time, the sampling noise in the number is the same from epoch to epoch. It also
+# makes a resumed run print exactly the numbers an uninterrupted run prints.
+#
+# </details>
