@@ -14,10 +14,8 @@ training process.
 """
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -26,6 +24,7 @@ import scratchae as sa
 from scratchae.data import DataError, batch_slices, epoch_order, load
 from scratchae.models import conv_autoencoder
 from scratchae.training import train_step
+from timing import interleaved  # benchmarks/timing.py: run as python3 benchmarks/<script>.py
 
 N_TRAIN = 60000
 
@@ -151,16 +150,6 @@ def gemm_runner(model, batch, steps):
     return run
 
 
-def interleaved(runners, repeats):
-    """Time each runner once as warm-up, then ``repeats`` rounds A B C ...; returns the median seconds of each."""
-    times = {name: [] for name in runners}
-    for round_ in range(repeats + 1):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run()
-            if round_:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def training_images():

@@ -13,10 +13,8 @@ and the same comparison on a GPU where CuPy and PyTorch CUDA find one.
 """
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -24,6 +22,7 @@ from threadpoolctl import threadpool_limits
 import scratchae as sa
 from scratchae.data import batch_slices, epoch_order, load
 from scratchae.training import train_step
+from timing import interleaved  # benchmarks/timing.py: run as python3 benchmarks/<script>.py
 
 DIMS = (784, 256, 128, 64, 32, 32)
 
@@ -107,16 +106,6 @@ def gemm_runner(n, batch_size):
     return run
 
 
-def interleaved(runners, repeats):
-    """Time each runner once as warm-up, then ``repeats`` rounds A B C ...; returns the median seconds of each."""
-    times = {name: [] for name in runners}
-    for round_ in range(repeats + 1):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run()
-            if round_:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def initial_weights(model):

@@ -13,8 +13,6 @@ It prints medians after a warm-up and the ratios.
     python benchmarks/bench_vae.py --repeats 2       # quicker
 """
 import argparse
-import statistics
-import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -22,6 +20,7 @@ from threadpoolctl import threadpool_limits
 import scratchae as sa
 from scratchae.data import batch_slices, epoch_order, load
 from scratchae.elbo import KL, BCESum, vae_step
+from timing import interleaved  # benchmarks/timing.py: run as python3 benchmarks/<script>.py
 
 HIDDEN, LATENT, BATCH = 400, 20, 128
 
@@ -86,16 +85,6 @@ def initial_weights(model):
             "arrays": [(sa.to_numpy(d.params["W"]), sa.to_numpy(d.params["b"])) for d in dense]}
 
 
-def interleaved(runners, repeats):
-    """Time each runner once as warm-up, then ``repeats`` rounds A B C; returns the median seconds of each."""
-    times = {name: [] for name in runners}
-    for round_ in range(repeats + 1):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run()
-            if round_:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main():
