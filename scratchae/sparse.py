@@ -8,8 +8,7 @@ the backward pass there.
 """
 from .backend import get_xp
 from .data import batch_slices
-from .layers import Sigmoid
-from .losses import BCE
+from .training import output_grad
 
 
 class L1Activity:
@@ -40,16 +39,6 @@ class L1Activity:
         if self.h is None:
             raise RuntimeError(f"{self!r}: backward called before forward; call forward(h) first")
         return get_xp(self.h).sign(self.h) * (self.lam / self.h.shape[0])
-
-
-def output_grad(model, loss):
-    """Run the loss's backward: returns (dout, skip_last) for ``model.decoder.backward(dout, skip_last=...)``.
-
-    BCE behind a Sigmoid output takes the fused gradient at the Sigmoid's input (see training.backward_from_loss).
-    """
-    if isinstance(loss, BCE) and isinstance(model.layers[-1], Sigmoid):
-        return loss.backward_logits(), True
-    return loss.backward(), False
 
 
 def sparse_step(model, loss, penalty, optimizer, xb):

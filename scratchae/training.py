@@ -39,13 +39,21 @@ class Progress:
     metrics: list = field(default_factory=list)
 
 
+def output_grad(model, loss):
+    """Run the loss's backward: returns (dout, skip_last) for ``backward(dout, skip_last=...)`` of the decoder or model.
+
+    BCE's backward times a Sigmoid output's simplifies to (p - t) / n at the Sigmoid's input (BCE.backward_logits):
+    exact, and cheaper, so the backward pass then starts below the Sigmoid.
+    """
+    if isinstance(loss, BCE) and isinstance(model.layers[-1], Sigmoid):
+        return loss.backward_logits(), True
+    return loss.backward(), False
+
+
 def backward_from_loss(model, loss):
     """Backpropagate the loss just computed through the model (no gradient for the data)."""
-    if isinstance(loss, BCE) and isinstance(model.layers[-1], Sigmoid):
-        # BCE's backward times Sigmoid's simplifies to (p - t) / n at the Sigmoid's input: exact, and cheaper.
-        model.backward(loss.backward_logits(), input_grad=False, skip_last=True)
-    else:
-        model.backward(loss.backward(), input_grad=False)
+    dout, skip_last = output_grad(model, loss)
+    model.backward(dout, input_grad=False, skip_last=skip_last)
 
 
 def train_step(model, loss, optimizer, xb):

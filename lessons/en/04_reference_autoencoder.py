@@ -68,7 +68,7 @@ import numpy as np
 import scratchae as sa
 from scratchae.data import batch_slices, epoch_order, load
 from scratchae.models import init_output_bias
-from scratchae.training import backward_from_loss, evaluate, train_step
+from scratchae.training import backward_from_loss, evaluate, output_grad, train_step
 
 EPOCHS = 2 if QUICK else 20
 N_TRAIN = 6000 if QUICK else 60000
@@ -120,16 +120,17 @@ def step_by_hand(model, loss, optimizer, xb):
 
 
 # %% [markdown]
-# The library's `train_step` is the same five lines, with lines 3 and 4 in `backward_from_loss`. That function
-# takes the shortcut you met in lesson 02: under BCE, the Sigmoid's backward times the loss's backward is simply
-# $(\hat x - x)/(ND)$, so it starts the backward pass at the Sigmoid's input (`backward_logits`,
-# `skip_last=True`). It also skips the gradient with respect to the images (`input_grad=False`): nobody needs
-# it. And it returns the loss as a 0-d array rather than a Python float, so that on a GPU the loop need not wait
-# for each step to finish before launching the next (lesson 07).
+# The library's `train_step` is the same five lines, with lines 3 and 4 in `backward_from_loss`. Its helper
+# `output_grad` takes the shortcut you met in lesson 02: under BCE, the Sigmoid's backward times the loss's
+# backward is simply $(\hat x - x)/(ND)$, so the backward pass starts at the Sigmoid's input (`backward_logits`,
+# `skip_last=True`). `backward_from_loss` also skips the gradient with respect to the images
+# (`input_grad=False`): nobody needs it. And `train_step` returns the loss as a 0-d array rather than a Python
+# float, so that on a GPU the loop need not wait for each step to finish before launching the next (lesson 07).
 
 # %%
 print(inspect.getsource(train_step))
 print(inspect.getsource(backward_from_loss))
+print(inspect.getsource(output_grad))
 
 # %% [markdown]
 # **Check.** Two copies of the model with the same weights take one step each on the same batch, one by hand and
