@@ -1,4 +1,4 @@
-"""Hand-written layers: Dense, ReLU and Sigmoid, each with an explicit forward and backward.
+"""Hand-written layers: Dense, ReLU, Sigmoid and Clip, each with an explicit forward and backward.
 
 The layer contract, shared by every layer so that containers never special-case one:
 
@@ -16,6 +16,18 @@ import math
 from .backend import cpu_xp, get_xp, make_rng, resolve_dtype, to_device
 
 
+def check_positive_int(owner, name, value):
+    """Raise a ValueError naming ``owner`` unless ``value`` is an int >= 1 (a bool is not a count)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+
+
+def check_forward_ran(owner, cached, call="forward(x)", method="backward"):
+    """Raise a RuntimeError unless forward has cached something (``cached`` is not None) for ``method`` to use."""
+    if cached is None:
+        raise RuntimeError(f"{owner!r}: {method} called before forward; call {call} first")
+
+
 def _check_2d(layer, x, width, what="input"):
     """Raise a ValueError naming ``layer`` unless ``x`` has shape (N, width) with N >= 1."""
     if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != width:
@@ -24,8 +36,7 @@ def _check_2d(layer, x, width, what="input"):
 
 def _check_cached(layer, cached, dout):
     """Raise unless forward ran (``cached`` is set) and ``dout`` has the shape of forward's output."""
-    if cached is None:
-        raise RuntimeError(f"{layer!r}: backward called before forward; call forward(x) first")
+    check_forward_ran(layer, cached)
     if tuple(dout.shape) != tuple(cached.shape):
         raise ValueError(f"{layer!r}: dout must have the output's shape {tuple(cached.shape)}, got {tuple(dout.shape)}")
 
@@ -39,9 +50,8 @@ class Dense:
     """
 
     def __init__(self, in_features, out_features, *, rng=None, xp=None, device=None, dtype="float32"):
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Dense: {name} must be a positive int, got {value!r}")
+        check_positive_int("Dense", "in_features", in_features)
+        check_positive_int("Dense", "out_features", out_features)
         self.in_features, self.out_features = in_features, out_features
         self.xp = cpu_xp if xp is None else xp
         dtype = resolve_dtype(self.xp, dtype)
@@ -74,8 +84,7 @@ class Dense:
 
     def backward(self, dout, *, input_grad=True):
         """dout: (N, out) -> dx: (N, in).  dW = x.T @ dout, db = dout.sum(0), dx = dout @ W.T."""
-        if self.x is None:
-            raise RuntimeError(f"{self!r}: backward called before forward; call forward(x) first")
+        check_forward_ran(self, self.x)
         _check_2d(self, dout, self.out_features, what="dout")
         if dout.shape[0] != self.x.shape[0]:
             raise ValueError(f"{self!r}: dout has {dout.shape[0]} rows but forward saw {self.x.shape[0]}")
@@ -150,5 +159,37 @@ class Sigmoid:
         return dx
 
 
+class Clip:
+    """Clip to [low, high], out = min(max(x, low), high).  x: any shape -> out: same shape.
+
+    Its derivative: 1 inside [low, high] (ends included, as torch.clamp), 0 outside: a clipped value does not move.
+    """
+
+    def __init__(self, low, high):
+        self.low, self.high = float(low), float(high)
+        if not self.low < self.high:
+            raise ValueError(f"Clip: low must be below high, got {low!r} and {high!r}")
+        self.params, self.grads = {}, {}
+        self.mask = None
+
+    def __repr__(self):
+        return f"Clip({self.low}, {self.high})"
+
+    def spec(self):
+        """The constructor arguments that rebuild this layer (saved with the weights)."""
+        return {"type": "Clip", "low": self.low, "high": self.high}
+
+    def forward(self, x):
+        """x -> out = clip(x, low, high); caches mask = 1.0 where low <= x <= high else 0.0."""
+        xp = get_xp(x)
+        self.mask = xp.astype((x >= self.low) & (x <= self.high), x.dtype)
+        return xp.clip(x, self.low, self.high)
+
+    def backward(self, dout, *, input_grad=True):
+        """dout -> dx = dout * mask."""
+        _check_cached(self, self.mask, dout)
+        return dout * self.mask if input_grad else None
+
+
 # Every layer type by name, so a saved architecture can be rebuilt explicitly (see models.from_spec).
-LAYER_TYPES = {"Dense": Dense, "ReLU": ReLU, "Sigmoid": Sigmoid}
+LAYER_TYPES = {"Dense": Dense, "ReLU": ReLU, "Sigmoid": Sigmoid, "Clip": Clip}

@@ -10,37 +10,12 @@ run all see the same noise.
 import math
 
 from .backend import device_of, get_xp, make_rng, to_device
-from .layers import Dense, ReLU, Sigmoid
+from .layers import Clip, Dense, ReLU, Sigmoid
 from .models import Sequential
 
 # log-variance limits: sigma from exp(-15) ~ 3e-7 to exp(10) ~ 2.2e4. exp(logvar) overflows float32 above 88.7;
 # trained MNIST VAEs keep logvar within about [-10, 2], so the limits only ever catch a runaway step.
 LOGVAR_RANGE = (-30.0, 20.0)
-
-
-class Clip:
-    """Clip to [low, high], out = min(max(x, low), high).  x: any shape -> out: same shape.
-
-    Its derivative: 1 inside [low, high] (ends included, as torch.clamp), 0 outside: a clipped value does not move.
-    """
-
-    def __init__(self, low, high):
-        self.low, self.high = float(low), float(high)
-        self.params, self.grads = {}, {}
-        self.mask = None
-
-    def __repr__(self):
-        return f"Clip({self.low}, {self.high})"
-
-    def forward(self, x):
-        """x -> out = clip(x, low, high); caches mask = 1.0 where low <= x <= high else 0.0."""
-        xp = get_xp(x)
-        self.mask = xp.astype((x >= self.low) & (x <= self.high), x.dtype)
-        return xp.clip(x, self.low, self.high)
-
-    def backward(self, dout, *, input_grad=True):
-        """dout -> dx = dout * mask."""
-        return dout * self.mask if input_grad else None
 
 
 class Reparameterize:

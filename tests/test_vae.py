@@ -9,7 +9,8 @@ from conftest import host
 from scratchae import Adam, assert_close, check_layer, load_model, numerical_gradient, rel_error, save_model
 from scratchae.elbo import KL, BCESum, evaluate_vae, vae_step
 from scratchae.gradcheck import Check, random_like
-from scratchae.vae import LOGVAR_RANGE, Clip, Reparameterize, dense_vae
+from scratchae.layers import Clip
+from scratchae.vae import LOGVAR_RANGE, Reparameterize, dense_vae
 
 TOL = 1e-7
 
