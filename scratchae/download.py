@@ -5,7 +5,6 @@ decompressed contents that ``scratchae.data`` keeps, and only then renamed into 
 corrupted download leaves nothing half-written. Files already there and valid are skipped. Usage errors exit 2, a
 failed download exits 1, each with one line saying what to do.
 """
-import argparse
 import http.client
 import os
 import pathlib
@@ -18,6 +17,7 @@ import urllib.request
 from tqdm import tqdm
 
 from . import data
+from .cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Parser, UsageError, report
 from .data import DATA_ENV, DATASETS, DataError, cache_dir, check_idx, read_idx
 
 # Where each data set's authors and the large frameworks fetch the original gzipped IDX files. MNIST: the PyTorch
@@ -28,21 +28,12 @@ MIRRORS = {
     "fashion-mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
 }
 MIRROR_ENV = "SCRATCHAE_MIRROR"
-EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 CHUNK = 1 << 16
-
-
-class UsageError(Exception):
-    """A bad flag or destination: one line, exit 2."""
+PROG = "scratchae.download"
 
 
 class DownloadError(Exception):
     """A file that could not be fetched or failed its check: one line, exit 1."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(f"{message} (see --help)")
 
 
 def build_parser():
@@ -155,16 +146,13 @@ def main(argv=None):
                     f"; the loader looks elsewhere first: pass --data-dir {folder} or set ${DATA_ENV}={dest}")
             print(f"{dataset}: ready in {folder}{hint}", flush=True)
     except UsageError as err:
-        print(f"scratchae.download: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        return report(PROG, err, EXIT_USAGE)
     except DownloadError as err:
-        print(f"scratchae.download: error: {err}", file=sys.stderr)
-        return EXIT_FAILED
+        return report(PROG, f"error: {err}", EXIT_FAILED)
     except KeyboardInterrupt:
-        print("scratchae.download: interrupted; files not yet checked were removed, run it again to finish",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return 0
+        return report(PROG, "interrupted; files not yet checked were removed, run it again to finish",
+                      EXIT_INTERRUPTED)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -189,7 +189,3 @@ class Clip:
         """dout -> dx = dout * mask."""
         _check_cached(self, self.mask, dout)
         return dout * self.mask if input_grad else None
-
-
-# Every layer type by name, so a saved architecture can be rebuilt explicitly (see models.from_spec).
-LAYER_TYPES = {"Dense": Dense, "ReLU": ReLU, "Sigmoid": Sigmoid, "Clip": Clip}

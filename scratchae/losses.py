@@ -1,10 +1,15 @@
 """Losses: binary cross-entropy (BCE) and mean squared error (MSE), each with a hand-written backward.
 
 A loss is ``forward(pred, target) -> loss`` (a 0-d array; ``float(loss)`` reads it) and ``backward() -> dpred``
-(dLoss/dpred, shape of pred). Both reduce by the mean over *all* elements, as Keras and PyTorch report them: for
-MNIST images that is the mean per pixel, so the number does not change with the batch size.
+(dLoss/dpred, shape of pred). ``per_image(pred, target)`` gives each row's value before the reduction (the
+anomaly scores). Two reductions of the same per-element values: ``"pixel"``, the mean over *all* elements, as Keras
+and PyTorch report a reconstruction loss (for MNIST the mean per pixel, the same for any batch size); and
+``"image"``, the sum over each row's elements and the mean over the rows (the VAE's nats per image).
 """
 from .backend import get_xp
+from .layers import check_forward_ran
+
+REDUCTIONS = ("pixel", "image")
 
 
 def _check_pair(loss, pred, target):
@@ -15,23 +20,37 @@ def _check_pair(loss, pred, target):
         raise TypeError(f"{loss!r}: pred is {pred.dtype} but target is {target.dtype}; cast target to pred's dtype")
 
 
-class BCE:
-    """Binary cross-entropy on probabilities, L = -mean(t log p + (1 - t) log(1 - p)).  pred, target: same shape.
+def _check_reduction(name, reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be 'pixel' or 'image', got {reduction!r}")
 
+
+def _divisor(pred, reduction):
+    """What the sum of the per-element values is divided by: every element ("pixel") or the rows ("image")."""
+    return pred.size if reduction == "pixel" else pred.shape[0]
+
+
+class BCE:
+    """Binary cross-entropy on probabilities, l = -(t log p + (1 - t) log(1 - p)) per element, reduced.
+
+    reduction="pixel": L = mean(l) over all elements; reduction="image": L = sum(l) / N for pred (N, D), the sum over
+    each image's pixels averaged over the batch.  pred, target: same shape.
     Predictions are clipped to [eps, 1 - eps] first (as Keras does), so p = 0 or 1 exactly gives a finite loss,
     at most -log(eps) ~ 16.1 per element for eps = 1e-7, and a finite gradient: backward evaluates the formula's
     gradient at the clipped p. Behind a Sigmoid, use backward_logits, which stays exact where p saturates.
     """
 
-    def __init__(self, eps=1e-7):
-        self.eps = eps
+    def __init__(self, eps=1e-7, *, reduction="pixel"):
+        _check_reduction("BCE", reduction)
+        self.eps, self.reduction = eps, reduction
         self.pred = self.p = self.t = None
 
     def __repr__(self):
-        return f"BCE(eps={self.eps})"
+        extra = "" if self.reduction == "pixel" else f", reduction={self.reduction!r}"
+        return f"BCE(eps={self.eps}{extra})"
 
-    def forward(self, pred, target):
-        """pred, target: same shape, target in [0, 1] -> 0-d loss."""
+    def log_likelihood(self, pred, target):
+        """pred, target -> t log p + (1 - t) log(1 - p) = -l, elementwise, with p = clip(pred, eps, 1 - eps)."""
         _check_pair(self, pred, target)
         xp = get_xp(pred, target)
         p = xp.clip(pred, self.eps, 1.0 - self.eps)
@@ -42,52 +61,72 @@ class BCE:
         ll *= target
         ll += log_1mp
         self.pred, self.p, self.t = pred, p, target
-        return -xp.mean(ll)
+        return ll
+
+    def forward(self, pred, target):
+        """pred, target: same shape, target in [0, 1] -> 0-d loss."""
+        ll = self.log_likelihood(pred, target)
+        return -get_xp(ll).sum(ll) / _divisor(pred, self.reduction)
+
+    def per_image(self, pred, target):
+        """pred, target: (N, D) -> (N,): each row's loss, its mean ("pixel") or sum ("image") over the row."""
+        ll = self.log_likelihood(pred, target)
+        xp = get_xp(ll)
+        return -xp.mean(ll, axis=1) if self.reduction == "pixel" else -xp.sum(ll, axis=1)
 
     def backward(self):
-        """-> dpred = (p - t) / (p (1 - p)) / numel, with p the clipped prediction."""
-        if self.p is None:
-            raise RuntimeError(f"{self!r}: backward called before forward; call forward(pred, target) first")
+        """-> dpred = (p - t) / (p (1 - p)) / n, with p the clipped prediction and n numel or N (the reduction)."""
+        check_forward_ran(self, self.p, "forward(pred, target)")
         p = self.p
         denom = 1.0 - p
         denom *= p
-        denom *= p.size  # fold the mean's 1/numel in here: one pass fewer
+        denom *= _divisor(p, self.reduction)  # fold the reduction's 1/n in here: one pass fewer
         dpred = p - self.t
         dpred /= denom
         return dpred
 
     def backward_logits(self):
-        """-> dz = (pred - t) / numel, the gradient at z where pred = sigmoid(z) (a Sigmoid output layer).
+        """-> dz = (pred - t) / n, the gradient at z where pred = sigmoid(z) (a Sigmoid output layer).
 
         The chain rule through Sigmoid multiplies dpred by p (1 - p), which cancels BCE's denominator: the famous
         "prediction minus target". It is exact even where p saturates at 0 or 1, and costs two passes instead of
         the eight of backward() followed by Sigmoid.backward().
         """
-        if self.pred is None:
-            raise RuntimeError(f"{self!r}: backward_logits called before forward; call forward(pred, target) first")
+        check_forward_ran(self, self.pred, "forward(pred, target)", "backward_logits")
         dz = self.pred - self.t
-        dz *= 1.0 / dz.size
+        dz *= 1.0 / _divisor(dz, self.reduction)
         return dz
 
 
 class MSE:
-    """Mean squared error, L = mean((pred - target)^2).  pred, target: same shape."""
+    """Mean squared error, L = mean((pred - target)^2) ("pixel"), or the sum over each row, mean over rows ("image").
 
-    def __init__(self):
+    pred, target: same shape.
+    """
+
+    def __init__(self, *, reduction="pixel"):
+        _check_reduction("MSE", reduction)
+        self.reduction = reduction
         self.diff = None
 
     def __repr__(self):
-        return "MSE()"
+        return "MSE()" if self.reduction == "pixel" else f"MSE(reduction={self.reduction!r})"
 
     def forward(self, pred, target):
         """pred, target: same shape -> 0-d loss."""
         _check_pair(self, pred, target)
         xp = get_xp(pred, target)
         self.diff = pred - target
-        return xp.mean(self.diff * self.diff)
+        return xp.sum(self.diff * self.diff) / _divisor(pred, self.reduction)
+
+    def per_image(self, pred, target):
+        """pred, target: (N, D) -> (N,): each row's squared error, its mean ("pixel") or sum ("image") over the row."""
+        _check_pair(self, pred, target)
+        xp = get_xp(pred, target)
+        d = pred - target
+        return xp.mean(d * d, axis=1) if self.reduction == "pixel" else xp.sum(d * d, axis=1)
 
     def backward(self):
-        """-> dpred = 2 (pred - target) / numel."""
-        if self.diff is None:
-            raise RuntimeError(f"{self!r}: backward called before forward; call forward(pred, target) first")
-        return self.diff * (2.0 / self.diff.size)
+        """-> dpred = 2 (pred - target) / n, n = numel ("pixel") or N ("image")."""
+        check_forward_ran(self, self.diff, "forward(pred, target)")
+        return self.diff * (2.0 / _divisor(self.diff, self.reduction))

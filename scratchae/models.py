@@ -5,15 +5,10 @@
 five visible lines: out = model.forward(x); loss.forward(out, x); dout = loss.backward(); model.backward(dout);
 optimizer.step().
 """
-from . import conv, pooling
 from .backend import make_rng
 from .conv import Conv2D, Conv2DTranspose
-from .layers import LAYER_TYPES, Dense, ReLU, Sigmoid
+from .layers import Dense, ReLU, Sigmoid
 from .pooling import Flatten, MaxPool2D, Reshape, UpSampling2D
-
-# Every layer type by name, for from_spec; the ones with weights also take rng, xp, device and dtype.
-ALL_LAYER_TYPES = {**LAYER_TYPES, **conv.LAYER_TYPES, **pooling.LAYER_TYPES}
-WEIGHTED_TYPES = ("Dense", *conv.LAYER_TYPES)
 
 
 class Sequential:
@@ -37,16 +32,16 @@ class Sequential:
         """dout -> dx, through every layer in reverse; each fills its grads.
 
         input_grad=False skips dx (returns None). skip_last=True starts at the second-to-last layer: dout is then
-        the gradient at the last layer's input (a parameter-free output activation, see BCE.backward_logits).
+        the gradient at the last layer's input (a parameter-free output activation, see training.output_grad).
         """
-        last = len(self.layers) - (2 if skip_last else 1)
-        # Without input_grad nothing below the first layer with weights needs a gradient (a leading Reshape has no
-        # grads to fill) and that layer needs no dx: stop there. For the conv models this skips Conv2D(1, 32)'s
-        # col2im with one channel: 26 ms against 1.4 ms per batch of 128 here.
-        stop = 0 if input_grad else next((i for i, layer in enumerate(self.layers) if layer.params), 0)
-        for i in range(last, stop - 1, -1):
-            dout = self.layers[i].backward(dout, input_grad=input_grad or i > stop)
-        return dout if input_grad else None
+        layers = self.layers[:-1] if skip_last else self.layers  # skip_last: dout is already d(logits)
+        if not input_grad:
+            # Nothing below the first layer with weights needs a gradient (a leading Reshape has no grads), and
+            # that layer needs no dx: for the conv models this skips Conv2D(1, 32)'s col2im (docs/results.md).
+            layers = layers[next((i for i, layer in enumerate(layers) if layer.params), 0):]
+        for layer in reversed(layers[1:]):
+            dout = layer.backward(dout)
+        return layers[0].backward(dout, input_grad=input_grad)
 
     def named_params(self, prefix=""):
         """Yield (name, param, grad) for every parameter, named ``f"{prefix}{index}.{key}"`` such as ``"0.W"``."""
@@ -150,29 +145,6 @@ def conv_pool_autoencoder(*, init="he_normal", rng=None, xp=None, device=None, d
     decoder = [Reshape((7, 7, 64)), UpSampling2D(2), Conv2D(64, 64, 3, **kw), ReLU(), UpSampling2D(2),
                Conv2D(64, 32, 3, **kw), ReLU(), Conv2D(32, 1, 3, **kw), Flatten(), Sigmoid()]
     return Autoencoder(Sequential(encoder), Sequential(decoder))
-
-
-def from_spec(spec, *, xp=None, device=None, dtype="float32"):
-    """Rebuild a model (fresh weights) from the plain data that ``spec()`` returned."""
-    kind = spec.get("type")
-    if kind == "Autoencoder":
-        kw = {"xp": xp, "device": device, "dtype": dtype}
-        return Autoencoder(from_spec(spec["encoder"], **kw), from_spec(spec["decoder"], **kw))
-    if kind == "VAE":
-        from .vae import VAE  # vae.py builds on this module, so it is imported here, where it is needed
-
-        return VAE.from_spec(spec, from_spec, xp=xp, device=device, dtype=dtype)
-    if kind == "Sequential":
-        layers = []
-        for layer in spec["layers"]:
-            args = {k: v for k, v in layer.items() if k != "type"}
-            if layer["type"] not in ALL_LAYER_TYPES:
-                raise ValueError(f"unknown layer type {layer['type']!r} in saved architecture")
-            if layer["type"] in WEIGHTED_TYPES:
-                args.update(xp=xp, device=device, dtype=dtype, rng=0)  # weights are overwritten by the caller
-            layers.append(ALL_LAYER_TYPES[layer["type"]](**args))
-        return Sequential(layers)
-    raise ValueError(f"unknown model type {kind!r} in saved architecture")
 
 
 def init_output_bias(model, mean_output, eps=1e-3):

@@ -1,63 +1,100 @@
-"""What a training run is made of, read off its settings ``cfg``: the model, the step, the evaluation and figures.
+"""A training run read off its settings ``cfg``: make_run builds model, loss, optimizer, step and evaluation together.
 
-train.py turns flags into ``cfg`` (a plain dict, saved in config.json and in every checkpoint); this module turns
-``cfg`` into objects. Each model or variant is a few separate entries here: a builder in MODELS, a branch in
-make_step and in make_evaluate, its figures. Data is (N, 784) float32 in [0, 1] for every model.
+presets.py turns flags into ``cfg`` (plain data, saved in config.json and in every checkpoint); make_run turns it
+into objects, with one branch per variant (plain, denoising, sparse, VAE), so a variant reads in one place, and
+write_figures draws its run folder's pictures. Those are the only two readers of a run's settings. Data is
+(N, 784) float32 in [0, 1] for every model.
 """
-import numpy as np
+from dataclasses import dataclass
 
 from . import plots
 from .backend import device_of, get_xp, make_rng, to_device, to_numpy
 from .denoise import add_noise, denoise_step, evaluate_denoising, keras_blog_denoiser, tf_denoiser
-from .elbo import KL, evaluate_vae, vae_step
+from .losses import BCE, MSE
 from .models import conv_autoencoder, conv_pool_autoencoder, dense_autoencoder, init_output_bias
+from .optim import Adam
 from .sparse import L1Activity, evaluate_sparse, sparse_step
 from .training import encode_all, evaluate, train_step
-from .vae import dense_vae
+from .vae import KL, dense_vae, evaluate_vae, vae_step
 
-
-def dense(cfg, xp):
-    """The dense autoencoder: encoder widths cfg["dims"] from input to latent, the decoder mirrors them."""
-    return dense_autoencoder(cfg["dims"], rng=cfg["seed"], xp=xp)
-
-
-def conv(cfg, xp):
-    """The Keras convolutional autoencoder (stride-2 convolutions down, transposed ones up; code 7x7x64)."""
-    return conv_autoencoder(rng=cfg["seed"], xp=xp)
-
-
-def conv_pool(cfg, xp):
-    """The same shapes with MaxPool2D down and UpSampling2D up."""
-    return conv_pool_autoencoder(rng=cfg["seed"], xp=xp)
-
-
-def vae(cfg, xp):
-    """The VAE: cfg["dims"] = input, hidden widths..., latent (the PyTorch example's 784 400 20)."""
-    return dense_vae(cfg["dims"][:-1], cfg["dims"][-1], rng=cfg["seed"], xp=xp)
-
-
-# name -> builder(cfg, xp) -> model; the --model choices
-MODELS = {"dense": dense, "conv": conv, "conv-pool": conv_pool, "vae": vae}
-
-
-def tf_denoise_model(cfg, xp):
-    """The TensorFlow tutorial's convolutional denoiser (scratchae.denoise.tf_denoiser)."""
-    return tf_denoiser(rng=cfg["seed"], xp=xp)
-
-
-def keras_denoise_model(cfg, xp):
-    """The Keras blog's convolutional denoiser (scratchae.denoise.keras_blog_denoiser)."""
-    return keras_blog_denoiser(rng=cfg["seed"], xp=xp)
-
-
-MODELS["tf-denoiser"] = tf_denoise_model
-MODELS["keras-denoiser"] = keras_denoise_model
+# name -> builder(cfg, xp) -> model with fresh weights; the --model choices
+MODELS = {
+    "dense": lambda cfg, xp: dense_autoencoder(cfg["dims"], rng=cfg["seed"], xp=xp),  # widths cfg["dims"], mirrored
+    "conv": lambda cfg, xp: conv_autoencoder(rng=cfg["seed"], xp=xp),  # strided convolutions, code 7x7x64
+    "conv-pool": lambda cfg, xp: conv_pool_autoencoder(rng=cfg["seed"], xp=xp),  # MaxPool2D and UpSampling2D
+    "tf-denoiser": lambda cfg, xp: tf_denoiser(rng=cfg["seed"], xp=xp),  # the TensorFlow tutorial's
+    "keras-denoiser": lambda cfg, xp: keras_blog_denoiser(rng=cfg["seed"], xp=xp),  # the Keras blog's
+    # dims = input, hidden widths..., latent (the PyTorch example's 784 400 20)
+    "vae": lambda cfg, xp: dense_vae(cfg["dims"][:-1], cfg["dims"][-1], rng=cfg["seed"], xp=xp),
+}
+# name -> loss; the --loss choices. elbo: the VAE's reconstruction term, BCE per image; its step adds the KL term.
+LOSSES = {"bce": BCE, "mse": MSE, "elbo": lambda: BCE(reduction="image")}
 TEST_NOISE_STREAM = 2**32 - 1  # the test set's noise: generator (seed, this), never a training step's (seed, e, k)
+
+
+@dataclass
+class Run:
+    """What a run trains and how: fit(run.model, run.optimizer, run.step, run.evaluate, ...)."""
+
+    model: object
+    loss: object
+    optimizer: object
+    step: object  # step(xb, rng) -> 0-d loss or dict of 0-d terms (see fit.fit)
+    evaluate: object  # evaluate() -> {"test_loss": ...}, or None without a test set
+    test_inputs: object = None  # what the model is shown of the test set (a denoiser: the noisy copy), on the device
+
+
+def build_model(cfg, xp, x_train):
+    """A fresh model for ``cfg`` on ``xp``; x_train (host, (N, 784)) sets a dense model's output bias if cfg asks."""
+    model = MODELS[cfg["model"]](cfg, xp)
+    if cfg.get("output_bias") == "mean" and cfg["model"] in ("dense", "vae"):
+        init_output_bias(model, to_device(x_train.mean(axis=0), xp))
+    return model
 
 
 def noisy_test_set(cfg, x_test):
     """The fixed noisy copy of the test set that a denoising run is scored on (the same every epoch and resume)."""
-    return add_noise(x_test, cfg["noise"], np.random.default_rng([cfg["seed"], TEST_NOISE_STREAM]))
+    return add_noise(x_test, cfg["noise"], make_rng([cfg["seed"], TEST_NOISE_STREAM]))
+
+
+def make_run(cfg, xp, x_train, x_test=None, model=None):
+    """The run ``cfg`` describes: ``model`` (a fresh one from x_train (host) if None), its loss, Adam, the step and
+    the evaluation on x_test (on the device; None: no evaluation)."""
+    model = build_model(cfg, xp, x_train) if model is None else model
+    optimizer, loss = Adam(model, lr=cfg["lr"]), LOSSES[cfg["loss"]]()
+    test_inputs = x_test
+    if cfg["model"] == "vae":  # loss is the reconstruction term; the step adds the KL term
+        kl = KL()
+
+        def step(xb, rng):
+            return vae_step(model, loss, kl, optimizer, xb, rng)
+
+        def evaluate_run():  # z sampled as in training, with the same eps every epoch (seeded by cfg["seed"])
+            terms = evaluate_vae(model, x_test, seed=cfg["seed"], recon_loss=loss)
+            return {"test_loss": terms["loss"], "test_recon": terms["recon"], "test_kl": terms["kl"]}
+    elif cfg.get("sparsity") is not None:  # an L1 penalty on the code joins the gradient at the code
+        penalty = L1Activity(cfg["sparsity"])
+
+        def step(xb, rng):
+            return sparse_step(model, loss, penalty, optimizer, xb)
+
+        def evaluate_run():
+            return evaluate_sparse(model, loss, penalty, x_test)
+    elif cfg.get("noise") is not None:  # noisy inputs, clean targets
+        test_inputs = None if x_test is None else noisy_test_set(cfg, x_test)  # drawn once, on x_test's device
+
+        def step(xb, rng):
+            return denoise_step(model, loss, optimizer, xb, rng, cfg["noise"])
+
+        def evaluate_run():
+            return evaluate_denoising(model, loss, test_inputs, x_test)
+    else:  # the plain autoencoder: the five lines of training.train_step
+        def step(xb, rng):
+            return train_step(model, loss, optimizer, xb)
+
+        def evaluate_run():
+            return {"test_loss": evaluate(model, loss, x_test)}
+    return Run(model, loss, optimizer, step, None if x_test is None else evaluate_run, test_inputs)
 
 
 def model_name(cfg):
@@ -73,67 +110,25 @@ def model_name(cfg):
     return name
 
 
-def build_model(cfg, xp, x_train):
-    """A fresh model for ``cfg`` on ``xp``; x_train (host, (N, 784)) sets the output bias where cfg asks."""
-    model = MODELS[cfg["model"]](cfg, xp)
-    if cfg.get("output_bias") == "mean" and cfg["model"] in ("dense", "vae"):
-        init_output_bias(model, to_device(x_train.mean(axis=0), xp))
-    return model
+def write_figures(out, cfg, run, x_test, y_test, rows):
+    """reconstructions.png, loss_curve.png and latent.png in the run folder ``out`` (and the VAE's own figures).
 
-
-def make_step(cfg, model, loss, optimizer):
-    """The training step for ``cfg``: step(xb, rng) -> loss (see training.fit)."""
-    if cfg["model"] == "vae":  # loss is the reconstruction term (BCESum); the step adds the KL term
-        kl = KL()
-
-        def vae_train_step(xb, rng):
-            return vae_step(model, loss, kl, optimizer, xb, rng)
-        return vae_train_step
-    if cfg.get("sparsity") is not None:
-        penalty = L1Activity(cfg["sparsity"])
-        return lambda xb, rng: sparse_step(model, loss, penalty, optimizer, xb)
-    if cfg.get("noise") is not None:
-        return lambda xb, rng: denoise_step(model, loss, optimizer, xb, rng, cfg["noise"])
-
-    def step(xb, rng):
-        return train_step(model, loss, optimizer, xb)
-    return step
-
-
-def make_evaluate(cfg, model, loss, x_test):
-    """The end-of-epoch evaluation for ``cfg``: evaluate() -> {"test_loss": ...} (see training.fit)."""
-    if cfg["model"] == "vae":  # z sampled as in training, with the same eps every epoch (seeded by cfg["seed"])
-        def evaluate_vae_test():
-            terms = evaluate_vae(model, x_test, seed=cfg["seed"], recon_loss=loss)
-            return {"test_loss": terms["loss"], "test_recon": terms["recon"], "test_kl": terms["kl"]}
-        return evaluate_vae_test
-    if cfg.get("sparsity") is not None:
-        penalty = L1Activity(cfg["sparsity"])
-        return lambda: evaluate_sparse(model, loss, penalty, x_test)
-    if cfg.get("noise") is not None:
-        x_noisy = noisy_test_set(cfg, x_test)  # (N, 784) on x_test's device, drawn once
-        return lambda: evaluate_denoising(model, loss, x_noisy, x_test)
-
-    def evaluate_test():
-        return {"test_loss": evaluate(model, loss, x_test)}
-    return evaluate_test
-
-
-def write_figures(out, cfg, model, x_test, x_test_device, y_test, rows):
-    """reconstructions.png, loss_curve.png and latent.png in the run folder ``out`` (and the VAE's own figures)."""
+    x_test, y_test: the host test set; run.test_inputs: what the model is shown of it, on the device.
+    """
     pick = plots.one_per_class(y_test)  # the first test image of each class
     images = x_test[pick]  # (10, 784)
     if cfg["model"] == "vae":
-        return write_vae_figures(out, cfg, model, images, x_test_device, y_test, rows)
-    noisy = to_numpy(noisy_test_set(cfg, x_test))[pick] if cfg.get("noise") is not None else None
+        return write_vae_figures(out, cfg, run.model, images, run.test_inputs, y_test, rows)
+    xp, device = get_xp(run.test_inputs), device_of(run.test_inputs)
+    noisy = to_numpy(run.test_inputs)[pick] if cfg.get("noise") is not None else None
     seen = images if noisy is None else noisy  # a denoiser is shown the noisy images it was scored on
-    recon = to_numpy(model.forward(to_device(seen, get_xp(x_test_device), device_of(x_test_device))))
+    recon = to_numpy(run.model.forward(to_device(seen, xp, device)))
     what = "their reconstructions" if noisy is None else f"noise {cfg['noise']:g}, denoised"
     plots.reconstructions(images, recon, out / "reconstructions.png",
                           f"{cfg['dataset']}: test images and {what} after {rows[-1]['epoch']} epochs", noisy=noisy)
     plots.loss_curve(rows, out / "loss_curve.png", cfg["loss"].upper())
-    plots.latent_map(encode_all(model, x_test_device), y_test, out / "latent.png", cfg["dataset"],
-                     method=cfg.get("latent_map", "pca"), seed=cfg["seed"])
+    plots.latent_map(encode_all(run.model, to_device(x_test, xp, device)), y_test, out / "latent.png",
+                     cfg["dataset"], method=cfg.get("latent_map", "pca"), seed=cfg["seed"])
 
 
 def write_vae_figures(out, cfg, model, images, x_test_device, y_test, rows):

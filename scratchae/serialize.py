@@ -1,4 +1,4 @@
-"""Saving and loading: model weights (with their architecture) and training checkpoints, as one .npz file each.
+"""Saving and loading: model weights (with their architecture) as one .npz file, and the registry that rebuilds them.
 
 Arrays are stored by parameter name (``param/encoder.0.W``) next to a JSON string ``meta`` that records the
 architecture and anything else the caller adds, so a file alone rebuilds the model. Files are written atomically:
@@ -13,9 +13,44 @@ import zipfile
 import numpy as np
 
 from .backend import cpu_xp, get_xp, to_device, to_numpy
-from .models import from_spec
+from .conv import Conv2D, Conv2DTranspose
+from .layers import Clip, Dense, ReLU, Sigmoid
+from .models import Autoencoder, Sequential
+from .pooling import Flatten, MaxPool2D, Reshape, UpSampling2D
+from .vae import VAE
 
 FORMAT = "scratchae-v1"
+
+# The one registry: every layer type a saved architecture may name. Those with weights also take rng, xp, device
+# and dtype (their weights are drawn, then overwritten by the saved ones).
+LAYER_TYPES = {cls.__name__: cls for cls in (Dense, ReLU, Sigmoid, Clip, Conv2D, Conv2DTranspose, MaxPool2D,
+                                              UpSampling2D, Flatten, Reshape)}
+WEIGHTED_TYPES = ("Dense", "Conv2D", "Conv2DTranspose")
+
+
+def layer_from_spec(spec, *, xp=None, device=None, dtype="float32"):
+    """Rebuild one layer from its ``spec()`` (fresh weights)."""
+    if spec.get("type") not in LAYER_TYPES:
+        raise ValueError(f"unknown layer type {spec.get('type')!r} in saved architecture")
+    args = {k: v for k, v in spec.items() if k != "type"}
+    if spec["type"] in WEIGHTED_TYPES:
+        args.update(xp=xp, device=device, dtype=dtype, rng=0)
+    return LAYER_TYPES[spec["type"]](**args)
+
+
+def from_spec(spec, *, xp=None, device=None, dtype="float32"):
+    """Rebuild a model (fresh weights) from the plain data that its ``spec()`` returned."""
+    kw = {"xp": xp, "device": device, "dtype": dtype}
+    kind = spec.get("type")
+    if kind == "Sequential":
+        return Sequential([layer_from_spec(layer, **kw) for layer in spec["layers"]])
+    if kind == "Autoencoder":
+        return Autoencoder(from_spec(spec["encoder"], **kw), from_spec(spec["decoder"], **kw))
+    if kind == "VAE":
+        return VAE(from_spec(spec["encoder"], **kw), layer_from_spec(spec["mu"], **kw),
+                   layer_from_spec(spec["logvar"], **kw), from_spec(spec["decoder"], **kw),
+                   logvar_range=tuple(spec["logvar_range"]))
+    raise ValueError(f"unknown model type {kind!r} in saved architecture")
 
 
 class CheckpointError(ValueError):

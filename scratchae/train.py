@@ -4,60 +4,21 @@ The run folder holds config.json, metrics.csv, checkpoint.npz (model and optimiz
 loss_curve.png and latent.png. Usage errors print one line and exit 2; a diverged loss exits 1; Ctrl-C saves a
 checkpoint at the end of the current step and exits 130; ``--resume`` continues from any checkpoint.
 """
-import argparse
-import csv
 import datetime
-import json
-import math
-import pathlib
-import platform
 import sys
 
-import array_api_compat
-import numpy as np
-
-from . import __version__, plots
+from . import plots
 from .backend import GPUUnavailableError, cpu_xp, describe, gpu_xp, to_device
+from .cli import (EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Parser, UsageError, atomic_write_csv,
+                  atomic_write_json, nonnegative, positive, prepare_out, report, versions)
 from .data import DATA_ENV, DataError, load
-from .elbo import BCESum
-from .losses import BCE, MSE
-from .optim import Adam
-from .recipes import MODELS, build_model, make_evaluate, make_step, model_name, write_figures
+from .fit import Diverged, Interrupted, Progress, fit, load_checkpoint
+from .presets import PRESETS, settings
+from .recipes import LOSSES, MODELS, make_run, model_name, write_figures
 from .serialize import CheckpointError
-from .settings import PRESETS, UsageError, settings
-from .training import Diverged, Interrupted, Progress, fit, load_checkpoint
 
-LOSSES = {"bce": BCE, "mse": MSE, "elbo": BCESum}  # elbo: the VAE's BCE per image; its step adds the KL term
 STANDARD_COLUMNS = {"epoch", "train_loss", "test_loss", "seconds", "images_per_s"}  # others print as "name value"
-EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 1, 130
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(f"{message} (see --help)")
-
-
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not (math.isfinite(value) and value > 0):
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def _nonnegative(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+PROG = "scratchae.train"
 
 
 def build_parser():
@@ -76,19 +37,19 @@ def build_parser():
     p.add_argument("--gpu", action="store_true",
                    help="run on a CUDA GPU with CuPy (on Colab, the one it ships; elsewhere the gpu extra)")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="data set (default: mnist)")
-    p.add_argument("--epochs", type=_positive(int), help="number of epochs in all (default: 20)")
-    p.add_argument("--batch-size", type=_positive(int), help="minibatch size (default: 256)")
-    p.add_argument("--lr", type=_positive(float), help="Adam learning rate (default: 1e-3)")
-    p.add_argument("--dims", type=_positive(int), nargs="+", metavar="D",
+    p.add_argument("--epochs", type=positive(int), help="number of epochs in all (default: 20)")
+    p.add_argument("--batch-size", type=positive(int), help="minibatch size (default: 256)")
+    p.add_argument("--lr", type=positive(float), help="Adam learning rate (default: 1e-3)")
+    p.add_argument("--dims", type=positive(int), nargs="+", metavar="D",
                    help="encoder widths from input to latent, mirrored by the decoder (default: 784 256 128 64 32 32)")
     p.add_argument("--loss", choices=sorted(LOSSES), help="reconstruction loss, mean per pixel; elbo: the VAE's negative ELBO, nats per "
                                                        "image (default: bce)")
     p.add_argument("--output-bias", choices=["mean", "zero"],
                    help="start the output layer's bias at the logit of the mean training image, or at zero "
                         "(default: mean)")
-    p.add_argument("--noise", type=_nonnegative, metavar="F",
+    p.add_argument("--noise", type=nonnegative, metavar="F",
                    help="train a denoiser: inputs clip(x + F N(0, 1), 0, 1), targets clean; reports PSNR (e.g. 0.5)")
-    p.add_argument("--sparsity", type=_nonnegative, metavar="LAMBDA",
+    p.add_argument("--sparsity", type=nonnegative, metavar="LAMBDA",
                    help="add the L1 penalty LAMBDA * mean over images of sum |code| (e.g. 1e-4); reports the "
                         "mean code activation")
     p.add_argument("--latent-map", choices=["pca", "tsne"],
@@ -97,42 +58,12 @@ def build_parser():
     p.add_argument("--seed", type=int, help="seed for weights and shuffling (default: 0)")
     p.add_argument("--out", help="run folder to write (default: runs/<dataset>-<date>-<time>)")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT (its checkpoint.npz)")
-    p.add_argument("--limit", type=_positive(int), metavar="N", help="train on the first N training images only")
+    p.add_argument("--limit", type=positive(int), metavar="N", help="train on the first N training images only")
     p.add_argument("--data-dir",
                    help=f"folder holding the data set's IDX files (default: ${DATA_ENV}/<dataset>, else the "
                         f"checkout's data/<dataset>, else the user cache that python -m scratchae.download fills)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (epoch lines and errors still print)")
     return p
-
-
-def prepare_out(folder):
-    """Create the run folder and make sure it is writable, or raise UsageError."""
-    path = pathlib.Path(folder)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise UsageError(f"--out {folder}: cannot write there ({err.strerror or err}); choose another folder") from None
-    return path
-
-
-def versions(xp):
-    found = {"scratchae": __version__, "python": platform.python_version(), "numpy": np.__version__,
-             "array_api_compat": array_api_compat.__version__, "array_namespace": describe(xp)}
-    if "cupy" in xp.__name__:
-        import cupy
-        found["cupy"] = cupy.__version__
-    return found
-
-
-def write_metrics(out, rows):
-    with open(out / "metrics.csv", "w", newline="") as fh:
-        fields = list(dict.fromkeys(key for row in rows for key in row))  # every column, in first-seen order
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def run(cfg, resume=None):
@@ -144,46 +75,51 @@ def run(cfg, resume=None):
     x_train, _, x_test, y_test = load(cfg["dataset"], cfg["data_dir"])
     if cfg["limit"]:
         x_train = x_train[: cfg["limit"]]
+    x_test_device = to_device(x_test, xp)  # moved once: evaluated every epoch and encoded for the latent map
     if resume:
         model, state, progress, _ = load_checkpoint(resume, xp=xp)
-        optimizer = Adam(model, lr=cfg["lr"])
-        optimizer.load_state_dict(state)
+        run_ = make_run(cfg, xp, x_train, x_test_device, model=model)
+        run_.optimizer.load_state_dict(state)
     else:
-        model = build_model(cfg, xp, x_train)
-        optimizer, progress = Adam(model, lr=cfg["lr"]), Progress()
+        run_, progress = make_run(cfg, xp, x_train, x_test_device), Progress()
     config = {k: v for k, v in cfg.items() if k != "quiet"}
-    record = {**config, "versions": versions(xp), "started": datetime.datetime.now().isoformat(timespec="seconds"),
-              "resumed_from": resume}
-    (out / "config.json").write_text(json.dumps(record, indent=2) + "\n")
+    atomic_write_json(out / "config.json", {**config, "versions": versions(describe(xp), xp_versions(xp)),
+                                            "started": datetime.datetime.now().isoformat(timespec="seconds"),
+                                            "resumed_from": resume})
     checkpoint = out / "checkpoint.npz"
-    x_test_device = to_device(x_test, xp)  # moved once: evaluated every epoch and encoded for the latent map
     print(f"training {model_name(cfg)} on {cfg['dataset']} ({x_train.shape[0]} images) "
           f"with {describe(xp)}: {cfg['loss']}, Adam lr {cfg['lr']:g}, batch {cfg['batch_size']}, "
           f"{cfg['epochs']} epochs -> {out}", flush=True)
 
     def on_epoch(row):
-        write_metrics(out, progress.metrics)
+        atomic_write_csv(out / "metrics.csv", progress.metrics)  # every epoch so far, a resumed run's saved ones too
         extra = "".join(f"  {key} {value:.5g}" for key, value in row.items() if key not in STANDARD_COLUMNS)
         print(f"epoch {row['epoch']:3d}  train {cfg['loss']} {row['train_loss']:.5f}  test {cfg['loss']} "
               f"{row['test_loss']:.5f}{extra}  {row['seconds']:6.1f} s  {row['images_per_s']:8.0f} img/s", flush=True)
 
     try:
-        loss = LOSSES[cfg["loss"]]()
-        step, evaluate = make_step(cfg, model, loss, optimizer), make_evaluate(cfg, model, loss, x_test_device)
-        rows = fit(model, optimizer, step, evaluate, to_device(x_train, xp), epochs=cfg["epochs"],
-                   batch_size=cfg["batch_size"], seed=cfg["seed"], progress=progress, checkpoint=checkpoint,
-                   config=config, on_epoch=on_epoch, quiet=cfg["quiet"])
+        rows = fit(run_.model, run_.optimizer, run_.step, run_.evaluate, to_device(x_train, xp),
+                   epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=cfg["seed"], progress=progress,
+                   checkpoint=checkpoint, config=config, on_epoch=on_epoch, quiet=cfg["quiet"])
     except Diverged as err:
         last = f"{checkpoint} (after epoch {progress.epoch})" if checkpoint.exists() else "none yet"
         raise Diverged(f"{err}; training stopped, last good checkpoint: {last}; "
                        f"try a smaller --lr than {cfg['lr']:g}") from None
     except Interrupted as err:
         raise Interrupted(f"{err}; checkpoint saved to {checkpoint}; continue with --resume {checkpoint}") from None
-    write_metrics(out, rows)
-    write_figures(out, cfg, model, x_test, x_test_device, y_test, rows)
+    atomic_write_csv(out / "metrics.csv", rows)
+    write_figures(out, cfg, run_, x_test, y_test, rows)
     print(f"done: test {cfg['loss']} {rows[-1]['test_loss']:.5f} after {rows[-1]['epoch']} epochs; "
           f"figures, metrics and checkpoint in {out}", flush=True)
     return rows
+
+
+def xp_versions(xp):
+    """CuPy's version where the run uses it."""
+    if "cupy" in xp.__name__:
+        import cupy
+        return {"cupy": cupy.__version__}
+    return {}
 
 
 def main(argv=None):
@@ -192,18 +128,14 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
         run(settings(args), resume=args.resume)
     except (UsageError, GPUUnavailableError, DataError, CheckpointError) as err:
-        print(f"scratchae.train: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        return report(PROG, err, EXIT_USAGE)
     except Diverged as err:
-        print(f"scratchae.train: {err}", file=sys.stderr)
-        return EXIT_DIVERGED
+        return report(PROG, err, EXIT_DIVERGED)
     except Interrupted as err:
-        print(f"scratchae.train: {err}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return report(PROG, err, EXIT_INTERRUPTED)
     except KeyboardInterrupt:  # Ctrl-C outside the training loop (loading data, drawing figures): nothing to save
-        print("scratchae.train: interrupted outside training; the last checkpoint, if any, is intact", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return 0
+        return report(PROG, "interrupted outside training; the last checkpoint, if any, is intact", EXIT_INTERRUPTED)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

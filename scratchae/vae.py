@@ -3,14 +3,21 @@
 q(z | x) = N(mu(x), diag(exp(logvar(x)))): an encoder with two Dense heads, mu and logvar. The reparameterisation
 z = mu + exp(logvar / 2) * eps, eps ~ N(0, I), moves the randomness into an input, so z is a plain function of mu
 and logvar and backprop reaches both heads. The decoder's Sigmoid output is the mean of a Bernoulli p(x | z).
-The loss per image, in nats, is the negative ELBO: BCE summed over the pixels plus KL(q(z | x) || N(0, I)).
-eps is drawn with NumPy on the host from a seeded Generator and moved to the device, so NumPy, CuPy and a resumed
+The loss per image, in nats, is the negative ELBO: BCE summed over the pixels plus KL(q(z | x) || N(0, I)),
+
+    -ELBO(x) = E_q[-log p(x | z)] + KL(q(z | x) || N(0, I)),
+
+estimated with one z per image; the KL has a closed form (Kingma & Welling, appendix B). Both terms are averaged
+over the batch, as the PyTorch examples VAE reports them. The model, its loss, its training step and its
+evaluation are all in this module. eps is drawn with NumPy on the host from a seeded Generator and moved to the device, so NumPy, CuPy and a resumed
 run all see the same noise.
 """
 import math
 
 from .backend import device_of, get_xp, make_rng, to_device
-from .layers import Clip, Dense, ReLU, Sigmoid
+from .data import batch_slices
+from .layers import Clip, Dense, ReLU, Sigmoid, check_forward_ran
+from .losses import BCE
 from .models import Sequential
 
 # log-variance limits: sigma from exp(-15) ~ 3e-7 to exp(10) ~ 2.2e4. exp(logvar) overflows float32 above 88.7;
@@ -31,8 +38,7 @@ class Reparameterize:
 
     def backward(self, dz):
         """dz -> (dmu, dlogvar): dmu = dz, dlogvar = dz * sigma * eps / 2 (since d sigma / d logvar = sigma / 2)."""
-        if self.noise is None:
-            raise RuntimeError("Reparameterize: backward called before forward")
+        check_forward_ran(self, self.noise, "forward(mu, logvar, eps)")
         return dz + 0.0, 0.5 * dz * self.noise  # dz + 0.0: a fresh array, never the caller's dz
 
 
@@ -105,16 +111,6 @@ class VAE:
                 "logvar": self.logvar_head.spec(), "decoder": self.decoder.spec(),
                 "logvar_range": [self.clip.low, self.clip.high]}
 
-    @classmethod
-    def from_spec(cls, spec, build, *, xp=None, device=None, dtype="float32"):
-        """Rebuild from ``spec()`` with fresh weights; ``build`` rebuilds a Sequential (models.from_spec)."""
-        kw = {"xp": xp, "device": device, "dtype": dtype}
-
-        def head(s):
-            return Dense(s["in_features"], s["out_features"], rng=0, **kw)
-        return cls(build(spec["encoder"], **kw), head(spec["mu"]), head(spec["logvar"]), build(spec["decoder"], **kw),
-                   logvar_range=tuple(spec["logvar_range"]))
-
     def draw_eps(self, n, like, rng):
         """eps ~ N(0, I), shape (n, latent), drawn in float64 on the host from ``rng`` and moved next to ``like``."""
         host = make_rng(rng).standard_normal((n, self.latent))
@@ -154,3 +150,60 @@ def dense_vae(dims=(784, 400), latent=20, *, gain=1 / 3, rng=None, xp=None, devi
         if "W" in layer.params:
             layer.params["W"][...] *= scale
     return VAE(Sequential(encoder), mu_head, logvar_head, Sequential(decoder))
+
+
+class KL:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per image, mean over the batch: -1/2 sum(1 + logvar - mu^2 - exp(logvar)) / N.
+
+    mu, logvar: (N, latent) -> 0-d loss in nats.
+    """
+
+    def __init__(self):
+        self.mu = self.var = None
+
+    def __repr__(self):
+        return "KL()"
+
+    def forward(self, mu, logvar):
+        """mu, logvar: (N, latent) -> 0-d KL per image."""
+        xp = get_xp(mu, logvar)
+        var = xp.exp(logvar)  # (N, latent)
+        self.mu, self.var = mu, var
+        return -0.5 * xp.sum(1.0 + logvar - mu * mu - var) / mu.shape[0]
+
+    def backward(self):
+        """-> (dmu, dlogvar) = (mu / N, (exp(logvar) - 1) / 2N)."""
+        check_forward_ran(self, self.mu, "forward(mu, logvar)")
+        n = self.mu.shape[0]
+        return self.mu * (1.0 / n), (self.var - 1.0) * (0.5 / n)
+
+
+def vae_step(model, recon_loss, kl_loss, optimizer, xb, rng):
+    """One Adam step on the batch xb (B, D) with eps from ``rng``; returns {"loss", "recon", "kl"}, 0-d on the device."""
+    eps = model.draw_eps(xb.shape[0], xb, rng)  # (B, latent) ~ N(0, I), the only randomness
+    out = model.forward(xb, eps)  # x -> mu, logvar -> z = mu + exp(logvar / 2) * eps -> out
+    recon = recon_loss.forward(out, xb)  # BCE summed over pixels, mean over the batch
+    kl = kl_loss.forward(model.mu, model.logvar)  # closed form, mean over the batch
+    dmu, dlogvar = kl_loss.backward()  # the KL's gradient reaches mu and logvar directly...
+    # ...and the reconstruction's through the decoder and z (Sigmoid + BCE fused into (p - x) / B).
+    model.backward(recon_loss.backward_logits(), dmu=dmu, dlogvar=dlogvar, input_grad=False, skip_last=True)
+    optimizer.step()
+    return {"loss": recon + kl, "recon": recon, "kl": kl}
+
+
+def evaluate_vae(model, x, *, seed=0, batch_size=1000, recon_loss=None, kl_loss=None):
+    """Mean recon, KL and loss (= recon + KL, the negative ELBO) per image over the rows of x, one z per image.
+
+    z is sampled as in training (eps from numpy's Generator seeded with ``seed``), so the test loss is the same
+    quantity as the training loss. Returns a dict of Python floats.
+    """
+    recon_loss, kl_loss = recon_loss or BCE(reduction="image"), kl_loss or KL()
+    rng = make_rng(seed)  # a fresh generator each call: every evaluation sees the same eps
+    totals = {"recon": 0.0, "kl": 0.0}
+    for start, stop in batch_slices(x.shape[0], batch_size):
+        xb = x[start:stop, ...]
+        out = model.forward(xb, model.draw_eps(stop - start, xb, rng))
+        totals["recon"] += float(recon_loss.forward(out, xb)) * (stop - start)
+        totals["kl"] += float(kl_loss.forward(model.mu, model.logvar)) * (stop - start)
+    means = {key: value / x.shape[0] for key, value in totals.items()}
+    return {"loss": means["recon"] + means["kl"], **means}

@@ -3,18 +3,18 @@ import numpy as np
 import pytest
 
 from scratchae import BCE, MSE, Adam, dense_autoencoder
-from scratchae.anomaly import (Diverged, pca_errors, pca_fit, per_image_loss, reconstruction_errors,
-                               train_autoencoder)
 from scratchae.backend import to_numpy as host  # as conftest.host, which lessons/conftest.py can shadow
-from scratchae.training import train_step
+from scratchae.fit import Diverged, fit
+from scratchae.pca import pca_errors, pca_fit
+from scratchae.training import reconstruction_errors, train_step
 
 
 @pytest.mark.parametrize("loss", [BCE(), MSE()], ids=["bce", "mse"])
-def test_per_image_loss_is_the_loss_of_each_row(backend, rng, loss):
+def test_per_image_is_the_loss_of_each_row(backend, rng, loss):
     out = backend.asarray(rng.uniform(0, 1, (6, 20)))
     out = backend.xp.where(out > 0.95, backend.xp.ones_like(out), out)  # some exact 1s: the clip matters
     x = backend.asarray(rng.uniform(0, 1, (6, 20)))
-    e = host(per_image_loss(loss, out, x))
+    e = host(loss.per_image(out, x))
     assert e.shape == (6,) and e.dtype == np.float64
     for i in range(6):
         assert e[i] == pytest.approx(float(loss.forward(out[i:i + 1, ...], x[i:i + 1, ...])), rel=1e-12)
@@ -26,7 +26,7 @@ def test_reconstruction_errors_in_batches_average_to_the_loss(backend, rng, loss
     x = backend.asarray(rng.uniform(0, 1, (23, 20)), "float32")
     e = reconstruction_errors(model, loss, x, batch_size=5)  # 5 batches, the last one of 3
     assert tuple(e.shape) == (23,) and e.dtype == backend.xp.float32
-    np.testing.assert_allclose(host(e), host(per_image_loss(loss, model.forward(x), x)), rtol=1e-6)
+    np.testing.assert_allclose(host(e), host(loss.per_image(model.forward(x), x)), rtol=1e-6)
     # Every image has the same number of pixels, so the mean of the per-image means is the loss of the batch.
     assert float(backend.xp.mean(e)) == pytest.approx(float(loss.forward(model.forward(x), x)), rel=1e-5)
 
@@ -71,9 +71,9 @@ def test_training_on_one_class_lowers_its_error(backend, rng):
     before = float(backend.xp.mean(reconstruction_errors(model, loss, x)))
     seen = []
     optimizer = Adam(model, lr=1e-2)
-    last = train_autoencoder(lambda xb, rng: train_step(model, loss, optimizer, xb), x, epochs=30, batch_size=16,
-                             seed=0, on_epoch=lambda epoch, value: seen.append((epoch, value)))
-    assert [e for e, _ in seen] == list(range(1, 31)) and seen[-1][1] == last
+    rows = fit(model, optimizer, lambda xb, rng: train_step(model, loss, optimizer, xb), None, x, epochs=30,
+               batch_size=16, seed=0, on_epoch=seen.append, quiet=True)
+    assert [row["epoch"] for row in seen] == list(range(1, 31)) and seen == rows
     assert float(backend.xp.mean(reconstruction_errors(model, loss, x))) < 0.8 * before
 
 
@@ -82,5 +82,6 @@ def test_training_stops_when_the_loss_is_not_finite(rng):
     x[3, 5] = np.nan
     model, loss = dense_autoencoder((20, 4), rng=0), BCE()
     optimizer = Adam(model)
-    with pytest.raises(Diverged, match="loss became nan in epoch 1"):
-        train_autoencoder(lambda xb, rng: train_step(model, loss, optimizer, xb), x, epochs=2, batch_size=8, seed=0)
+    with pytest.raises(Diverged, match="loss became nan at epoch 1, step 1"):
+        fit(model, optimizer, lambda xb, rng: train_step(model, loss, optimizer, xb), None, x, epochs=2,
+            batch_size=8, seed=0, quiet=True)

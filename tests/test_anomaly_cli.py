@@ -11,7 +11,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from scratchae import anomaly_cli, load_model
+from scratchae import anomaly, load_model
 from scratchae.data import load
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -22,7 +22,7 @@ def run_main(*args):
     """Run the command in-process; returns (exit code, stdout)."""
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        code = anomaly_cli.main([str(a) for a in args])
+        code = anomaly.main([str(a) for a in args])
     return code, buf.getvalue()
 
 
@@ -77,7 +77,7 @@ def test_every_printed_number_matches_an_independent_computation(all_classes, mn
     x_train, y_train, x_test, y_test = mnist
     x_train, y_train = x_train[:600], y_train[:600]
     lines = printed.splitlines()
-    table = lines[lines.index(anomaly_cli.HEADER) + 1:]
+    table = lines[lines.index(anomaly.HEADER) + 1:]
     results = read_csv(out / "results.csv")
     scores = read_csv(out / "scores.csv")
     written = {key: np.array([float(r[key]) for r in scores]).reshape(10, 10_000) for key in ("ae_score", "pca_score")}
@@ -123,7 +123,7 @@ def test_one_class_bce(tmp_path):
     code, printed = run_main(*TINY, "--normal", "7", "--loss", "bce", "--out", tmp_path / "run")
     assert code == 0
     lines = printed.splitlines()
-    table = lines[lines.index(anomaly_cli.HEADER) + 1:]
+    table = lines[lines.index(anomaly.HEADER) + 1:]
     assert table[0].split()[0] == "7" and table[1].startswith("done")  # one class: no mean line
     row = read_csv(tmp_path / "run" / "results.csv")[0]
     scores = read_csv(tmp_path / "run" / "scores.csv")
@@ -147,7 +147,7 @@ def test_one_class_bce(tmp_path):
     (["--bogus"], "unrecognized arguments"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(bad, message, tmp_path, capsys):
-    assert anomaly_cli.main([*bad, "--out", str(tmp_path / "run")]) == 2
+    assert anomaly.main([*bad, "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "run").exists()  # nothing written for a run that never started
@@ -169,22 +169,28 @@ def test_command_line_runs_one_class(tmp_path):
 
 
 def test_a_diverged_loss_exits_1(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(anomaly_cli, "make_step", lambda *args: lambda xb, rng: float("nan"))
-    assert anomaly_cli.main([*TINY, "--normal", "3", "--out", str(tmp_path / "run")]) == 1
+    real = anomaly.make_run
+
+    def nan_steps(*args, **kw):
+        run = real(*args, **kw)
+        run.step = lambda xb, rng: xb[0, 0] * float("nan")  # a 0-d device array, as a real step returns
+        return run
+    monkeypatch.setattr(anomaly, "make_run", nan_steps)
+    assert anomaly.main([*TINY, "--normal", "3", "--out", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
-    assert "loss became nan in epoch 1" in err and "--lr" in err and err.count("\n") == 1
+    assert "loss became nan at epoch 1" in err and "--lr" in err and err.count("\n") == 1
 
 
 def test_ctrl_c_keeps_the_finished_classes(tmp_path, capsys, monkeypatch):
-    real = anomaly_cli.one_class
+    real = anomaly.one_class
 
     def ctrl_c_at_class_2(c, *args):
         if c == 2:
             raise KeyboardInterrupt
         return real(c, *args)
 
-    monkeypatch.setattr(anomaly_cli, "one_class", ctrl_c_at_class_2)
-    assert anomaly_cli.main([*TINY, "--epochs", "1", "--out", str(tmp_path / "run")]) == 130
+    monkeypatch.setattr(anomaly, "one_class", ctrl_c_at_class_2)
+    assert anomaly.main([*TINY, "--epochs", "1", "--out", str(tmp_path / "run")]) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and err.count("\n") == 1 and "Traceback" not in err
     assert [int(r["normal"]) for r in read_csv(tmp_path / "run" / "results.csv")] == [0, 1]
@@ -197,6 +203,6 @@ def test_gpu_without_cupy_is_a_usage_error(tmp_path, capsys):
         pytest.skip("CuPy is installed here: --gpu would not fail")
     except ImportError:
         pass
-    assert anomaly_cli.main(["--gpu", "--out", str(tmp_path / "run")]) == 2
+    assert anomaly.main(["--gpu", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "drop --gpu to run on the CPU" in err and err.count("\n") == 1 and not (tmp_path / "run").exists()

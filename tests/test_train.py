@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from scratchae import losses, optim, train
-from scratchae.training import load_checkpoint
+from scratchae.fit import load_checkpoint
 
 QUICK = ["--limit", "600", "--batch-size", "128", "--dims", "784", "32", "8", "--quiet"]
 
@@ -222,7 +222,7 @@ def test_ctrl_c_while_loading_data_exits_130_without_traceback(tmp_path, capsys,
 
 def test_importing_the_commands_leaves_matplotlib_backend_alone():
     # A notebook that imports scratchae.train must keep its inline figures: the library draws outside pyplot.
-    code = ("import matplotlib; matplotlib.use('svg'); import scratchae.train, scratchae.anomaly_cli, scratchae.plots; "
+    code = ("import matplotlib; matplotlib.use('svg'); import scratchae.train, scratchae.anomaly, scratchae.plots; "
             "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

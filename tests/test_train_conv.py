@@ -13,7 +13,7 @@ import pytest
 
 from scratchae import BCE, Conv2D, Conv2DTranspose, MaxPool2D, losses, optim, train
 from scratchae.data import load
-from scratchae.training import load_checkpoint
+from scratchae.fit import load_checkpoint
 
 QUICK = ["--preset", "keras-conv", "--limit", "256", "--quiet"]
 N_TEST = 300

@@ -9,7 +9,7 @@ import pytest
 
 from scratchae import plots, train
 from scratchae.data import load
-from scratchae.training import load_checkpoint
+from scratchae.fit import load_checkpoint
 
 QUICK = ["--limit", "600", "--batch-size", "128", "--dims", "784", "32", "8", "--quiet"]
 

@@ -2,9 +2,11 @@
 import numpy as np
 import pytest
 
-from scratchae import Adam, BCE, dense_autoencoder, training
+from scratchae import Adam, BCE, dense_autoencoder
+from scratchae import fit as fit_module
 from scratchae.data import step_rng
-from scratchae.training import Diverged, Progress, fit, train_step
+from scratchae.fit import Diverged, Progress, fit
+from scratchae.training import train_step
 
 
 def run_fit(tmp_path, step_of, n=700, batch_size=64, epochs=2, seed=3):
@@ -30,13 +32,13 @@ def test_batched_reads_report_what_per_step_reads_report(tmp_path, monkeypatch):
         return step
 
     reads = {"n": 0}
-    real = training.to_numpy
+    real = fit_module.to_numpy
 
     def counting(a):
         reads["n"] += 1
         return real(a)
 
-    monkeypatch.setattr(training, "to_numpy", counting)
+    monkeypatch.setattr(fit_module, "to_numpy", counting)
     rows, _ = run_fit(tmp_path, recording)
     steps = -(-700 // 64)  # 11 steps an epoch, the last of 60 images
     for epoch, row in enumerate(rows):

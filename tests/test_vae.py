@@ -7,7 +7,8 @@ import pytest
 
 from conftest import host
 from scratchae import Adam, assert_close, check_layer, load_model, numerical_gradient, rel_error, save_model
-from scratchae.elbo import KL, BCESum, evaluate_vae, vae_step
+from scratchae.losses import BCE
+from scratchae.vae import KL, evaluate_vae, vae_step
 from scratchae.gradcheck import Check, random_like
 from scratchae.layers import Clip
 from scratchae.vae import LOGVAR_RANGE, Reparameterize, dense_vae
@@ -105,7 +106,7 @@ def test_vae_gradcheck_end_to_end_through_the_elbo(backend, rng, record_gradchec
     model = small_vae(backend, rng)
     x = backend.asarray(rng.uniform(0, 1, (4, 12)))
     eps = backend.asarray(rng.standard_normal((4, 3)))
-    recon, kl = BCESum(), KL()
+    recon, kl = BCE(reduction="image"), KL()
 
     def f():
         out = model.forward(x, eps)
@@ -122,7 +123,7 @@ def test_fused_bce_sum_matches_the_chain_rule(backend, rng):
     model = small_vae(backend, rng)
     x = backend.asarray(rng.uniform(0, 1, (5, 12)))
     eps = backend.asarray(rng.standard_normal((5, 3)))
-    loss = BCESum()
+    loss = BCE(reduction="image")
     loss.forward(model.forward(x, eps), x)
     model.backward(loss.backward())
     chained = {name: host(g).copy() for name, _, g in model.named_params()}
@@ -151,7 +152,7 @@ def test_vae_step_returns_the_negative_elbo_per_image(backend, rng):
     before = dense_vae((12, 7), latent=3, rng=np.random.default_rng(1234), dtype="float64")
     for (_, dst, _), (_, src, _) in zip(before.named_params(), model.named_params()):
         dst[...] = host(src)  # a float64 NumPy copy of the weights the step starts from
-    terms = vae_step(model, BCESum(), KL(), Adam(model), x, np.random.default_rng(7))
+    terms = vae_step(model, BCE(reduction="image"), KL(), Adam(model), x, np.random.default_rng(7))
     eps = np.random.default_rng(7).standard_normal((6, 3))  # the step draws eps first from its rng
     recon, kl = numpy_negative_elbo(before, x, eps)
     for key, value in terms.items():
@@ -179,7 +180,7 @@ def test_large_logvar_stays_finite_in_float32(backend, rng):
     x = backend.asarray(rng.uniform(0, 1, (4, 12)), "float32")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an overflow in exp would warn (NumPy) or give inf
-        terms = vae_step(model, BCESum(), KL(), Adam(model), x, np.random.default_rng(0))
+        terms = vae_step(model, BCE(reduction="image"), KL(), Adam(model), x, np.random.default_rng(0))
         assert all(np.isfinite(float(v)) for v in terms.values())
         assert np.all(host(model.logvar) == LOGVAR_RANGE[1])
         for name, _, g in model.named_params():
@@ -194,7 +195,7 @@ def test_float32_step_has_no_float64(backend, rng):
     model = small_vae(backend, rng, "float32")
     x = backend.asarray(rng.uniform(0, 1, (5, 12)), "float32")
     opt = Adam(model)
-    vae_step(model, BCESum(), KL(), opt, x, rng)
+    vae_step(model, BCE(reduction="image"), KL(), opt, x, rng)
     f32 = backend.xp.float32
     assert model.mu.dtype == model.logvar.dtype == model.sample(2, 0).dtype == f32
     for name, p, g in model.named_params():
@@ -218,7 +219,7 @@ def test_tiny_vae_learns(backend):
     no_code = -np.sum(host_data * np.log(m) + (1 - host_data) * np.log(1 - m)) / 8  # 10.46 nats
     data = backend.asarray(host_data, "float32")
     model = dense_vae((16, 12), latent=3, rng=rng, **backend.kw("float32"))
-    opt, recon, kl = Adam(model, lr=1e-2), BCESum(), KL()
+    opt, recon, kl = Adam(model, lr=1e-2), BCE(reduction="image"), KL()
     losses = [float(vae_step(model, recon, kl, opt, data, rng)["loss"]) for _ in range(500)]
     print(f"tiny VAE: loss {losses[0]:.2f} -> {np.mean(losses[-20:]):.2f}, no code {no_code:.2f}")
     assert losses[0] > no_code and np.mean(losses[-20:]) < no_code - 2.0
@@ -252,7 +253,7 @@ def test_gradients_match_torch_autograd(rng):
     torch = pytest.importorskip("torch")
     model = dense_vae((12, 7), latent=3, rng=rng, dtype="float64")
     x, eps = rng.uniform(0, 1, (4, 12)), rng.standard_normal((4, 3))
-    recon, kl = BCESum(), KL()
+    recon, kl = BCE(reduction="image"), KL()
     value = recon.forward(model.forward(x, eps), x) + kl.forward(model.mu, model.logvar)
     dmu, dlogvar = kl.backward()
     model.backward(recon.backward_logits(), dmu=dmu, dlogvar=dlogvar, skip_last=True)

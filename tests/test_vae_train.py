@@ -7,10 +7,10 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from scratchae import elbo, train
+from scratchae import train, vae
 from scratchae.backend import GPUUnavailableError
 from scratchae.data import load
-from scratchae.training import load_checkpoint
+from scratchae.fit import load_checkpoint
 from test_train import interrupt_at
 from test_vae import numpy_negative_elbo
 
@@ -80,7 +80,7 @@ def test_vae_ctrl_c_then_resume_matches_an_uninterrupted_run(tmp_path, capsys, m
 
 def test_vae_nan_loss_stops_with_advice(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
-    real = elbo.KL.forward
+    real = vae.KL.forward
     calls = {"n": 0}
 
     def poisoned(self, mu, logvar):
@@ -88,7 +88,7 @@ def test_vae_nan_loss_stops_with_advice(tmp_path, capsys, monkeypatch):
         value = real(self, mu, logvar)
         return value * float("nan") if calls["n"] == 3 else value
 
-    monkeypatch.setattr(elbo.KL, "forward", poisoned)
+    monkeypatch.setattr(vae.KL, "forward", poisoned)
     assert run_main("--preset", "vae", *QUICK, "--epochs", 1, "--out", out) == 1
     err = capsys.readouterr().err
     assert "loss became nan at epoch 1, step 3" in err and "smaller --lr" in err and "Traceback" not in err

@@ -57,7 +57,7 @@ import numpy as np
 import scratchae as sa
 from scratchae.data import batch_slices, epoch_order, load
 from scratchae.models import init_output_bias
-from scratchae.train import PRESETS
+from scratchae.presets import PRESETS
 from scratchae.training import evaluate, train_step
 
 preset = PRESETS["keras-basic"]

@@ -199,7 +199,7 @@ print("Reparameterize agrees with reparam_forward/backward:", same)
 # These reach $\mu$ and $\log\sigma^2$ *directly*, and add to what comes back through $z$.
 
 # %%
-from scratchae.elbo import KL, BCESum
+from scratchae.vae import KL
 
 
 def kl_forward(mu, logvar):
@@ -234,7 +234,7 @@ assert max(errors.values()) < 1e-7 and agree < 1e-12
 # into the two heads:
 
 # %%
-from scratchae.elbo import evaluate_vae, vae_step
+from scratchae.vae import evaluate_vae, vae_step
 from scratchae.models import init_output_bias
 from scratchae.vae import LOGVAR_RANGE
 
@@ -248,7 +248,7 @@ print(inspect.getsource(vae_step))
 # %%
 vae = sa.dense_vae((784, 400), latent=2, rng=SEED, xp=xp)
 init_output_bias(vae, sa.to_device(x_train_host[:N_TRAIN].mean(axis=0), xp))  # start at the mean digit (lesson 04)
-recon_loss, kl_loss, opt = BCESum(), KL(), sa.Adam(vae, lr=1e-3)
+recon_loss, kl_loss, opt = sa.BCE(reduction="image"), KL(), sa.Adam(vae, lr=1e-3)
 for epoch in range(EPOCHS):
     order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
     for k, (a, b) in enumerate(batch_slices(N_TRAIN, BATCH)):

@@ -1,13 +1,14 @@
-"""The settings of a training run: the presets, and how flags, a preset or a checkpoint become one dict ``cfg``.
+"""The presets of ``python -m scratchae.train``, and how flags, a preset or a checkpoint become one dict ``cfg``.
 
-``cfg`` is plain data (saved in config.json and every checkpoint); recipes.py turns it into a model, a step and an
-evaluation. Settings that do not fit together are refused here, before any data is loaded, with one line that
+``cfg`` is plain data (saved in config.json and every checkpoint); recipes.make_run turns it into a model, a loss,
+a step and an evaluation. Settings that do not fit together are refused here, before any data is loaded, with one line that
 says what to drop or change.
 """
 import datetime
 import pathlib
 
-from .training import load_checkpoint
+from .cli import UsageError
+from .fit import load_checkpoint
 
 PRESETS = {
     # The university assignment's model: deep dense AE, ReLU, Sigmoid output, BCE, Adam 1e-3, batch 256.
@@ -41,10 +42,6 @@ PRESETS = {
 DIMS_MODELS = {"dense", "vae"}  # the models whose widths --dims sets; the conv models have fixed shapes
 # What may change when resuming; the rest is the run's.
 RESUMABLE = {"epochs", "quiet", "gpu", "out", "data_dir", "latent_map"}
-
-
-class UsageError(Exception):
-    """A bad flag or setting: one line for the user, exit code 2."""
 
 
 def settings(args):
