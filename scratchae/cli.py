@@ -18,6 +18,7 @@ import array_api_compat
 import numpy as np
 
 from . import __version__
+from .backend import describe
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_DIVERGED = EXIT_FAILED  # a training loss that became NaN or infinite
@@ -103,11 +104,13 @@ def atomic_write_json(path, record):
     atomic_write(path, lambda fh: fh.write(json.dumps(record, indent=2) + "\n"))
 
 
-def versions(xp_name, extra=()):
-    """The versions a run records in config.json: scratchae, Python, NumPy and the array namespace."""
+def versions(xp):
+    """The versions a run records in config.json: scratchae, Python, NumPy, the array namespace (and CuPy's)."""
     found = {"scratchae": __version__, "python": platform.python_version(), "numpy": np.__version__,
-             "array_api_compat": array_api_compat.__version__, "array_namespace": xp_name}
-    found.update(extra)
+             "array_api_compat": array_api_compat.__version__, "array_namespace": describe(xp)}
+    if "cupy" in xp.__name__:
+        import cupy
+        found["cupy"] = cupy.__version__
     return found
 
 

@@ -7,7 +7,7 @@ optimizer.step().
 """
 from .backend import make_rng
 from .conv import Conv2D, Conv2DTranspose
-from .layers import Dense, ReLU, Sigmoid
+from .layers import Dense, ReLU, Sigmoid, check_positive_int
 from .pooling import Flatten, MaxPool2D, Reshape, UpSampling2D
 
 
@@ -102,8 +102,10 @@ def dense_autoencoder(dims=(784, 256, 128, 64, 32, 32), *, rng=None, xp=None, de
     decoder 32-32-64-128-256-784 with ReLU after each hidden Dense.  x: (N, dims[0]) -> out: (N, dims[0]) in [0, 1].
     """
     dims = tuple(dims)
-    if len(dims) < 2 or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
-        raise ValueError(f"dims must be two or more positive ints such as (784, 256, 32), got {dims!r}")
+    if len(dims) < 2:
+        raise ValueError(f"dense_autoencoder: dims must be two or more widths such as (784, 256, 32), got {dims!r}")
+    for i, d in enumerate(dims):
+        check_positive_int("dense_autoencoder", f"dims[{i}]", d)
     rng = make_rng(rng)  # one generator for all layers: each layer gets different weights, reproducibly
     kw = {"rng": rng, "xp": xp, "device": device, "dtype": dtype}
     encoder = []

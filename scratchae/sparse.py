@@ -8,6 +8,7 @@ the backward pass there.
 """
 from .backend import get_xp
 from .data import batch_slices
+from .layers import check_forward_ran
 from .training import output_grad
 
 
@@ -36,8 +37,7 @@ class L1Activity:
 
     def backward(self):
         """-> dh = lam * sign(h) / N, the shape of h."""
-        if self.h is None:
-            raise RuntimeError(f"{self!r}: backward called before forward; call forward(h) first")
+        check_forward_ran(self, self.h, "forward(h)")
         return get_xp(self.h).sign(self.h) * (self.lam / self.h.shape[0])
 
 

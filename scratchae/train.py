@@ -83,7 +83,7 @@ def run(cfg, resume=None):
     else:
         run_, progress = make_run(cfg, xp, x_train, x_test_device), Progress()
     config = {k: v for k, v in cfg.items() if k != "quiet"}
-    atomic_write_json(out / "config.json", {**config, "versions": versions(describe(xp), xp_versions(xp)),
+    atomic_write_json(out / "config.json", {**config, "versions": versions(xp),
                                             "started": datetime.datetime.now().isoformat(timespec="seconds"),
                                             "resumed_from": resume})
     checkpoint = out / "checkpoint.npz"
@@ -112,14 +112,6 @@ def run(cfg, resume=None):
     print(f"done: test {cfg['loss']} {rows[-1]['test_loss']:.5f} after {rows[-1]['epoch']} epochs; "
           f"figures, metrics and checkpoint in {out}", flush=True)
     return rows
-
-
-def xp_versions(xp):
-    """CuPy's version where the run uses it."""
-    if "cupy" in xp.__name__:
-        import cupy
-        return {"cupy": cupy.__version__}
-    return {}
 
 
 def main(argv=None):

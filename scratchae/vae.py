@@ -16,7 +16,7 @@ import math
 
 from .backend import device_of, get_xp, make_rng, to_device
 from .data import batch_slices
-from .layers import Clip, Dense, ReLU, Sigmoid, check_forward_ran
+from .layers import Clip, Dense, ReLU, Sigmoid, check_forward_ran, check_positive_int
 from .losses import BCE
 from .models import Sequential
 
@@ -131,9 +131,12 @@ def dense_vae(dims=(784, 400), latent=20, *, gain=1 / 3, rng=None, xp=None, devi
     the mean image's logit (init_output_bias): 105.23 and about 106.3.
     """
     dims = tuple(dims)
-    if len(dims) < 2 or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in (*dims, latent)):
-        raise ValueError(f"dims must be two or more positive ints such as (784, 400), latent a positive int; "
-                         f"got {dims!r}, {latent!r}")
+    if len(dims) < 2:
+        raise ValueError(f"dense_vae: dims must be the input and one or more hidden widths such as (784, 400), "
+                         f"got {dims!r}")
+    for i, d in enumerate(dims):
+        check_positive_int("dense_vae", f"dims[{i}]", d)
+    check_positive_int("dense_vae", "latent", latent)
     rng = make_rng(rng)
     kw = {"rng": rng, "xp": xp, "device": device, "dtype": dtype}
     encoder = []

@@ -159,3 +159,25 @@ def test_dense_rejects_bad_sizes(args):
 def test_dense_rejects_unknown_dtype():
     with pytest.raises(ValueError, match="float32"):
         Dense(2, 2, dtype="float16")
+
+
+def _fresh_parts():
+    """One of every layer, loss and penalty with a backward, none of them run forward yet."""
+    from scratchae import BCE, MSE, Clip, Conv2D, Conv2DTranspose, Flatten, MaxPool2D, Reshape, UpSampling2D
+    from scratchae.sparse import L1Activity
+    from scratchae.vae import KL, Reparameterize
+    layers = [Dense(3, 2, rng=0), ReLU(), Sigmoid(), Clip(-1, 1), Conv2D(1, 2, rng=0), Conv2DTranspose(2, 1, rng=0),
+              MaxPool2D(2), UpSampling2D(2), Flatten(), Reshape((2, 2, 1))]
+    others = [BCE(), MSE(), BCE(reduction="image"), L1Activity(1e-4), KL()]
+    return layers, others + [Reparameterize()]
+
+
+def test_backward_before_forward_says_so_in_one_wording():
+    import numpy as np
+    layers, others = _fresh_parts()
+    for part in layers:
+        with pytest.raises(RuntimeError, match=r"backward called before forward; call forward\(.*\) first"):
+            part.backward(np.zeros((1, 2), dtype=np.float32))
+    for part in others:
+        with pytest.raises(RuntimeError, match=r"backward called before forward; call forward\(.*\) first"):
+            part.backward() if not hasattr(part, "noise") else part.backward(np.zeros((1, 2)))

@@ -1,0 +1,88 @@
+"""The floors of the package: which modules may touch NumPy, no import circles, commands built on cli.py only.
+
+Imports are read from the source with ast, function-level imports included, so a circle hidden inside a function
+or a host conversion smuggled into a math module fails here.
+"""
+import ast
+import pathlib
+
+import pytest
+
+import scratchae
+
+PACKAGE = pathlib.Path(scratchae.__file__).parent
+MODULES = sorted(path.stem for path in PACKAGE.glob("*.py") if path.stem != "__init__")
+# Host-side modules: they read files, draw host random numbers, save, plot, rank scores or run a command.
+# Every other module is math or runs math, and sees arrays only through xp.
+NUMPY_ALLOWED = {"backend", "data", "serialize", "gradcheck", "metrics", "plots", "anomaly_plots", "cli", "anomaly"}
+COMMANDS = {"train", "anomaly", "download"}
+
+
+def imports(module):
+    """Every module name ``module`` imports, anywhere in its source, with relative imports made absolute."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # from . import x / from .x import y
+                base = "scratchae" + (f".{node.module}" if node.module else "")
+                names += [f"{base}.{alias.name}" if not node.module else base for alias in node.names]
+            else:
+                names.append(node.module or "")
+    return names
+
+
+def our_imports(module):
+    """The package's own modules that ``module`` imports."""
+    found = set()
+    for name in imports(module):
+        parts = name.split(".")
+        if parts[0] == "scratchae" and len(parts) > 1 and parts[1] in MODULES:
+            found.add(parts[1])
+    return found
+
+
+def test_the_lists_name_real_modules():
+    assert NUMPY_ALLOWED <= set(MODULES) and COMMANDS <= set(MODULES)
+    assert len(MODULES) > 20
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if m not in NUMPY_ALLOWED])
+def test_math_modules_never_import_numpy_or_cupy(module):
+    found = [name for name in imports(module) if name.split(".")[0] in ("numpy", "cupy")]
+    assert not found, f"{module}.py imports {found}; take xp from the arrays (backend.get_xp) instead"
+
+
+def test_the_numpy_guard_sees_function_level_imports(tmp_path, monkeypatch):
+    (tmp_path / "sneaky.py").write_text("def f(a):\n    import numpy as np\n    return np.asarray(a)\n")
+    monkeypatch.setattr(__import__(__name__), "PACKAGE", tmp_path)
+    assert imports("sneaky") == ["numpy"]
+
+
+def test_there_are_no_import_circles():
+    graph = {m: our_imports(m) for m in MODULES}
+    state = {}
+
+    def visit(m, path):
+        if state.get(m) == "done":
+            return
+        assert state.get(m) != "open", "import circle: " + " -> ".join(path + [m])
+        state[m] = "open"
+        for n in sorted(graph[m]):
+            visit(n, path + [m])
+        state[m] = "done"
+    for m in MODULES:
+        visit(m, [])
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_no_module_builds_on_a_command(module):
+    found = our_imports(module) & COMMANDS - {module}
+    assert not found, f"{module}.py imports the command(s) {found}; shared code belongs in cli.py"
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_builds_on_cli(command):
+    assert "cli" in our_imports(command)
