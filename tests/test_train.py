@@ -226,3 +226,13 @@ def test_importing_the_commands_leaves_matplotlib_backend_alone():
             "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_no_progress_bar_in_a_log(tmp_path):
+    # stderr is a pipe here, as in CI or `> log.txt`: one line per epoch on stdout, no stream of carriage returns.
+    args = [a for a in QUICK if a != "--quiet"]
+    done = subprocess.run([sys.executable, "-m", "scratchae.train", *args, "--epochs", "2", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr and "\r" not in done.stdout and done.stderr == ""
+    assert sum(line.startswith("epoch") for line in done.stdout.splitlines()) == 2
