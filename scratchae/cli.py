@@ -8,17 +8,16 @@ import argparse
 import csv
 import json
 import math
-import os
 import pathlib
 import platform
 import sys
-import tempfile
 
 import array_api_compat
 import numpy as np
 
 from . import __version__
 from .backend import describe
+from .serialize import atomic_write
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_DIVERGED = EXIT_FAILED  # a training loss that became NaN or infinite
@@ -73,21 +72,6 @@ def prepare_out(folder, flag="--out"):
     return path
 
 
-def atomic_write(path, write, mode="w"):
-    """Call ``write(fh)`` on a temporary file in ``path``'s folder, then rename it over ``path``."""
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, newline="" if "b" not in mode else None) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def atomic_write_csv(path, rows, fields=None):
     """Write rows (dicts) as CSV atomically; the columns are ``fields`` or every key in first-seen order."""
     fields = fields or list(dict.fromkeys(key for row in rows for key in row))
@@ -96,12 +80,12 @@ def atomic_write_csv(path, rows, fields=None):
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    atomic_write(path, write)
+    atomic_write(path, write, "w")
 
 
 def atomic_write_json(path, record):
     """Write a JSON-able dict, indented, atomically."""
-    atomic_write(path, lambda fh: fh.write(json.dumps(record, indent=2) + "\n"))
+    atomic_write(path, lambda fh: fh.write(json.dumps(record, indent=2) + "\n"), "w")
 
 
 def versions(xp):

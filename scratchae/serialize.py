@@ -57,22 +57,27 @@ class CheckpointError(ValueError):
     """A weights or checkpoint file that is missing, unreadable or does not fit the model."""
 
 
-def atomic_savez(path, arrays, meta):
-    """Write ``arrays`` (name -> array, any device) and ``meta`` (JSON-able dict) to ``path`` atomically."""
+def atomic_write(path, write, mode="wb"):
+    """Call ``write(fh)`` on a temporary file in ``path``'s folder, flush it to disk, then rename it over ``path``."""
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    payload = {name: to_numpy(a) for name, a in arrays.items()}
-    payload["meta"] = np.array(json.dumps({"format": FORMAT, **meta}))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1],
+                               dir=os.path.dirname(os.path.abspath(path)))
     try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **payload)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": ""})) as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def atomic_savez(path, arrays, meta):
+    """Write ``arrays`` (name -> array, any device) and ``meta`` (JSON-able dict) to ``path`` atomically."""
+    payload = {name: to_numpy(a) for name, a in arrays.items()}
+    payload["meta"] = np.array(json.dumps({"format": FORMAT, **meta}))
+    atomic_write(path, lambda fh: np.savez(fh, **payload))
 
 
 def read_npz(path):
