@@ -19,6 +19,7 @@ from tqdm import tqdm
 from . import data
 from .cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Parser, UsageError, report
 from .data import DATA_ENV, DATASETS, DataError, cache_dir, check_idx, read_idx
+from .serialize import new_file_mode
 
 # Where each data set's authors and the large frameworks fetch the original gzipped IDX files. MNIST: the PyTorch
 # team's S3 copy that torchvision uses. Fashion-MNIST: Zalando's own bucket, served only over plain HTTP; integrity
@@ -75,9 +76,7 @@ def fetch(url, folder, stem, sha256, shape, quiet=False, timeout=60):
                     bar.update(len(chunk))
         check_idx(tmp, sha256, shape, advice, name=url)
         # mkstemp makes the file private (0600); give it the mode any new file gets, so a shared --dest stays shared.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, folder / f"{stem}.gz")
     except urllib.error.HTTPError as err:
         raise DownloadError(f"{url}: HTTP {err.code} {err.reason}; {advice}") from None

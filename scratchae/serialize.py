@@ -57,6 +57,13 @@ class CheckpointError(ValueError):
     """A weights or checkpoint file that is missing, unreadable or does not fit the model."""
 
 
+def new_file_mode():
+    """The permissions a new file gets under the current umask (mkstemp's own are 0600, private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path, write, mode="wb"):
     """Call ``write(fh)`` on a temporary file in ``path``'s folder, flush it to disk, then rename it over ``path``."""
     path = os.fspath(path)
@@ -67,6 +74,7 @@ def atomic_write(path, write, mode="wb"):
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, new_file_mode())  # as any new file, so a shared run folder stays shared
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
