@@ -5,6 +5,8 @@ functions of the Python array API standard on ``xp``, so one code path runs on N
 This module is the one place that knows the concrete libraries: it builds host random numbers with NumPy, moves
 arrays to a device, and brings them back to NumPy for saving and plotting.
 """
+import os
+
 import array_api_compat
 import numpy as np
 
@@ -20,13 +22,36 @@ class GPUUnavailableError(RuntimeError):
         self.reason = reason
 
 
+BACKEND_ENV = "SCRATCHAE_BACKEND"  # "standin": a test tool that puts array_api_strict where CuPy would be
+_standin = None  # the stand-in namespace once the switch has been read (see standin.py)
+
+
 def get_xp(*arrays):
     """Return the array API namespace of ``arrays`` (``array_api_compat.array_namespace``); raises on mixed kinds."""
-    return array_api_compat.array_namespace(*arrays)
+    xp = array_api_compat.array_namespace(*arrays)
+    if _standin is not None and xp.__name__ == "array_api_strict":
+        return _standin  # its creators default to the stand-in device, as CuPy's to the current GPU
+    return xp
+
+
+def standin_xp():
+    """The GPU stand-in namespace where ``$SCRATCHAE_BACKEND`` is "standin" (a test tool), else None."""
+    global _standin
+    if os.environ.get(BACKEND_ENV) != "standin":
+        return None
+    if _standin is None:
+        from .standin import namespace
+        _standin = namespace()
+    return _standin
 
 
 def gpu_xp():
-    """Return the CuPy namespace, or raise GPUUnavailableError that says what is missing and how to use the CPU."""
+    """Return the CuPy namespace, or raise GPUUnavailableError that says what is missing and how to use the CPU.
+
+    With the test switch ``SCRATCHAE_BACKEND=standin`` it returns the array_api_strict stand-in instead.
+    """
+    if standin_xp() is not None:
+        return _standin
     try:
         import cupy
     except ImportError as err:
@@ -50,6 +75,8 @@ def gpu_xp():
 
 def pick_xp():
     """Return ``(xp, message)``: CuPy where ``gpu_xp()`` works, else NumPy, and one line saying which and why."""
+    if standin_xp() is not None:
+        return _standin, "using the array_api_strict GPU stand-in on device1 (a test tool: $SCRATCHAE_BACKEND)"
     try:
         return gpu_xp(), "using CuPy on the GPU"
     except GPUUnavailableError as err:

@@ -164,7 +164,7 @@ plt.show()
 # sees, though not necessarily close to the code of any real image.
 
 # %%
-ends = sa.to_numpy(model.forward(x_test[[i_a, i_b], ...]))  # (2, 784)
+ends = sa.to_numpy(model.forward(xp.take(x_test, xp.asarray([i_a, i_b]), axis=0)))  # (2, 784)
 err_ends = float(np.max(np.abs(walk[[0, -1]] - ends)))
 print(f"largest difference between the walk's ends and the reconstructions: {err_ends:.1e}")
 assert err_ends < 1e-4

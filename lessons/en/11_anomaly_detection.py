@@ -88,7 +88,7 @@ for epoch in range(EPOCHS):
 # as the loss does. The library's `reconstruction_errors` does the same in batches of 1,000.
 
 # %%
-from scratchae.anomaly import reconstruction_errors
+from scratchae.training import reconstruction_errors
 
 xt = to_device(x_test, xp)
 out = model.forward(xt)  # (10000, 784)
@@ -219,7 +219,7 @@ assert all(mine[k] == report[k] for k in mine), (mine, report)
 # the training 4s and back, and score the squared error left over.
 
 # %%
-from scratchae.anomaly import pca_errors, pca_fit
+from scratchae.pca import pca_errors, pca_fit
 
 mean, components = pca_fit(x, 32)  # (784,), (32, 784)
 pca_scores = to_numpy(pca_errors(xt, mean, components))
