@@ -76,6 +76,17 @@ def record_gradcheck(request):
     return record
 
 
+def pytest_sessionfinish(session):
+    # Under pytest-xdist each worker sends its worst errors back to the controller, which prints the table.
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["gradcheck_worst"] = dict(_WORST)
+
+
+def pytest_testnodedown(node, error):
+    for key, value in getattr(node, "workeroutput", {}).get("gradcheck_worst", {}).items():
+        _WORST[key] = max(value, _WORST.get(key, 0.0))
+
+
 def pytest_terminal_summary(terminalreporter):
     if _WORST:
         terminalreporter.section("gradient checks: worst relative error per test (bar: 1e-7)")
