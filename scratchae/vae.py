@@ -126,9 +126,8 @@ def dense_vae(dims=(784, 400), latent=20, *, gain=1 / 3, rng=None, xp=None, devi
 
     dims: input and hidden widths (Dense+ReLU each); the decoder mirrors them from ``latent``. Weights are
     W ~ N(0, gain / in): the default gain 1/3 gives the spread of PyTorch's default Linear init, U(+-1/sqrt(in)),
-    that the example trains with (gain 2 is He-normal, Dense's own). Measured here at epoch 10 of the recipe
-    (test loss, nats): gain 1/3 105.59 (PyTorch's published 105.6), He-normal 106.99; both with the output bias at
-    the mean image's logit (init_output_bias): 105.23 and about 106.3.
+    that the example trains with (gain 2 is He-normal, Dense's own), and reaches PyTorch's published test loss
+    (docs/results.md#vae-weight-gain).
     """
     dims = tuple(dims)
     if len(dims) < 2:
