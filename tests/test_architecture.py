@@ -16,6 +16,16 @@ MODULES = sorted(path.stem for path in PACKAGE.glob("*.py") if path.stem != "__i
 # Every other module is math or runs math, and sees arrays only through xp.
 NUMPY_ALLOWED = {"backend", "data", "serialize", "gradcheck", "metrics", "plots", "anomaly_plots", "cli", "anomaly"}
 COMMANDS = {"train", "anomaly", "download"}
+# The floors of docs/architecture.md: a module imports from its own floor or a lower one, never a higher one.
+FLOORS = [
+    {"backend", "data", "standin"},  # arrays and data
+    {"layers", "im2col", "conv_fast", "conv", "pooling", "losses", "optim", "gradcheck"},  # the math
+    {"models", "training"},  # models and the plain step
+    {"denoise", "sparse", "vae", "pca"},  # the variants and the linear baseline
+    {"serialize", "fit", "metrics", "plots", "anomaly_plots", "exercises"},  # saving, the loop, figures, scores
+    {"cli", "presets", "recipes"},  # what the commands share
+    COMMANDS,
+]
 
 
 def imports(module):
@@ -75,6 +85,18 @@ def test_there_are_no_import_circles():
         state[m] = "done"
     for m in MODULES:
         visit(m, [])
+
+
+def test_every_module_has_one_floor():
+    placed = [m for floor in FLOORS for m in floor]
+    assert sorted(placed) == sorted(set(placed)) and set(placed) == set(MODULES)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_modules_import_only_their_floor_or_lower(module):
+    level = {m: i for i, floor in enumerate(FLOORS) for m in floor}
+    higher = sorted(m for m in our_imports(module) if level[m] > level[module])
+    assert not higher, f"{module}.py (floor {level[module] + 1}) imports {higher} from a higher floor"
 
 
 @pytest.mark.parametrize("module", MODULES)
