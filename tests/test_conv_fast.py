@@ -130,3 +130,15 @@ def test_reference_path_gradcheck(backend, rng, record_gradcheck, monkeypatch, m
     report = record_gradcheck(check_layer(layer, backend.asarray(rng.standard_normal(shape)), rng=rng,
                                           max_entries=40))
     assert_close(report, 1e-7)
+
+
+@pytest.mark.parametrize("module", ["conv.py", "conv_fast.py", "im2col.py", "pooling.py"])
+def test_conv_modules_stay_on_the_array_api(module):
+    """Math code takes xp from its data: no numpy or cupy import in the convolution modules."""
+    import ast
+    import pathlib
+
+    tree = ast.parse((pathlib.Path(conv.__file__).parent / module).read_text())
+    imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    imported += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert not [name for name in imported if name.split(".")[0] in ("numpy", "cupy")], imported
