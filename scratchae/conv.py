@@ -19,7 +19,6 @@ INITS = ("glorot_uniform", "he_normal")
 # speed-up from conv_fast.py, tested equal to its reference (tests/test_conv_fast.py). Read at each call.
 FAST = {
     "gather_im2col": True,  # im2col as one xp.take (conv_fast.im2col_take)
-    "unpadded_col2im": True,  # col2im into the unpadded result, from the bias (conv_fast.col2im_unpadded)
     "by_output": True,  # stride-1 Conv2D with fewer filters than inputs from the output side (conv_fast)
 }
 
@@ -29,14 +28,6 @@ def _im2col(x, k, s, out_hw, pads):
     if FAST["gather_im2col"]:
         return conv_fast.im2col_take(x, k, s, out_hw, pads)
     return im2col(x, k, s, out_hw, pads)
-
-
-def _col2im(dcols, x_shape, k, s, out_hw, pads, b=None):
-    """col2im(dcols, ...) + b: x_shape, into the unpadded result when FAST["unpadded_col2im"] is on."""
-    if FAST["unpadded_col2im"]:
-        return conv_fast.col2im_unpadded(dcols, x_shape, k, s, out_hw, pads, start=b)
-    dx = col2im(dcols, x_shape, k, s, out_hw, pads)
-    return dx if b is None else dx + b
 
 
 def _check_args(name, ints, padding, init):
@@ -174,7 +165,7 @@ class Conv2D(_Conv):
         if not input_grad:
             return None
         dcols = dout2 @ xp.reshape(W, (k * k * self.in_channels, self.filters)).T  # (N oh ow, k k in)
-        return _col2im(dcols, self.x_shape, k, self.stride, self.out_hw, self.pads)  # (N, H, W, in)
+        return col2im(dcols, self.x_shape, k, self.stride, self.out_hw, self.pads)  # (N, H, W, in)
 
 
 class Conv2DTranspose(_Conv):
@@ -210,7 +201,7 @@ class Conv2DTranspose(_Conv):
         self.x, self.pads = x, pads
         self.out_shape = (n, out_h, out_w, f)
         dcols = xp.reshape(x, (-1, self.in_channels)) @ xp.reshape(self.params["W"], (k * k * f, self.in_channels)).T
-        return _col2im(dcols, self.out_shape, k, self.stride, (h, w), pads, b=self.params["b"])  # (N, H, W, F)
+        return col2im(dcols, self.out_shape, k, self.stride, (h, w), pads) + self.params["b"]  # (N, H, W, F)
 
     def backward(self, dout, *, input_grad=True):
         """dout: (N, H, W, filters) -> dx: (N, h, w, in).

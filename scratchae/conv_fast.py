@@ -1,5 +1,8 @@
 """The measured speed-ups of the convolution layers; each one equals a reference in im2col.py.
 
+Kept because each buys a clear share of a keras-conv epoch; an unpadded col2im (clipped slices, no padded
+buffer) was measured too and removed: its gain on the epoch was within the noise, so the layers call im2col.col2im.
+
 im2col.py holds the definitions that lesson 08 prints. This module holds faster forms of the same numbers,
 and conv.py's FAST switch says which of them the layers run. Each docstring names the reference it equals and
 what it bought on keras-conv (benchmarks/README.md, "Fast paths"); tests/test_conv_fast.py pins each one to its
@@ -33,30 +36,6 @@ def tap_range(i, before, size, s, out):
     lo = max(0, -((i - before) // s))  # ceil((before - i) / s), at least 0
     hi = min(out, (size - 1 + before - i) // s + 1)
     return lo, hi, lo * s + i - before
-
-
-def col2im_unpadded(dcols, x_shape, k, s, out_hw, pads, start=None):
-    """Equals col2im(dcols, x_shape, k, s, out_hw, pads) + start: dcols: (N oh ow, k k C) -> dx: x_shape.
-
-    Each slice is clipped to the unpadded image (tap_range), so no padded buffer, no crop and no separate bias
-    add: the sum starts from zero, or from ``start`` (broadcast to x_shape, e.g. a bias).
-    """
-    xp = get_xp(dcols)
-    n, h, w, c = x_shape
-    oh, ow = out_hw
-    top, _, left, _ = pads
-    dcols = xp.reshape(dcols, (n, oh, ow, k * k, c))
-    dx = xp.zeros(x_shape, dtype=dcols.dtype, device=device_of(dcols))
-    if start is not None:
-        dx += start
-    for i in range(k):
-        y0, y1, r = tap_range(i, top, h, s, oh)
-        for j in range(k):
-            x0, x1, q = tap_range(j, left, w, s, ow)
-            if y1 > y0 and x1 > x0:
-                rows, cols = slice(r, r + s * (y1 - y0 - 1) + 1, s), slice(q, q + s * (x1 - x0 - 1) + 1, s)
-                dx[:, rows, cols, :] += dcols[:, y0:y1, x0:x1, i * k + j, :]
-    return dx
 
 
 def shift_add(y, k, out_hw, pads, start=None):

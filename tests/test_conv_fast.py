@@ -7,8 +7,7 @@ import pytest
 from conftest import host
 from scratchae import Conv2D, Conv2DTranspose, assert_close, check_layer
 from scratchae import conv
-from scratchae.conv_fast import (col2im_unpadded, conv_backward_by_output, conv_forward_by_output, im2col_take,
-                                 shift_add, shift_spread)
+from scratchae.conv_fast import conv_backward_by_output, conv_forward_by_output, im2col_take, shift_add, shift_spread
 from scratchae.gradcheck import random_like
 from scratchae.im2col import col2im, conv_geometry, im2col
 
@@ -40,17 +39,6 @@ def test_reference_col2im_is_the_adjoint_of_im2col(backend, rng, k, s, h, w, pad
 def test_im2col_take_equals_im2col(backend, rng, k, s, h, w, padding):
     x, out_hw, pads = _setup(backend, rng, k, s, h, w, padding)
     np.testing.assert_array_equal(host(im2col_take(x, k, s, out_hw, pads)), host(im2col(x, k, s, out_hw, pads)))
-
-
-@pytest.mark.parametrize("k, s, h, w, padding", GEOMETRIES)
-def test_col2im_unpadded_equals_col2im(backend, rng, k, s, h, w, padding):
-    x, out_hw, pads = _setup(backend, rng, k, s, h, w, padding)
-    d = backend.asarray(rng.standard_normal((2 * out_hw[0] * out_hw[1], k * k * 3)))
-    b = backend.asarray(rng.standard_normal(3))
-    args = (d, tuple(x.shape), k, s, out_hw, pads)
-    ref = host(col2im(*args))
-    np.testing.assert_allclose(host(col2im_unpadded(*args)), ref, rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(host(col2im_unpadded(*args, start=b)), ref + host(b), rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.parametrize("k, s, h, w, padding", [g for g in GEOMETRIES if g[1] == 1])

@@ -144,12 +144,13 @@ assert error < 1e-12, error
 # `scratchae/conv_fast.py`. One dictionary in `scratchae/conv.py`, `FAST`, switches each of them on or off:
 #
 # - `gather_im2col`: im2col as one `xp.take` (a gather) instead of k k slices and a stack;
-# - `unpadded_col2im`: col2im adds straight into the unpadded result and starts from the bias;
 # - `by_output`: a stride-1 Conv2D with fewer filters than input channels works from the output side. It
 #   multiplies each pixel by the whole kernel first, then adds k k shifted slices (`shift_add`).
 #
-# In the keras-conv model below, the two stride-2 Conv2D layers run the gather im2col forward. The second one
-# runs the unpadded col2im backward (the first one needs no input gradient). The two Conv2DTranspose layers run the unpadded col2im forward and the gather im2col backward.
+# In the keras-conv model below, the two stride-2 Conv2D layers run the gather im2col forward and the reference
+# col2im above backward (the first one needs no input gradient). The two Conv2DTranspose layers run the
+# reference col2im forward and the gather im2col backward. (A faster col2im was tried and removed: it saved
+# too little of an epoch to be worth a second version.)
 # The last Conv2D (32 -> 1, stride 1) runs the `by_output` path: no im2col and no col2im at all.
 # If you set a breakpoint in `im2col` above, Conv2D will not reach it while `FAST` is on. Switch `FAST` off
 # first, as the next cell does. The cell checks that both ways give the same numbers: forward, dx, dW and db.
