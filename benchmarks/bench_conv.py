@@ -11,6 +11,10 @@ training process.
     pip install -e .[bench]
     python benchmarks/bench_conv.py                      # full epochs, 1 and 2 threads, 3 repeats
     python benchmarks/bench_conv.py --steps 60           # 60 steps per round, scaled to an epoch
+    python benchmarks/bench_conv.py --fast-paths --steps 30   # each fast path of conv.FAST off in turn, and torch
+
+Run it with OpenBLAS's native kernel for this CPU (the script prints the kernel it got):
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_conv.py ...
 """
 import argparse
 import json
@@ -18,9 +22,10 @@ import subprocess
 import sys
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 import scratchae as sa
+from scratchae import conv
 from scratchae.data import DataError, batch_slices, epoch_order, load
 from scratchae.models import conv_autoencoder
 from scratchae.training import train_step
@@ -75,16 +80,23 @@ def buffers(model, batch):
     return rows
 
 
-def scratchae_runner(x, batch, steps):
-    """``steps`` scratchae training steps per call, continuing through the shuffled epochs."""
+def scratchae_runner(x, batch, steps, fast=None):
+    """``steps`` scratchae training steps per call, continuing through the shuffled epochs, with conv.FAST set to
+    ``fast`` (a dict of switches; None leaves them as they are) for the duration of each call."""
     model = conv_autoencoder(rng=0)
     loss, opt = sa.BCE(), sa.Adam(model, lr=1e-3)
     batches = _batches(x.shape[0], batch)
 
     def run():
-        for _ in range(steps):
-            order = next(batches)
-            train_step(model, loss, opt, x[order])
+        saved = dict(conv.FAST)
+        conv.FAST.update(fast or {})
+        try:
+            for _ in range(steps):
+                order = next(batches)
+                train_step(model, loss, opt, x[order])
+        finally:
+            conv.FAST.update(saved)
+
     return run, model
 
 
@@ -150,8 +162,6 @@ def gemm_runner(model, batch, steps):
     return run
 
 
-
-
 def training_images():
     try:
         return load("fashion-mnist")[0]
@@ -182,6 +192,40 @@ def cpu_section(x, args):
             print(f"| {threads} | {med['scratchae']:.1f} | {med['torch']:.1f} | {med['gemm']:.1f} | "
                   f"{flops / med['gemm'] / 1e9:.0f} | {med['scratchae'] / med['torch']:.2f} | "
                   f"{med['scratchae'] / med['gemm']:.2f} |", flush=True)
+
+
+def machine_line():
+    """The BLAS kernel numpy runs (threadpoolctl's ``architecture``) and the load average, for each table."""
+    blas = [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}" for i in threadpool_info()
+            if i.get("user_api") == "blas"]
+    with open("/proc/loadavg") as fh:
+        load = " ".join(fh.read().split()[:3])
+    return f"BLAS: {', '.join(blas)}; load average {load}"
+
+
+def fast_path_section(x, args):
+    """One keras-conv epoch (scaled from ``args.steps`` steps) with each fast path of conv.FAST off in turn."""
+    import torch
+
+    scale = -(-x.shape[0] // args.batch_size) / args.steps
+    on = {name: True for name in conv.FAST}
+    configs = {"all fast": on, **{f"no {name}": {**on, name: False} for name in conv.FAST},
+               "all reference": {name: False for name in conv.FAST}}
+    print(f"fast paths: {args.steps} steps per round, x{scale:.2f} to an epoch, {args.repeats} rounds, medians")
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        with threadpool_limits(threads):
+            print(f"\n{threads} thread(s); before: {machine_line()}", flush=True)
+            runners = {name: scratchae_runner(x, args.batch_size, args.steps, fast)[0]
+                       for name, fast in configs.items()}
+            runners["torch"] = torch_runner(torch, x, args.batch_size, args.steps, conv_autoencoder(rng=0))
+            med = {name: t * scale for name, t in interleaved(runners, args.repeats).items()}
+            print(f"after: {machine_line()}")
+            print("| variant | s/epoch | / all fast | share bought by the path | / torch |\n|---|---|---|---|---|")
+            for name, t in med.items():
+                share = f"{(t - med['all fast']) / t:.1%}" if name.startswith("no ") else ""
+                print(f"| {name} | {t:.1f} | {t / med['all fast']:.2f} | {share} | {t / med['torch']:.2f} |",
+                      flush=True)
 
 
 def memory_child(which, batch, steps):
@@ -218,10 +262,15 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=469, help="steps timed per round, scaled to one epoch")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--fast-paths", action="store_true", help="time each fast path of conv.FAST off in turn")
     parser.add_argument("--memory-child", choices=["scratchae", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         memory_child(args.memory_child, args.batch_size, args.steps)
+        return
+    print(machine_line())
+    if args.fast_paths:
+        fast_path_section(training_images(), args)
         return
     model = conv_autoencoder(rng=0)
     print("| layer | biggest temporary | shape | MB |\n|---|---|---|---|")

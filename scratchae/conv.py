@@ -4,20 +4,35 @@ Both follow the layer contract of layers.py (forward caches, backward assigns fr
 ``input_grad=False`` skips dx). Activations are (N, H, W, C) as in Keras, kernels keep Keras's shapes, and
 "same"/"valid" padding is TensorFlow's (see im2col.py), so a Keras model's weights and outputs carry over.
 A convolution is im2col, one matrix product, and col2im for its input gradient; the transposed convolution is the
-same three pieces used the other way round.
+same three pieces used the other way round. Which code runs is decided in one place, FAST below.
 """
 import math
 
+from . import conv_fast
 from .backend import cpu_xp, make_rng, resolve_dtype, to_device
-from .im2col import PADDINGS, col2im, conv_geometry, im2col_take, shift_add, shift_spread, transpose_size
+from .im2col import PADDINGS, col2im, conv_geometry, im2col, transpose_size
+from .layers import check_forward_ran, check_positive_int
 
 INITS = ("glorot_uniform", "he_normal")
+
+# Which code the layers run. All False: the reference of im2col.py, the code lesson 08 prints. True: a measured
+# speed-up from conv_fast.py, tested equal to its reference (tests/test_conv_fast.py). Read at each call.
+FAST = {
+    "gather_im2col": True,  # im2col as one xp.take (conv_fast.im2col_take)
+    "by_output": True,  # stride-1 Conv2D with fewer filters than inputs from the output side (conv_fast)
+}
+
+
+def _im2col(x, k, s, out_hw, pads):
+    """im2col(x, ...): (N oh ow, k k C), by the gather when FAST["gather_im2col"] is on."""
+    if FAST["gather_im2col"]:
+        return conv_fast.im2col_take(x, k, s, out_hw, pads)
+    return im2col(x, k, s, out_hw, pads)
 
 
 def _check_args(name, ints, padding, init):
     for arg, value in ints.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
+        check_positive_int(name, arg, value)
     if padding not in PADDINGS:
         raise ValueError(f"{name}: padding must be 'same' or 'valid', got {padding!r}")
     if init not in INITS:
@@ -78,8 +93,7 @@ class _Conv:
                             "cast it first")
 
     def _check_dout(self, cached, dout):
-        if cached is None:
-            raise RuntimeError(f"{self!r}: backward called before forward; call forward(x) first")
+        check_forward_ran(self, cached)
         if tuple(dout.shape) != self.out_shape:
             raise ValueError(f"{self!r}: dout must have the output's shape {self.out_shape}, got {tuple(dout.shape)}")
 
@@ -99,11 +113,13 @@ class Conv2D(_Conv):
         super().__init__(in_channels, filters, kernel_size, stride, padding, init, (k, k, in_channels, filters),
                          rng, xp, device, dtype)
         self.cols = self.x = None
-        # Stride 1 with fewer filters than input channels (the last layer, 32 -> 1): multiply each pixel by the
-        # whole kernel first and add k k shifted slices of the result (shift_add), so the big arrays have k k F
-        # columns instead of im2col's k k C. Conv2D(32, 1) at 128x28x28 here: 22 ms instead of 230 ms forward,
-        # 24 ms instead of 350 ms backward (no (M, 1) @ (1, 288) product, no col2im). Tested against im2col.
-        self.by_output = stride == 1 and filters < in_channels
+        self.path = None  # "by_output" or "im2col": what the last forward ran, so backward runs its twin
+
+    @property
+    def by_output(self):
+        """True when forward hands this layer to conv_fast's output-side path: FAST["by_output"] is on, stride 1,
+        and fewer filters than inputs (keras-conv's last layer, 32 -> 1); its arrays have k k F columns, not k k C."""
+        return FAST["by_output"] and self.stride == 1 and self.filters < self.in_channels
 
     def geometry(self, h, w):
         """(oh, ow, pads) for an h x w input; pads = (top, bottom, left, right)."""
@@ -122,30 +138,25 @@ class Conv2D(_Conv):
         oh, ow, pads = self.geometry(h, w)
         self.x_shape, self.pads, self.out_hw = tuple(x.shape), pads, (oh, ow)
         self.out_shape = (n, oh, ow, self.filters)
-        if self.by_output:
-            self.x = x
-            y = xp.reshape(x, (-1, self.in_channels)) @ self._kernel_by_input()  # (N H W, k k F)
-            y = xp.reshape(y, (n, h, w, k * k, self.filters))
-            return shift_add(y, k, (oh, ow), pads, start=self.params["b"])
-        self.cols = im2col_take(x, k, self.stride, (oh, ow), pads)  # (N oh ow, k k in), cached for dW
+        self.path = "by_output" if self.by_output else "im2col"
+        if self.path == "by_output":  # the fast case, handed over whole (tested equal to the lines below)
+            self.x, self.cols = x, None
+            return conv_fast.conv_forward_by_output(x, self.params["W"], self.params["b"], (oh, ow), pads)
+        self.x, self.cols = None, _im2col(x, k, self.stride, (oh, ow), pads)  # (N oh ow, k k in), kept for dW
         out = self.cols @ xp.reshape(self.params["W"], (k * k * self.in_channels, self.filters))  # (N oh ow, F)
         out += self.params["b"]
         return xp.reshape(out, self.out_shape)
-
-    def _kernel_by_input(self):
-        """W: (k, k, in, F) as (in, k k F): row c holds what one input channel gives to every tap and filter."""
-        k = self.kernel_size
-        W = self.xp.permute_dims(self.params["W"], (2, 0, 1, 3))  # (in, k, k, F)
-        return self.xp.reshape(W, (self.in_channels, k * k * self.filters))
 
     def backward(self, dout, *, input_grad=True):
         """dout: (N, oh, ow, filters) -> dx: (N, H, W, in).
 
         dW = cols.T @ dout, db = dout summed over N, oh, ow, dx = col2im(dout @ W.T) (the padding's share dropped).
         """
-        self._check_dout(self.x if self.by_output else self.cols, dout)
-        if self.by_output:
-            return self._backward_by_output(dout, input_grad)
+        self._check_dout(self.x if self.path == "by_output" else self.cols, dout)
+        if self.path == "by_output":
+            dx, self.grads["W"], self.grads["b"] = conv_fast.conv_backward_by_output(
+                self.x, self.params["W"], dout, self.pads, input_grad)
+            return dx
         xp, k = self.xp, self.kernel_size
         W = self.params["W"]
         dout2 = xp.reshape(dout, (-1, self.filters))  # (N oh ow, F)
@@ -155,17 +166,6 @@ class Conv2D(_Conv):
             return None
         dcols = dout2 @ xp.reshape(W, (k * k * self.in_channels, self.filters)).T  # (N oh ow, k k in)
         return col2im(dcols, self.x_shape, k, self.stride, self.out_hw, self.pads)  # (N, H, W, in)
-
-    def _backward_by_output(self, dout, input_grad):
-        """The backward of the output-side forward: dy = shift_spread(dout), dW = x.T @ dy, dx = dy @ W.T."""
-        xp, k, c, f = self.xp, self.kernel_size, self.in_channels, self.filters
-        dy = xp.reshape(shift_spread(dout, self.x_shape[1:3], k, self.pads), (-1, k * k * f))  # (N H W, k k F)
-        dW = xp.reshape(xp.reshape(self.x, (-1, c)).T @ dy, (c, k, k, f))  # (in, k, k, F)
-        self.grads["W"] = xp.permute_dims(dW, (1, 2, 0, 3))  # (k, k, in, F)
-        self.grads["b"] = xp.sum(xp.reshape(dout, (-1, f)), axis=0)  # (F,)
-        if not input_grad:
-            return None
-        return xp.reshape(dy @ self._kernel_by_input().T, self.x_shape)  # (N, H, W, in)
 
 
 class Conv2DTranspose(_Conv):
@@ -201,7 +201,7 @@ class Conv2DTranspose(_Conv):
         self.x, self.pads = x, pads
         self.out_shape = (n, out_h, out_w, f)
         dcols = xp.reshape(x, (-1, self.in_channels)) @ xp.reshape(self.params["W"], (k * k * f, self.in_channels)).T
-        return col2im(dcols, self.out_shape, k, self.stride, (h, w), pads, start=self.params["b"])  # (N, H, W, F)
+        return col2im(dcols, self.out_shape, k, self.stride, (h, w), pads) + self.params["b"]  # (N, H, W, F)
 
     def backward(self, dout, *, input_grad=True):
         """dout: (N, H, W, filters) -> dx: (N, h, w, in).
@@ -212,7 +212,7 @@ class Conv2DTranspose(_Conv):
         xp, k, f = self.xp, self.kernel_size, self.filters
         W = self.params["W"]
         n, h, w, c = self.x.shape
-        cols = im2col_take(dout, k, self.stride, (h, w), self.pads)  # (N h w, k k F)
+        cols = _im2col(dout, k, self.stride, (h, w), self.pads)  # (N h w, k k F)
         x2 = xp.reshape(self.x, (-1, c))  # (N h w, in)
         self.grads["W"] = xp.reshape(cols.T @ x2, tuple(W.shape))  # (k, k, F, in)
         self.grads["b"] = xp.sum(xp.reshape(dout, (-1, f)), axis=0)  # (F,)

@@ -5,11 +5,7 @@ Flatten reads them in row-major (h, w, c) order, as Keras's Flatten does, so a f
 """
 from .backend import device_of, get_xp
 from .im2col import PADDINGS, conv_geometry, crop2d, pad2d, window
-
-
-def _check_size(name, value, arg="size"):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
+from .layers import check_forward_ran, check_positive_int
 
 
 def _check_nhwc(layer, x):
@@ -19,8 +15,7 @@ def _check_nhwc(layer, x):
 
 def _check_dout(layer, dout):
     """Raise unless forward ran (it sets ``layer.out_shape``) and dout has the output's shape."""
-    if layer.out_shape is None:
-        raise RuntimeError(f"{layer!r}: backward called before forward; call forward(x) first")
+    check_forward_ran(layer, layer.out_shape)
     if tuple(dout.shape) != layer.out_shape:
         raise ValueError(f"{layer!r}: dout must have the output's shape {layer.out_shape}, got {tuple(dout.shape)}")
 
@@ -35,7 +30,7 @@ class MaxPool2D:
     """
 
     def __init__(self, pool_size=2, *, padding="valid"):
-        _check_size("MaxPool2D", pool_size, "pool_size")
+        check_positive_int("MaxPool2D", "pool_size", pool_size)
         if padding not in PADDINGS:
             raise ValueError(f"MaxPool2D: padding must be 'same' or 'valid', got {padding!r}")
         self.pool_size, self.padding = pool_size, padding
@@ -96,7 +91,7 @@ class UpSampling2D:
     """
 
     def __init__(self, size=2):
-        _check_size("UpSampling2D", size)
+        check_positive_int("UpSampling2D", "size", size)
         self.size = size
         self.params, self.grads = {}, {}
         self.x_shape = self.out_shape = None

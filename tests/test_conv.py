@@ -9,7 +9,7 @@ from conftest import host
 from scratchae import (Conv2D, Conv2DTranspose, Flatten, MaxPool2D, Reshape, Sequential, UpSampling2D,
                        assert_close, check_layer, load_model, save_model)
 from scratchae.gradcheck import random_like
-from scratchae.im2col import col2im, conv_geometry, im2col, im2col_take, shift_add, shift_spread
+from scratchae.im2col import col2im, conv_geometry, im2col
 
 TOL = 1e-7
 PROBES = 40  # entries probed per array: every kernel offset and channel gets hit, and each check stays fast
@@ -27,23 +27,6 @@ def test_conv2d_gradcheck(backend, rng, record_gradcheck, stride, size, padding,
     report = record_gradcheck(check_layer(layer, x, rng=rng, max_entries=PROBES))
     assert layer.out_shape[:2] == (batch, out) and set(report) == {"x", "W", "b"}
     assert_close(report, TOL)
-
-
-@pytest.mark.parametrize("in_channels, filters, padding", [(5, 2, "same"), (4, 1, "valid"), (3, 3, "same")])
-def test_output_side_conv_equals_im2col(backend, rng, in_channels, filters, padding):
-    """The stride-1 fast path (shift_add / shift_spread) against the plain im2col path on the same batch."""
-    fast = Conv2D(in_channels, filters, 3, padding=padding, rng=rng, **backend.kw())
-    plain = Conv2D(in_channels, filters, 3, padding=padding, rng=rng, **backend.kw())
-    plain.params["W"][...] = fast.params["W"]
-    fast.params["b"][...] = plain.params["b"][...] = backend.asarray(rng.standard_normal(filters))
-    fast.by_output, plain.by_output = True, False
-    x = backend.asarray(rng.standard_normal((2, 6, 7, in_channels)))
-    out = fast.forward(x)
-    np.testing.assert_allclose(host(out), host(plain.forward(x)), rtol=1e-12, atol=1e-12)
-    dout = random_like(out, rng)
-    np.testing.assert_allclose(host(fast.backward(dout)), host(plain.backward(dout)), rtol=1e-12, atol=1e-12)
-    for name in ("W", "b"):
-        np.testing.assert_allclose(host(fast.grads[name]), host(plain.grads[name]), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("stride, size, padding, out", [
@@ -82,36 +65,6 @@ def test_shape_layers_gradcheck(backend, rng, record_gradcheck, make, shape):
 def test_same_padding_is_tensorflows(size, k, s, expected):
     assert conv_geometry(size, k, s, "same") == expected
     assert conv_geometry(size, k, s, "valid") == ((size - k) // s + 1, 0, 0)
-
-
-@pytest.mark.parametrize("k, s, size, padding", [(3, 2, 9, "valid"), (3, 2, 8, "same"), (3, 1, 6, "same"),
-                                                 (2, 2, 8, "valid"), (4, 3, 10, "same"), (5, 1, 4, "same")])
-def test_col2im_is_the_adjoint_of_im2col(backend, rng, k, s, size, padding):
-    # <im2col(x), d> == <x, col2im(d)> for random x and d: the identity every backward here relies on.
-    out, top, bottom = conv_geometry(size, k, s, padding)
-    pads = (top, bottom, top, bottom)
-    x = backend.asarray(rng.standard_normal((2, size, size, 3)))
-    d = backend.asarray(rng.standard_normal((2 * out * out, k * k * 3)))
-    lhs = float(backend.xp.sum(im2col(x, k, s, (out, out), pads) * d))
-    rhs = float(backend.xp.sum(x * col2im(d, (2, size, size, 3), k, s, (out, out), pads)))
-    assert lhs == pytest.approx(rhs, rel=1e-12)
-    if s == 1:  # the output-side pair, the same identity
-        y = backend.asarray(rng.standard_normal((2, size, size, k * k, 4)))
-        dout = backend.asarray(rng.standard_normal((2, out, out, 4)))
-        lhs = float(backend.xp.sum(shift_add(y, k, (out, out), pads) * dout))
-        rhs = float(backend.xp.sum(y * shift_spread(dout, (size, size), k, pads)))
-        assert lhs == pytest.approx(rhs, rel=1e-12)
-
-
-@pytest.mark.parametrize("k, s, size, padding", [(3, 2, 8, "same"), (3, 2, 7, "same"), (3, 1, 5, "same"),
-                                                 (2, 3, 9, "valid"), (1, 1, 3, "valid")])
-def test_im2col_take_equals_the_slices(backend, rng, k, s, size, padding):
-    """The gather (the layers' fast path) against the k k slices (the definition), on a non-square image."""
-    out_h, top, bottom = conv_geometry(size, k, s, padding)
-    out_w, left, right = conv_geometry(size + 1, k, s, padding)
-    x = backend.asarray(rng.standard_normal((2, size, size + 1, 3)))
-    args = (k, s, (out_h, out_w), (top, bottom, left, right))
-    np.testing.assert_array_equal(host(im2col_take(x, *args)), host(im2col(x, *args)))
 
 
 def test_im2col_columns_follow_the_kernel_layout(rng):

@@ -24,6 +24,7 @@
 # You will learn
 # - im2col: copying every patch into a row, so that a convolution is `cols @ W`;
 # - why a transposed convolution is the same matrix, transposed, and how that gives both its forward and backward;
+# - which code the layers run, and the check that pins it to the reference;
 # - the gradient check of both layers;
 # - what the convolutional autoencoder reconstructs better than a dense one.
 
@@ -113,16 +114,18 @@ print("cols @ W equals the loops:", np.asarray(out)[0, :, :, 0].tolist())
 #
 # `scratchae.Conv2D` is this matrix product with Keras's padding. With `padding="same"` the output has
 # $\lceil H / s \rceil$ rows, and the total padding $(\text{out} - 1)s + k - H$ is split with the odd pixel at the
-# bottom and right (so a stride-2 3x3 convolution pads 0 rows on top of a 28-row image and 1 below). Its im2col
-# adds the padding and takes the stride, otherwise it is the function you just wrote:
+# bottom and right (so a stride-2 3x3 convolution pads 0 rows on top of a 28-row image and 1 below). The
+# reference im2col in `scratchae/im2col.py` adds the padding and takes the stride. Otherwise it is the function
+# you just wrote. Its adjoint `col2im` is the same k k slices, added into a zeroed padded buffer, then cropped:
 
 # %%
 import inspect
 
 from scratchae import Conv2D, Conv2DTranspose, check_layer, rel_error
-from scratchae.im2col import im2col
+from scratchae.im2col import col2im, im2col
 
 print(inspect.getsource(im2col))
+print(inspect.getsource(col2im))
 
 # %%
 rng = np.random.default_rng(0)
@@ -133,6 +136,51 @@ error = rel_error(layer.forward(x3), ours)  # its bias starts at zero, so no + b
 print(f"Conv2D against im2col_by_hand @ W: {error:.1e}")
 # Check: the same products in the same order; expect 0 or about 1e-16, above 1e-12 means they differ.
 assert error < 1e-12, error
+
+# %% [markdown]
+# ## Which code runs
+#
+# The reference above is the definition. The layers can run faster forms of the same numbers, from
+# `scratchae/conv_fast.py`. One dictionary in `scratchae/conv.py`, `FAST`, switches each of them on or off:
+#
+# - `gather_im2col`: im2col as one `xp.take` (a gather) instead of k k slices and a stack;
+# - `by_output`: a stride-1 Conv2D with fewer filters than input channels works from the output side. It
+#   multiplies each pixel by the whole kernel first, then adds k k shifted slices (`shift_add`).
+#
+# In the keras-conv model below, the two stride-2 Conv2D layers run the gather im2col forward and the reference
+# col2im above backward (the first one needs no input gradient). The two Conv2DTranspose layers run the
+# reference col2im forward and the gather im2col backward. (A faster col2im was tried and removed: it saved
+# too little of an epoch to be worth a second version.)
+# The last Conv2D (32 -> 1, stride 1) runs the `by_output` path: no im2col and no col2im at all.
+# If you set a breakpoint in `im2col` above, Conv2D will not reach it while `FAST` is on. Switch `FAST` off
+# first, as the next cell does. The cell checks that both ways give the same numbers: forward, dx, dW and db.
+# `tests/test_conv_fast.py` checks the same for every fast function and layer, on every backend.
+
+# %%
+from scratchae import conv
+from scratchae.gradcheck import random_like
+
+print("conv.FAST =", conv.FAST)
+last = Conv2D(32, 1, 3, xp=xp, dtype="float64", rng=5)  # like the model's last layer: the by_output path
+x32 = xp.asarray(rng.standard_normal((2, 7, 7, 32)))
+dout32 = random_like(last.forward(x32), rng)
+
+
+def run_layer():
+    out = last.forward(x32)
+    dx = last.backward(dout32)
+    return out, dx, last.grads["W"], last.grads["b"]
+
+
+fast = run_layer()
+saved = dict(conv.FAST)
+conv.FAST.update({name: False for name in conv.FAST})  # every switch off: the reference of im2col.py runs
+reference = run_layer()
+conv.FAST.update(saved)
+errors = [rel_error(a, b) for a, b in zip(fast, reference)]
+print("fast against reference (out, dx, dW, db):", ", ".join(f"{e:.1e}" for e in errors))
+# Check: the same sums in another order; expect about 1e-16, above 1e-12 means a fast path is wrong.
+assert max(errors) < 1e-12, errors
 
 # %% [markdown]
 # ## The transposed convolution is the transposed matrix
@@ -230,7 +278,8 @@ for name, model in models.items():
 # %%
 # Check: one epoch must lower the test BCE from the untrained ~0.69 (a 0.5 guess for every pixel) by 0.05 or
 # more; a loss that does not fall means a broken step. With the full settings expect about 0.25 for conv and
-# 0.31 for dense (measured here on all 10,000 test images: 0.2516 and 0.3097).
+# 0.31 for dense. Those two numbers (0.2516 and 0.3097) were measured on all 10,000 test images. This lesson
+# evaluates only the first 1,000, so its numbers differ a little.
 for name, losses in history.items():
     assert losses[1] < losses[0] - 0.05, (name, losses)
 first = [int(np.flatnonzero(y_test == c)[0]) for c in range(8)]  # one test image of each of 8 classes
@@ -319,7 +368,8 @@ try_it("col2im", check_col2im)
 #
 # For H = 28: out = 14, total = 13 * 2 + 3 - 28 = 1, so 0 on top and 1 at the bottom. For H = 7: out = 4,
 # total = 3 * 2 + 3 - 7 = 2, so 1 and 1. With 1 and 1 on 28 rows, PyTorch also gets 14 rows (the extra bottom
-# row is never reached by a stride-2 window), but every window starts one row higher: the outputs are Keras's
-# shifted by one pixel. Same shapes, different numbers; this is why scratchae's tests pad PyTorch explicitly.
+# row is never reached by a stride-2 window), but every window starts one row higher. The sampling grid moves up
+# by one input pixel, so each output reads different pixels. Same shapes, different numbers; this is why
+# scratchae's tests pad PyTorch explicitly.
 #
 # </details>
