@@ -189,6 +189,3 @@ class Reshape:
         """dout: (N, *shape) -> dx: x's shape."""
         _check_dout(self, dout)
         return get_xp(dout).reshape(dout, self.x_shape) if input_grad else None
-
-
-LAYER_TYPES = {"MaxPool2D": MaxPool2D, "UpSampling2D": UpSampling2D, "Flatten": Flatten, "Reshape": Reshape}
