@@ -62,6 +62,8 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less
 # %%
 import numpy as np
 
+from scratchae.backend import to_numpy
+
 x = xp.reshape(xp.arange(1.0, 17.0), (1, 4, 4, 1))  # one 4x4 image, pixels 1..16, float64
 K = xp.reshape(xp.asarray([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]), (3, 3, 1, 1))  # Sobel-x
 print(xp.reshape(x, (4, 4)))
@@ -71,11 +73,11 @@ def conv_loops(x, W):
     """Four nested loops, straight from the formula (stride 1, no padding)."""
     n, h, w, c = x.shape
     k, f = W.shape[0], W.shape[3]
-    out = np.zeros((n, h - k + 1, w - k + 1, f))
+    out = xp.zeros((n, h - k + 1, w - k + 1, f), dtype=x.dtype, device=x.device)  # on x's device, as x
     for y in range(h - k + 1):
         for x_ in range(w - k + 1):
             patch = x[:, y:y + k, x_:x_ + k, :]  # (N, k, k, C)
-            out[:, y, x_, :] = np.asarray(xp.reshape(patch, (n, -1)) @ xp.reshape(W, (-1, f)))
+            out[:, y, x_, :] = xp.reshape(patch, (n, -1)) @ xp.reshape(W, (-1, f))
     return out
 
 
@@ -105,9 +107,9 @@ out = xp.reshape(cols @ xp.reshape(K, (9, 1)), (1, 2, 2, 1))
 
 # %%
 # Check: the same sums in another order; expect 0 (these are small integers), anything else means a bug.
-difference = float(np.max(np.abs(np.asarray(out) - conv_loops(x, K))))
+difference = float(xp.max(xp.abs(out - conv_loops(x, K))))
 assert difference == 0.0, difference
-print("cols @ W equals the loops:", np.asarray(out)[0, :, :, 0].tolist())
+print("cols @ W equals the loops:", to_numpy(out)[0, :, :, 0].tolist())  # to_numpy: a host copy to print
 
 # %% [markdown]
 # ## The library's Conv2D
@@ -195,11 +197,11 @@ assert max(errors) < 1e-12, errors
 import matplotlib.pyplot as plt
 
 down = Conv2D(1, 1, 3, stride=2, xp=xp, dtype="float64", rng=1)  # 4x4 -> 2x2
-C = xp.stack([xp.reshape(down.forward(xp.reshape(xp.eye(16, dtype=xp.float64)[p], (1, 4, 4, 1))), (4,))
+C = xp.stack([xp.reshape(down.forward(xp.reshape(xp.eye(16, dtype=xp.float64)[p, :], (1, 4, 4, 1))), (4,))
               for p in range(16)], axis=1)  # (4, 16): one column per input pixel
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
 for ax, matrix, title in ((axes[0], C, "C: conv 4x4 -> 2x2  (4 x 16)"), (axes[1], C.T, "C.T: 2x2 -> 4x4  (16 x 4)")):
-    ax.imshow(np.asarray(matrix), cmap="coolwarm", vmin=-1, vmax=1)
+    ax.imshow(to_numpy(matrix), cmap="coolwarm", vmin=-1, vmax=1)
     ax.set_title(title)
     ax.set_xlabel("input pixel")
     ax.set_ylabel("output pixel")
