@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 import scratchae as sa
 from scratchae.data import batch_slices, epoch_order, load
 from scratchae.training import train_step
-from timing import interleaved  # benchmarks/timing.py: run as python3 benchmarks/<script>.py
+from timing import interleaved, print_blas  # benchmarks/timing.py: run as python3 benchmarks/<script>.py
 
 DIMS = (784, 256, 128, 64, 32, 32)
 
@@ -217,6 +217,7 @@ def main():
         return memory_child(args.memory_child, args.batch_sizes[0], args.memory_epochs)
     if args.quick:
         args.batch_sizes, args.repeats = [256], 2
+    print_blas()
     import torch
 
     x = load("mnist")[0]
