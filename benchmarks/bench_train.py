@@ -211,6 +211,7 @@ def main():
     p.add_argument("--repeats", type=int, default=5, help="timed epochs per variant after one warm-up (median)")
     p.add_argument("--memory-epochs", type=int, default=2, help="epochs of the peak-memory runs")
     p.add_argument("--quick", action="store_true", help="B=256 only, 2 repeats")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     p.add_argument("--memory-child", choices=["scratchae", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.memory_child:
@@ -228,7 +229,8 @@ def main():
     print(f"numpy {np.__version__}, torch {torch.__version__}, scratchae {sa.__version__}; "
           f"median of {args.repeats} epochs after one warm-up, interleaved\n")
     cpu_section(x, args)
-    memory_section(args)
+    if not args.no_memory:
+        memory_section(args)
     gpu_section(x, args)
 
 
