@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 import scratchae as sa
 from scratchae.data import batch_slices, epoch_order, load
 from scratchae.training import train_step
-from timing import interleaved  # benchmarks/timing.py: run as python3 benchmarks/<script>.py
+from timing import interleaved, print_blas  # benchmarks/timing.py: run as python3 benchmarks/<script>.py
 
 DIMS = (784, 256, 128, 64, 32, 32)
 
@@ -211,12 +211,14 @@ def main():
     p.add_argument("--repeats", type=int, default=5, help="timed epochs per variant after one warm-up (median)")
     p.add_argument("--memory-epochs", type=int, default=2, help="epochs of the peak-memory runs")
     p.add_argument("--quick", action="store_true", help="B=256 only, 2 repeats")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     p.add_argument("--memory-child", choices=["scratchae", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.memory_child:
         return memory_child(args.memory_child, args.batch_sizes[0], args.memory_epochs)
     if args.quick:
         args.batch_sizes, args.repeats = [256], 2
+    print_blas()
     import torch
 
     x = load("mnist")[0]
@@ -227,7 +229,8 @@ def main():
     print(f"numpy {np.__version__}, torch {torch.__version__}, scratchae {sa.__version__}; "
           f"median of {args.repeats} epochs after one warm-up, interleaved\n")
     cpu_section(x, args)
-    memory_section(args)
+    if not args.no_memory:
+        memory_section(args)
     gpu_section(x, args)
 
 

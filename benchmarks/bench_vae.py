@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 import scratchae as sa
 from scratchae.data import batch_slices, epoch_order, load
 from scratchae.elbo import KL, BCESum, vae_step
-from timing import interleaved  # benchmarks/timing.py: run as python3 benchmarks/<script>.py
+from timing import interleaved, print_blas  # benchmarks/timing.py: run as python3 benchmarks/<script>.py
 
 HIDDEN, LATENT, BATCH = 400, 20, 128
 
@@ -93,6 +93,7 @@ def main():
     p.add_argument("--repeats", type=int, default=5, help="timed epochs per variant after one warm-up (median)")
     p.add_argument("--batch-size", type=int, default=BATCH)
     args = p.parse_args()
+    print_blas()
     import torch
 
     x = load("mnist")[0]

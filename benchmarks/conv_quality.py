@@ -18,6 +18,7 @@ from scratchae import BCE, Adam, save_model
 from scratchae.data import batch_slices, epoch_order, load
 from scratchae.models import conv_autoencoder
 from scratchae.training import evaluate, train_step
+from timing import print_blas  # benchmarks/timing.py: run as python3 benchmarks/<script>.py
 
 
 def main():
@@ -28,6 +29,7 @@ def main():
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--save", type=pathlib.Path, help="save the weights after every epoch in this folder")
     args = parser.parse_args()
+    print_blas()
     x_train, _, x_test, _ = load("fashion-mnist")
     x_train = x_train[:args.limit]
     for seed in args.seeds:

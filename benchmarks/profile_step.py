@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 import scratchae as sa
 from scratchae.data import batch_slices, epoch_order, load
+from timing import print_blas  # benchmarks/timing.py: run as python3 benchmarks/<script>.py
 
 
 def loss_value(loss, out, target):
@@ -49,6 +50,7 @@ def main():
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
+    print_blas()
     x = load("mnist")[0]
     model = sa.dense_autoencoder(rng=0)
     loss, opt = sa.BCE(), sa.Adam(model)
