@@ -19,7 +19,8 @@ from threadpoolctl import threadpool_limits
 
 import scratchae as sa
 from scratchae.data import batch_slices, epoch_order, load
-from scratchae.elbo import KL, BCESum, vae_step
+from scratchae.losses import BCE
+from scratchae.vae import KL, vae_step
 from timing import interleaved, print_blas  # benchmarks/timing.py: run as python3 benchmarks/<script>.py
 
 HIDDEN, LATENT, BATCH = 400, 20, 128
@@ -28,7 +29,7 @@ HIDDEN, LATENT, BATCH = 400, 20, 128
 def scratchae_runner(x, batch_size):
     """One scratchae VAE epoch per call: the step and the per-step eps generator of the training command."""
     model = sa.dense_vae((784, HIDDEN), LATENT, rng=0)
-    opt, recon, kl = sa.Adam(model, lr=1e-3), BCESum(), KL()
+    opt, recon, kl = sa.Adam(model, lr=1e-3), BCE(reduction="image"), KL()
     slices = list(batch_slices(x.shape[0], batch_size))
     epoch = [0]
 
