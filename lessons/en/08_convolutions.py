@@ -289,7 +289,7 @@ fig, axes = plt.subplots(3, 8, figsize=(10, 4))
 for row, (title, images) in enumerate((("original", x_test), ("conv", models["conv"].forward(x_test[:100, :])),
                                       ("dense", models["dense"].forward(x_test[:100, :])))):
     for col, i in enumerate(first):
-        axes[row, col].imshow(to_numpy(images[i]).reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+        axes[row, col].imshow(to_numpy(images[i, ...]).reshape(28, 28), cmap="gray", vmin=0, vmax=1)
         axes[row, col].set_xticks([])
         axes[row, col].set_yticks([])
     axes[row, 0].set_ylabel(title)
