@@ -31,7 +31,8 @@ def test_thirty_second_example_runs(capsys):
 
 def test_readme_names_the_main_job_and_the_test_command():
     assert "python3 -m pip install -e . && python3 -m scratchae.train" in README
-    assert 'python3 -m pip install -e ".[test]" && python3 -m pytest' in README
+    assert 'python3 -m pip install -e ".[test]" && python3 -m pytest -n 2' in README
+    assert "SCRATCHAE_BACKEND=standin python3 -m pytest -n 2 lessons" in README  # the lessons again, on the stand-in
 
 
 def command_after(marker, text):
