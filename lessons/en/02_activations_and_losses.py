@@ -115,10 +115,11 @@ print("ReLU agrees and passes the gradient check")
 #
 # $$p = \sigma(z) = \frac{1}{1 + e^{-z}}, \qquad \frac{dp}{dz} = p\,(1 - p)$$
 #
-# Typed as written, the formula computes $e^{-z}$, and for $z = -1000$ that is $e^{1000}$: far beyond float32's
-# largest number (about $3.4 \times 10^{38}$, reached at $z \approx -88$). NumPy returns infinity and warns; the
-# other textbook form $e^z / (1 + e^z)$ even returns $\infty/\infty$ = NaN at $z = +1000$. (This cell uses NumPy
-# on purpose: CuPy on a GPU overflows the same way, but silently.)
+# Typed as written, the formula computes $e^{-z}$. For $z = -1000$ that is $e^{1000}$, far beyond float32's
+# largest number (about $3.4 \times 10^{38}$, reached at $z \approx -88$). So `np.exp` returns infinity and
+# warns "overflow". The final answer is still right: $1 / (1 + \infty) = 0$. The trouble is the infinite value
+# in the middle, and the other textbook form shows it. $e^z / (1 + e^z)$ at $z = +1000$ is $\infty / \infty$,
+# and that is NaN, not 1. (This cell uses NumPy on purpose: CuPy on a GPU overflows the same way, but silently.)
 
 # %%
 import warnings
@@ -152,9 +153,15 @@ textbook = 1 / (1 + xp.exp(-z64))
 print(f"textbook vs library where both are safe: relative error {rel_error(Sigmoid().forward(z64), textbook):.1e}")
 
 # %%
-# Check: the naive form warned and gave NaN; the library's did neither and gives 0, 0.5, 1.
-assert any("overflow" in str(w.message) for w in caught) and np.isnan(other[2])
+# Check: the library's Sigmoid gave no warning and gives 0, 0.5, 1.
 assert not caught_lib and [float(v) for v in p_lib] == [0.0, 0.5, 1.0]
+# Over the whole float32 range it stays in [0, 1], never decreases, and keeps sigma(-z) = 1 - sigma(z)
+# (expect differences of about 6e-8, float32 rounding; above 1e-6 means a bug).
+wide = np.sort(np.concatenate([np.linspace(-3e38, 3e38, 2001), np.linspace(-100, 100, 2001)]))
+wide = xp.asarray(wide.astype(np.float32))
+p_wide = Sigmoid().forward(wide)
+assert bool(xp.all((p_wide >= 0) & (p_wide <= 1))) and bool(xp.all(p_wide[1:] >= p_wide[:-1]))
+assert float(xp.max(xp.abs(Sigmoid().forward(-wide) - (1 - p_wide)))) < 1e-6
 # Same function where both are safe: expect about 1e-16 (rounding), above 1e-12 means they differ.
 assert rel_error(Sigmoid().forward(z64), textbook) < 1e-12
 # Sigmoid's backward against central differences, random dout: expect about 1e-11, above 1e-7 means a bug.
@@ -205,9 +212,9 @@ print("both losses agree and pass the gradient check")
 # %% [markdown]
 # ## Clipping at 0 and 1
 #
-# In float32 the library's Sigmoid returns exactly 0 below $z \approx -20$ and exactly 1 above $z \approx 17.5$. If
-# such a pixel's target is the other end, $\log 0 = -\infty$: one pixel makes the whole batch's loss infinite, and
-# the gradient $1 / (p(1-p))$ divides by zero. The library clips $p$ to $[\epsilon, 1 - \epsilon]$ with
+# In float32 the library's Sigmoid returns exactly 0 for $z \le -20$ and exactly 1 for $z \ge 17.4$ (we measured
+# it). If such a pixel's target is the other end, $\log 0 = -\infty$. Then one pixel makes the whole batch's
+# loss infinite, and the gradient $1 / (p(1-p))$ divides by zero. The library clips $p$ to $[\epsilon, 1 - \epsilon]$ with
 # $\epsilon = 10^{-7}$ first, as Keras does: each pixel's loss is then at most $-\log \epsilon \approx 16.1$, and
 # its gradient, though huge (about $1/(n\epsilon)$), is finite.
 
@@ -242,7 +249,7 @@ print(f"clipped BCE {float(library_edge.forward(p_edge, t_edge)):.4f}, expected 
 # vanishes, even when the pixel is completely wrong. $p - t$ still says "move".
 
 # %%
-z32 = xp.asarray([-20.0, -5.0, 0.0, 5.0, 20.0], dtype=xp.float32)
+z32 = xp.asarray([-30.0, -5.0, 0.0, 5.0, 30.0], dtype=xp.float32)  # in float32, p is exactly 0 below -20
 t32 = xp.asarray([1.0, 1.0, 1.0, 0.0, 0.0], dtype=xp.float32)  # the outer two: saturated at the wrong end
 out_sigmoid, loss = Sigmoid(), BCE()
 p32 = out_sigmoid.forward(z32)

@@ -182,18 +182,23 @@ fig.suptitle(f"decoded latent walk from a {DIGIT_A} to a {DIGIT_B} (top), pixel 
 plt.show()
 
 # %% [markdown]
-# **Check.** The two ends of the walk are the model's reconstructions of the two images: expect absolute
-# differences of about 1e-7 to 1e-6 (the same arithmetic, but a matrix library may add in another order for a
-# batch of another size, and ten layers pass the rounding on), above 1e-4 means `decode` is not the second half of `forward`; and because the latent layer ends
-# in a ReLU, every code is $\ge 0$, so every point of the segment is $\ge 0$ too: a code of the kind the decoder
-# sees, though not necessarily close to the code of any real image.
+# **Check.** The two ends of the walk are the model's reconstructions of the two images. Expect absolute
+# differences of about 1e-7 to 1e-6; above 1e-4 means `decode` is not the second half of `forward`. (The
+# arithmetic is the same, but a matrix library may add in another order for a batch of another size, and ten
+# layers pass the rounding on.) A second check tests the segment itself. It must start at $z_a$, end at $z_b$,
+# and take equal steps of $(z_b - z_a) / 8$. Swapped ends or uneven $\alpha$ fail it. Expect about 1e-7.
 
 # %%
 ends = sa.to_numpy(model.forward(xp.take(x_test, xp.asarray([i_a, i_b]), axis=0)))  # (2, 784)
 err_ends = float(np.max(np.abs(walk[[0, -1]] - ends)))
 print(f"largest difference between the walk's ends and the reconstructions: {err_ends:.1e}")
 assert err_ends < 1e-4
-assert float(xp.min(z_line)) >= 0.0
+line = sa.to_numpy(z_line).astype(np.float64)  # (STEPS, 32)
+za, zb = sa.to_numpy(z_a)[0].astype(np.float64), sa.to_numpy(z_b)[0].astype(np.float64)
+err_line = max(np.max(np.abs(line[0] - za)), np.max(np.abs(line[-1] - zb)),
+               np.max(np.abs(np.diff(line, axis=0) - (zb - za) / (STEPS - 1))))
+print(f"largest difference between the segment and z_a, z_b and equal steps: {err_line:.1e}")
+assert err_line < 1e-4 * (1 + np.max(np.abs(zb - za)))
 
 # %% [markdown]
 # The pixel blend fades one image out and the other in; the latent walk mostly draws strokes, each in between
