@@ -172,7 +172,8 @@ for name in models:
 # **Check.** The test losses above come from `evaluate`, a running mean over batches in float32. Recompute
 # them independently in float64 with NumPy from the reconstructions: expect relative differences of about 1e-7
 # (float32 rounding); above 1e-4 means `evaluate` averages wrongly. With the full settings, the MSE model's test
-# MSE is about 0.0096 after 10 epochs (the README's number: 0.00964); in quick mode about 0.04.
+# MSE is about 0.0096 after 10 epochs (the README's number: 0.00964); in quick mode about 0.04. The 0.0096
+# check runs only with the lesson's own full settings. If you change them for an exercise, it is skipped.
 
 # %%
 x64 = x_test_host.astype(np.float64)
@@ -184,8 +185,11 @@ for name, model in models.items():
     err = max(abs(scores[name, "MSE"] / mse64 - 1), abs(scores[name, "BCE"] / bce64 - 1))
     print(f"{name} model: float64 MSE {mse64:.5f}, BCE {bce64:.5f}; largest rel. difference {err:.1e}")
     assert err < 1e-4
-if not QUICK:
+settings = (EPOCHS, N_TRAIN, SEED, preset["batch_size"], preset["lr"], list(preset["dims"]))
+if not QUICK and settings == (10, 60000, 0, 32, 1e-3, [784, 64]):  # the lesson's settings only
     assert scores["MSE", "MSE"] < 0.011, "10 epochs of the preset should reach about 0.0096"
+elif not QUICK:
+    print("settings changed: the check against 0.0096 is skipped")
 
 # %% [markdown]
 # With the full settings each model wins at the loss it was trained on: after 10 epochs the MSE model's test
