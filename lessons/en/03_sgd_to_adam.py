@@ -16,9 +16,10 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/03_sgd_to_adam.ipynb)
 #
-# Backward fills every gradient; the optimizer turns gradients into a change of the weights. In about 12 minutes
-# you will run plain gradient descent and Adam on a small problem whose answer is known, see what Adam's bias
-# correction does in its first steps, and hold the library's Adam against the paper's algorithm, line by line.
+# Backward fills every gradient; the optimizer turns gradients into a change of the weights. Plan 40 to 55 minutes,
+# exercises included. You will run plain gradient descent and Adam on a small problem whose answer is known. You
+# will see what Adam's bias correction does in its first steps. Then you will compare the library's Adam with the
+# paper's algorithm, line by line.
 #
 # You will learn
 # - the update rules of SGD and Adam, and why one learning rate does not fit every direction;

@@ -17,9 +17,9 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/09_denoising.ipynb)
 #
 # An autoencoder that copies its input can learn to copy badly and still look good. A denoising autoencoder is
-# given a corrupted image and asked for the clean one, so it has to learn what digits look like. In about 10
-# minutes you will corrupt images by hand, measure how bad they are in decibels, and train a denoiser whose
-# training step differs from the plain one in a single line.
+# given a corrupted image and asked for the clean one, so it has to learn what digits look like. Plan 40 to 55
+# minutes, exercises included. You will corrupt images by hand, measure how bad they are in decibels, and train a
+# denoiser whose training step differs from the plain one in a single line.
 #
 # You will learn
 # - how Gaussian noise is added and clipped back to the pixel range, reproducibly from a seed;
@@ -129,7 +129,9 @@ print("add_noise agrees with the hand-written noise; max difference", difference
 # $$\mathrm{PSNR}_n = 10 \log_{10} \frac{1^2}{\frac1D \sum_i (\hat x_{ni} - x_{ni})^2}, \qquad
 # \mathrm{PSNR} = \frac1N \sum_n \mathrm{PSNR}_n$$
 #
-# Every halving of the error adds about 3 dB; 20 dB means a root-mean-square error of 0.1 per pixel.
+# For one image, halving the MSE adds about 3 dB ($10 \log_{10} 2 \approx 3.01$). Halving the root-mean-square
+# error, the typical size of a pixel's error, divides the MSE by 4 and adds about 6 dB. 20 dB means a
+# root-mean-square error of 0.1 per pixel.
 
 # %%
 from scratchae.denoise import psnr
@@ -187,8 +189,8 @@ for epoch in range(EPOCHS):
 
 # %%
 # Check: the denoised images must be much closer to the clean ones than the noisy inputs were. Expect about
-# 9.4 dB in and about 13.5 dB out after the 2 quick epochs, about 17 dB after 10; a gain under 3 dB means
-# a bug.
+# 9.4 dB in and about 13.5 dB out after the 2 quick epochs, about 16 dB after 10 (we measured 16.2). A gain
+# under 3 dB means a bug.
 assert scores["test_psnr"] > scores["noisy_psnr"] + 3.0, scores
 print(f"gain: {scores['test_psnr'] - scores['noisy_psnr']:.1f} dB")
 
@@ -217,8 +219,11 @@ plt.show()
 # %% [markdown]
 # The command line does the same with `--noise`: `python -m scratchae.train --noise 0.5` trains the reference
 # model as a denoiser, reports PSNR per epoch, and draws these three rows. The presets `keras-denoise` and
-# `tf-denoise` rebuild the Keras blog's and the TensorFlow tutorial's convolutional denoisers; a convolution sees
-# neighbouring pixels together and gets 1-2 dB further (see the README).
+# `tf-denoise` rebuild the Keras blog's and the TensorFlow tutorial's convolutional denoisers. A convolution sees
+# neighbouring pixels together. In the README's table, the small conv model `tf-denoiser` (10 epochs) is 1.6 dB
+# above the dense reference model (20 epochs) on MNIST, and 2.8 dB above it on Fashion-MNIST. But a wide dense
+# model (784-512-784, 20 epochs) beats the conv model on both: 19.40 against 19.05 dB on MNIST, and 22.00
+# against 21.89 dB on Fashion-MNIST.
 #
 # ## Try it
 #
@@ -284,5 +289,20 @@ try_it("masking noise", check_mask_noise)
 #
 # </details>
 #
-# 3. Replace BCE by MSE (`from scratchae import MSE`). Training on MSE maximises PSNR directly (PSNR is a
-#    function of the MSE); does the test PSNR after the same epochs go up?
+# 3. Replace BCE by MSE (`from scratchae import MSE`). Training on MSE lowers the squared error of the pixels.
+#    Our PSNR is the mean of each image's PSNR, so it is not a function of the MSE of the whole test set. But
+#    each image's PSNR depends only on that image's squared error. Does the test PSNR after the same epochs go up?
+#
+# <details><summary>Solution</summary>
+#
+# One line changes in the training cell: `loss, optimizer = MSE(), Adam(model, lr=1e-3)`.
+#
+# Yes. We ran this lesson's code with each loss. In quick mode (2 epochs), the denoised PSNR is 13.49 dB with
+# BCE and 13.54 dB with MSE. With the full settings (10 epochs), it is 16.20 dB with BCE and 17.33 dB with MSE.
+# MSE scores every pixel's error the way PSNR does. BCE punishes an error more when the target is near 0 or 1,
+# and most MNIST pixels are exactly 0.
+#
+# The same run also shows the point of the premise. After 10 epochs with MSE, the MSE of the whole test set is
+# 0.0209, and $10 \log_{10}(1 / 0.0209) = 16.8$ dB. The mean of the images' PSNRs is 17.3 dB: the two differ.
+#
+# </details>

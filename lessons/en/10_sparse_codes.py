@@ -17,9 +17,9 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/10_sparse_codes.ipynb)
 #
 # A 32-unit code can describe a digit with all 32 units a little on, or with a few units strongly on and the rest
-# exactly off. The second kind, a sparse code, is easier to read and often more useful. In about 10 minutes you
-# will add an L1 penalty on the code to the loss, write its gradient by hand, check it, and measure how much
-# quieter the code becomes.
+# exactly off. The second kind, a sparse code, is easier to read and often more useful. Plan 40 to 60 minutes,
+# exercises included. You will add an L1 penalty on the code to the loss, write its gradient by hand, check it, and
+# measure how much quieter the code becomes.
 #
 # You will learn
 # - the L1 activity penalty and its gradient, $\lambda\,\mathrm{sign}(h)/N$;

@@ -17,9 +17,10 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/12_vae.ipynb)
 #
 # A plain autoencoder compresses and reconstructs, but you cannot pick a point in its latent space and expect a
-# digit back. The variational autoencoder (Kingma & Welling, 2013) fixes that with two changes: the encoder
-# outputs a *distribution* over codes, and a KL term keeps those distributions close to $\mathcal N(0, I)$. In
-# about 15 minutes you will see the problem, write both changes by hand, check their gradients and train one.
+# digit back. The variational autoencoder (Kingma & Welling, 2013) fixes that with two changes: the encoder outputs
+# a *distribution* over codes, and a KL term keeps those distributions close to $\mathcal N(0, I)$. Plan 50 to 70
+# minutes, exercises included. You will see the problem, write both changes by hand, check their gradients and
+# train one.
 #
 # You will learn
 # - why a plain autoencoder's latent space has holes;
@@ -330,7 +331,7 @@ def check_monte_carlo():
     mu1, logvar1 = np.array([1.0, -0.5]), np.array([0.2, -1.0])
     estimate = kl_monte_carlo(mu1, logvar1, 200_000, np.random.default_rng(0))
     exact = kl_forward(xp.asarray(mu1[None, :]), xp.asarray(logvar1[None, :]))
-    assert abs(estimate - exact) < 0.02, f"estimate {estimate:.4f}, closed form {exact:.4f}: expect within 0.01"
+    assert abs(estimate - exact) < 0.02, f"estimate {estimate:.4f}, closed form {exact:.4f}: expect about 0.003, at most 0.02"
 
 
 try_it("Monte Carlo KL", check_monte_carlo)
@@ -355,7 +356,7 @@ try_it("Monte Carlo KL", check_monte_carlo)
 #     mu1, logvar1 = np.array([1.0, -0.5]), np.array([0.2, -1.0])
 #     estimate = kl_monte_carlo(mu1, logvar1, 200_000, np.random.default_rng(0))
 #     exact = kl_forward(xp.asarray(mu1[None, :]), xp.asarray(logvar1[None, :]))
-#     assert abs(estimate - exact) < 0.02, f"estimate {estimate:.4f}, closed form {exact:.4f}: expect within 0.01"
+#     assert abs(estimate - exact) < 0.02, f"estimate {estimate:.4f}, closed form {exact:.4f}: expect about 0.003, at most 0.02"
 #
 #
 # try_it("Monte Carlo KL", check_monte_carlo)
