@@ -156,8 +156,8 @@ print(f"textbook vs library where both are safe: relative error {rel_error(Sigmo
 # %%
 # Check: the library's Sigmoid gave no warning and gives 0, 0.5, 1.
 assert not caught_lib and [float(v) for v in p_lib] == [0.0, 0.5, 1.0]
-# Over the whole float32 range it stays in [0, 1], never decreases, and keeps sigma(-z) = 1 - sigma(z)
-# (expect differences of about 6e-8, float32 rounding; above 1e-6 means a bug).
+# Over the whole float32 range it stays in [0, 1], never decreases, and keeps sigma(-z) = 1 - sigma(z).
+# Expect differences of about 6e-8 (float32 rounding); above 1e-6 means a bug.
 wide = np.sort(np.concatenate([np.linspace(-3e38, 3e38, 2001), np.linspace(-100, 100, 2001)]))
 wide = xp.asarray(wide.astype(np.float32))
 p_wide = Sigmoid().forward(wide)
@@ -216,8 +216,8 @@ print("both losses agree and pass the gradient check")
 # In float32 the library's Sigmoid returns exactly 0 for $z \le -20$ and exactly 1 for $z \ge 17.4$ (we measured
 # it). If such a pixel's target is the other end, $\log 0 = -\infty$. Then one pixel makes the whole batch's
 # loss infinite, and the gradient $1 / (p(1-p))$ divides by zero. The library clips $p$ to $[\epsilon, 1 - \epsilon]$ with
-# $\epsilon = 10^{-7}$ first, as Keras does: each pixel's loss is then at most $-\log \epsilon \approx 16.1$, and
-# its gradient, though huge (about $1/(n\epsilon)$), is finite.
+# $\epsilon = 10^{-7}$ first, as Keras does. Each pixel's loss is then at most $-\log \epsilon \approx 16.1$.
+# Its gradient is huge (about $1/(n\epsilon)$), but finite.
 
 # %%
 p_edge = xp.asarray([0.0, 1.0, 0.5], dtype=xp.float32)

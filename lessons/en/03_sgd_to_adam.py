@@ -186,7 +186,7 @@ print(f"after {steps} steps: SGD loss {sgd_losses[-1]:.1e}, Adam loss {adam_loss
 #
 # ## Bias correction, seen in the first steps
 #
-# $m$ and $v$ start at 0, so early on they are too small: after $t$ steps of a constant gradient $g$,
+# $m$ and $v$ start at 0, so early on they are too small. After $t$ steps of a constant gradient $g$,
 # $m = (1 - \beta_1^t)\, g$ and $v = (1 - \beta_2^t)\, g^2$. Dividing by $1 - \beta^t$ undoes exactly that. Without
 # it the step is $\eta\,(1 - \beta_1^t) / \sqrt{1 - \beta_2^t}$: $0.1 / \sqrt{0.001} \approx 3.2$ times too large at
 # step 1. It grows to its largest, 6.57 times too large, at step 12. The reason: $v$ warms up a hundred times

@@ -210,8 +210,8 @@ for epoch in range(EPOCHS):
 
 # %% [markdown]
 # **Check.** Training must beat the starting point by a clear margin. With the full settings, the test BCE after
-# 20 epochs is about 0.098 (this loop repeats the command's default run, whose test BCE the README gives as
-# 0.0980; with one BLAS thread it matches to the last digit); in quick mode, after two epochs on 6,000
+# 20 epochs is about 0.098. (This loop repeats the command's default run. The README gives its test BCE as
+# 0.0980, and with one BLAS thread it matches to the last digit.) In quick mode, after two epochs on 6,000
 # images, expect about 0.2. A test BCE still near the untrained 0.27 means the step does not learn. The 0.098
 # check runs only with the lesson's own full settings. If you change them (in exercise 3, say), it is skipped.
 

@@ -124,13 +124,13 @@ print("add_noise agrees with the hand-written noise; max difference", difference
 # ## Measuring noise: PSNR
 #
 # The peak signal-to-noise ratio of an image compares its largest possible value (1 here) with its mean squared
-# error against the clean image, in decibels; we report the mean over images:
+# error against the clean image. It is measured in decibels. We report the mean over images:
 #
 # $$\mathrm{PSNR}_n = 10 \log_{10} \frac{1^2}{\frac1D \sum_i (\hat x_{ni} - x_{ni})^2}, \qquad
 # \mathrm{PSNR} = \frac1N \sum_n \mathrm{PSNR}_n$$
 #
 # For one image, halving the MSE adds about 3 dB ($10 \log_{10} 2 \approx 3.01$). Halving the root-mean-square
-# error, the typical size of a pixel's error, divides the MSE by 4 and adds about 6 dB. 20 dB means a
+# error (the typical size of a pixel's error) divides the MSE by 4. That adds about 6 dB. 20 dB means a
 # root-mean-square error of 0.1 per pixel.
 
 # %%
@@ -220,10 +220,10 @@ plt.show()
 # The command line does the same with `--noise`: `python -m scratchae.train --noise 0.5` trains the reference
 # model as a denoiser, reports PSNR per epoch, and draws these three rows. The presets `keras-denoise` and
 # `tf-denoise` rebuild the Keras blog's and the TensorFlow tutorial's convolutional denoisers. A convolution sees
-# neighbouring pixels together. In the README's table, the small conv model `tf-denoiser` (10 epochs) is 1.6 dB
-# above the dense reference model (20 epochs) on MNIST, and 2.8 dB above it on Fashion-MNIST. But a wide dense
-# model (784-512-784, 20 epochs) beats the conv model on both: 19.40 against 19.05 dB on MNIST, and 22.00
-# against 21.89 dB on Fashion-MNIST.
+# neighbouring pixels together. The README's table compares them with dense models. The small conv model
+# `tf-denoiser` (10 epochs) beats the dense reference model (20 epochs) by 1.6 dB on MNIST and by 2.8 dB on
+# Fashion-MNIST. But a wide dense model (784-512-784, 20 epochs) beats the conv model on both data sets:
+# 19.40 against 19.05 dB, and 22.00 against 21.89 dB.
 #
 # ## Try it
 #
@@ -299,8 +299,9 @@ try_it("masking noise", check_mask_noise)
 #
 # Yes. We ran this lesson's code with each loss. In quick mode (2 epochs), the denoised PSNR is 13.49 dB with
 # BCE and 13.54 dB with MSE. With the full settings (10 epochs), it is 16.20 dB with BCE and 17.33 dB with MSE.
-# MSE scores every pixel's error the way PSNR does. BCE punishes an error more when the target is near 0 or 1,
-# and most MNIST pixels are exactly 0.
+# MSE scores every pixel's error the way PSNR does. BCE weighs errors differently: for a target of 0 or 1 it
+# charges a small error much more than MSE does, and most MNIST pixels are exactly 0. (With MSE, the line the
+# cell prints as "test BCE" shows the test MSE.)
 #
 # The same run also shows the point of the premise. After 10 epochs with MSE, the MSE of the whole test set is
 # 0.0209, and $10 \log_{10}(1 / 0.0209) = 16.8$ dB. The mean of the images' PSNRs is 17.3 dB: the two differ.
