@@ -293,7 +293,7 @@ try_it("masking noise", check_mask_noise)
 #    Our PSNR is the mean of each image's PSNR, so it is not a function of the MSE of the whole test set. But
 #    each image's PSNR depends only on that image's squared error. Does the test PSNR after the same epochs go up?
 #
-# <details><summary>Solution</summary>
+# <details><summary>Answer</summary>
 #
 # One line changes in the training cell: `loss, optimizer = MSE(), Adam(model, lr=1e-3)`.
 #
