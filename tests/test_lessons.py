@@ -156,3 +156,8 @@ def test_setup_cell_installs_a_clone_never_cupy_and_reads_quick(py):
     assert 'os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")' in setup
     assert "xp, message = pick_xp()" in setup and "print(message)" in setup
     assert 'QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"' in setup
+    # Failures stop the notebook with one line (tests/test_setup_cell.py runs the cell for real).
+    assert '"GIT_TERMINAL_PROMPT": "0"' in setup and setup.count("raise SystemExit(") == 2
+    assert "if have != want:" in setup, "install when the pinned version does not import, not when a folder is missing"
+    assert "Runtime → Change runtime type → T4 GPU" in setup and "File → Save a copy in Drive" in setup
+    assert "ランタイム → ランタイムのタイプを変更 → T4 GPU" in setup and "ファイル → ドライブにコピーを保存" in setup

@@ -28,15 +28,40 @@
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
 # the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+# Did it stop with an error? Run it again: it repairs a half-done install.
+# A GPU: Runtime → Change runtime type → T4 GPU (ランタイム → ランタイムのタイプを変更 → T4 GPU).
+# Keep your work: File → Save a copy in Drive (ファイル → ドライブにコピーを保存).
 import os
+import re
+import shutil
 import subprocess
 import sys
 
-if "google.colab" in sys.modules:
+if "google.colab" in sys.modules or os.environ.get("SCRATCHAE_FORCE_COLAB") == "1":  # the variable is for tests
     REPO, REF = "https://github.com/scratchae/scratchae", "main"  # written by lessons/build.py from setup.cfg
-    if not os.path.isdir("scratchae-src"):
-        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, "scratchae-src"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./scratchae-src"], check=True)
+    REPO = os.environ.get("SCRATCHAE_REPO", REPO)  # tests clone a local copy
+    SRC = "scratchae-src"
+
+    def run(*command):
+        return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+
+    def reason(done):  # the first line of git's or pip's error, e.g. "fatal: Remote branch x not found"
+        return next((line for line in done.stderr.splitlines() if line.startswith(("fatal:", "ERROR:"))), "")
+
+    if not os.path.isfile(f"{SRC}/scratchae/__init__.py"):
+        shutil.rmtree(SRC, ignore_errors=True)  # what a failed clone left behind
+        done = run("git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, SRC)
+        if done.returncode != 0:
+            raise SystemExit(f"Could not get {REPO} at {REF!r}: the repository or the ref is missing. "
+                             f"Ask your instructor, or set REPO to your fork. ({reason(done)})")
+    with open(f"{SRC}/scratchae/__init__.py", encoding="utf-8") as file:
+        want = re.search(r'__version__ = "(.+?)"', file.read()).group(1)
+    have = run(sys.executable, "-c", "import scratchae; print(scratchae.__version__)").stdout.strip()
+    if have != want:  # not installed, half installed, or another version
+        done = run(sys.executable, "-m", "pip", "install", "-q", "./scratchae-src")
+        if done.returncode != 0:
+            raise SystemExit(f"pip could not install scratchae. Run this cell again; if it fails again, "
+                             f"ask your instructor. ({reason(done)})")
     os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")
 
 from scratchae.backend import pick_xp
@@ -104,7 +129,7 @@ loss_mean_bias = evaluate(model, bce, x_test)
 print(f"untrained test BCE: zero output bias {loss_zero_bias:.3f}, mean-image bias {loss_mean_bias:.3f}")
 
 # %% [markdown]
-# ## One training step, in the open
+# ## One training step, line by line
 #
 # A step is five lines: forward, loss, the loss's backward (dL/d$\hat x$), the model's backward (every layer
 # fills its `grads`), and the optimizer's step (every parameter moves in place).
@@ -185,16 +210,19 @@ for epoch in range(EPOCHS):
 
 # %% [markdown]
 # **Check.** Training must beat the starting point by a clear margin. With the full settings, the test BCE after
-# 20 epochs is about 0.098 (this loop repeats the command's default run, whose test BCE the README gives as
-# 0.0980; with one BLAS thread it matches to the last digit); in quick mode, after two epochs on 6,000
-# images, expect about 0.2. A test BCE still near the untrained 0.27 means the step does not learn.
+# 20 epochs is about 0.098. (This loop repeats the command's default run. The README gives its test BCE as
+# 0.0980, and with one BLAS thread it matches to the last digit.) In quick mode, after two epochs on 6,000
+# images, expect about 0.2. A test BCE still near the untrained 0.27 means the step does not learn. The 0.098
+# check runs only with the lesson's own full settings. If you change them (in exercise 3, say), it is skipped.
 
 # %%
 final = rows[-1]["test"]
 print(f"test BCE: untrained {loss_mean_bias:.4f} -> after {EPOCHS} epochs {final:.4f}")
 assert final < 0.9 * loss_mean_bias, "the model did not learn"
-if not QUICK:
+if not QUICK and (EPOCHS, N_TRAIN, BATCH, LR, SEED) == (20, 60000, 256, 1e-3, 0):  # the lesson's settings only
     assert final < 0.105, "20 full epochs should reach about 0.098"
+elif not QUICK:
+    print("settings changed: the check against 0.098 is skipped")
 
 fig, ax = plt.subplots(figsize=(5, 3.5))
 ax.plot([r["epoch"] for r in rows], [r["train"] for r in rows], "o-", label="train (mean over the epoch)")
@@ -254,9 +282,9 @@ print("  uniform ", np.round(uniform, 4))
 
 # %% [markdown]
 # **Check.** The library's first layer has the He standard deviation $\sqrt{2/784} \approx 0.0505$ (expect
-# agreement to about 1%, the sampling noise of 200,000 draws). He keeps the RMS within about 10% of the input's
-# (the 32-unit layers are noisy: 25% fails); the uniform init leaves about $6^{-5/2} \approx 0.011$ of it after
-# five layers (above 0.05 would mean it does not shrink as the variance says).
+# agreement to about 1%, the sampling noise of 200,000 draws). He keeps the RMS within about 10% of the input's.
+# The check allows 25%, because the 32-unit layers are noisy. The uniform init leaves about
+# $6^{-5/2} \approx 0.011$ of it after five layers. Above 0.05 would mean it does not shrink as the variance says.
 
 # %%
 W0 = sa.to_numpy(sa.dense_autoencoder(rng=SEED).layers[0].params["W"])

@@ -28,15 +28,40 @@
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
 # the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+# Did it stop with an error? Run it again: it repairs a half-done install.
+# A GPU: Runtime → Change runtime type → T4 GPU (ランタイム → ランタイムのタイプを変更 → T4 GPU).
+# Keep your work: File → Save a copy in Drive (ファイル → ドライブにコピーを保存).
 import os
+import re
+import shutil
 import subprocess
 import sys
 
-if "google.colab" in sys.modules:
+if "google.colab" in sys.modules or os.environ.get("SCRATCHAE_FORCE_COLAB") == "1":  # the variable is for tests
     REPO, REF = "https://github.com/scratchae/scratchae", "main"  # written by lessons/build.py from setup.cfg
-    if not os.path.isdir("scratchae-src"):
-        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, "scratchae-src"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./scratchae-src"], check=True)
+    REPO = os.environ.get("SCRATCHAE_REPO", REPO)  # tests clone a local copy
+    SRC = "scratchae-src"
+
+    def run(*command):
+        return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+
+    def reason(done):  # the first line of git's or pip's error, e.g. "fatal: Remote branch x not found"
+        return next((line for line in done.stderr.splitlines() if line.startswith(("fatal:", "ERROR:"))), "")
+
+    if not os.path.isfile(f"{SRC}/scratchae/__init__.py"):
+        shutil.rmtree(SRC, ignore_errors=True)  # what a failed clone left behind
+        done = run("git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, SRC)
+        if done.returncode != 0:
+            raise SystemExit(f"Could not get {REPO} at {REF!r}: the repository or the ref is missing. "
+                             f"Ask your instructor, or set REPO to your fork. ({reason(done)})")
+    with open(f"{SRC}/scratchae/__init__.py", encoding="utf-8") as file:
+        want = re.search(r'__version__ = "(.+?)"', file.read()).group(1)
+    have = run(sys.executable, "-c", "import scratchae; print(scratchae.__version__)").stdout.strip()
+    if have != want:  # not installed, half installed, or another version
+        done = run(sys.executable, "-m", "pip", "install", "-q", "./scratchae-src")
+        if done.returncode != 0:
+            raise SystemExit(f"pip could not install scratchae. Run this cell again; if it fails again, "
+                             f"ask your instructor. ({reason(done)})")
     os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")
 
 from scratchae.backend import pick_xp
@@ -157,18 +182,23 @@ fig.suptitle(f"decoded latent walk from a {DIGIT_A} to a {DIGIT_B} (top), pixel 
 plt.show()
 
 # %% [markdown]
-# **Check.** The two ends of the walk are the model's reconstructions of the two images: expect absolute
-# differences of about 1e-7 to 1e-6 (the same arithmetic, but a matrix library may add in another order for a
-# batch of another size, and ten layers pass the rounding on), above 1e-4 means `decode` is not the second half of `forward`; and because the latent layer ends
-# in a ReLU, every code is $\ge 0$, so every point of the segment is $\ge 0$ too: a code of the kind the decoder
-# sees, though not necessarily close to the code of any real image.
+# **Check.** The two ends of the walk are the model's reconstructions of the two images. Expect absolute
+# differences of about 1e-7 to 1e-6; above 1e-4 means `decode` is not the second half of `forward`. (The
+# arithmetic is the same, but a matrix library may add in another order for a batch of another size, and ten
+# layers pass the rounding on.) A second check tests the segment itself. It must start at $z_a$, end at $z_b$,
+# and take equal steps of $(z_b - z_a) / 8$. Swapped ends or uneven $\alpha$ fail it. Expect about 1e-7.
 
 # %%
 ends = sa.to_numpy(model.forward(xp.take(x_test, xp.asarray([i_a, i_b]), axis=0)))  # (2, 784)
 err_ends = float(np.max(np.abs(walk[[0, -1]] - ends)))
 print(f"largest difference between the walk's ends and the reconstructions: {err_ends:.1e}")
 assert err_ends < 1e-4
-assert float(xp.min(z_line)) >= 0.0
+line = sa.to_numpy(z_line).astype(np.float64)  # (STEPS, 32)
+za, zb = sa.to_numpy(z_a)[0].astype(np.float64), sa.to_numpy(z_b)[0].astype(np.float64)
+err_line = max(np.max(np.abs(line[0] - za)), np.max(np.abs(line[-1] - zb)),
+               np.max(np.abs(np.diff(line, axis=0) - (zb - za) / (STEPS - 1))))
+print(f"largest difference between the segment and z_a, z_b and equal steps: {err_line:.1e}")
+assert err_line < 1e-4 * (1 + np.max(np.abs(zb - za)))
 
 # %% [markdown]
 # The pixel blend fades one image out and the other in; the latent walk mostly draws strokes, each in between

@@ -32,15 +32,40 @@
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
 # the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+# Did it stop with an error? Run it again: it repairs a half-done install.
+# A GPU: Runtime → Change runtime type → T4 GPU (ランタイム → ランタイムのタイプを変更 → T4 GPU).
+# Keep your work: File → Save a copy in Drive (ファイル → ドライブにコピーを保存).
 import os
+import re
+import shutil
 import subprocess
 import sys
 
-if "google.colab" in sys.modules:
+if "google.colab" in sys.modules or os.environ.get("SCRATCHAE_FORCE_COLAB") == "1":  # the variable is for tests
     REPO, REF = "https://github.com/scratchae/scratchae", "main"  # written by lessons/build.py from setup.cfg
-    if not os.path.isdir("scratchae-src"):
-        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, "scratchae-src"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./scratchae-src"], check=True)
+    REPO = os.environ.get("SCRATCHAE_REPO", REPO)  # tests clone a local copy
+    SRC = "scratchae-src"
+
+    def run(*command):
+        return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+
+    def reason(done):  # the first line of git's or pip's error, e.g. "fatal: Remote branch x not found"
+        return next((line for line in done.stderr.splitlines() if line.startswith(("fatal:", "ERROR:"))), "")
+
+    if not os.path.isfile(f"{SRC}/scratchae/__init__.py"):
+        shutil.rmtree(SRC, ignore_errors=True)  # what a failed clone left behind
+        done = run("git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, SRC)
+        if done.returncode != 0:
+            raise SystemExit(f"Could not get {REPO} at {REF!r}: the repository or the ref is missing. "
+                             f"Ask your instructor, or set REPO to your fork. ({reason(done)})")
+    with open(f"{SRC}/scratchae/__init__.py", encoding="utf-8") as file:
+        want = re.search(r'__version__ = "(.+?)"', file.read()).group(1)
+    have = run(sys.executable, "-c", "import scratchae; print(scratchae.__version__)").stdout.strip()
+    if have != want:  # not installed, half installed, or another version
+        done = run(sys.executable, "-m", "pip", "install", "-q", "./scratchae-src")
+        if done.returncode != 0:
+            raise SystemExit(f"pip could not install scratchae. Run this cell again; if it fails again, "
+                             f"ask your instructor. ({reason(done)})")
     os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")
 
 from scratchae.backend import pick_xp
@@ -86,17 +111,29 @@ for x in (host, on_device):
     print(f"{type(x).__module__}.{type(x).__name__:9s} xp = {sa.get_xp(x).__name__:22s} {sigmoid(x)}")
 
 # %% [markdown]
-# Without a GPU at hand, `array_api_strict` plays one: an implementation of the standard with nothing else in it,
-# whose arrays can live on a second device, `Device("device1")`. Like CuPy's, they refuse to be mixed with
-# arrays from elsewhere. The tests run the whole library on it, which is how we know the math has no NumPy-only
-# call hiding in it.
+# Without a GPU at hand, `array_api_strict` can stand in for one. It implements the standard and nothing else.
+# Its arrays can live on a second device, `Device("device1")`. Like CuPy's arrays, they refuse to be mixed with
+# arrays from elsewhere. The tests run the whole library on it. That is how we know the math has no NumPy-only
+# call in it.
+#
+# A regular install does not bring `array_api_strict` (the test extra does). On Colab the cell below installs
+# it: it is small. Elsewhere, if it is missing, the strict part and its check do not run, and the cell says so.
 
 # %%
+import importlib
+
 try:
     import array_api_strict as strict
 except ImportError:  # a regular install does not need it; the test extra brings it
-    strict = None
-    print("array_api_strict is not installed here (pip install array-api-strict); skipping it")
+    if "google.colab" in sys.modules:  # small and pure Python: install it, so the comparison runs on Colab too
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "array-api-strict>=2.2"], check=False)
+        importlib.invalidate_caches()
+    try:
+        import array_api_strict as strict
+    except ImportError:
+        strict = None
+        print("array_api_strict is not installed here, so the strict comparison does not run. "
+              "To run it: pip install array-api-strict")
 
 if strict is not None:
     far = sa.to_device(host, strict, strict.Device("device1"))
