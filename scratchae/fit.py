@@ -22,7 +22,7 @@ class Diverged(RuntimeError):
 
 
 class Interrupted(RuntimeError):
-    """Training stopped on Ctrl-C after saving a checkpoint."""
+    """Training stopped on Ctrl-C (after saving a checkpoint, where fit was given one)."""
 
 
 @dataclass
