@@ -177,7 +177,7 @@ def parser_flags(*modules):
 
 @pytest.mark.parametrize("command, modules", [
     ("scratchae.train", ["scratchae.train"]),
-    ("scratchae.anomaly", ["scratchae.anomaly_cli", "scratchae.anomaly"]),
+    ("scratchae.anomaly", ["scratchae.anomaly"]),
     ("scratchae.download", ["scratchae.download"]),
 ])
 def test_commands_doc_lists_every_flag(command, modules):
