@@ -101,11 +101,11 @@ print("out:", out.shape)
 # %% [markdown]
 # ## Backward, from the shapes
 #
-# Somewhere downstream a loss $L$ (one number) is computed from `out`. Backward receives the upstream gradient
-# `dout` $= \partial L / \partial \text{out}$, shape $(N, n_\text{out})$, and must return one gradient per
-# input, each with the shape of what it differentiates: `dx` $(N, n_\text{in})$, `dW` $(n_\text{in},
-# n_\text{out})$, `db` $(n_\text{out})$. Each is `dout` combined with the other factor of the product, and the
-# shapes allow only one way to write it:
+# Somewhere downstream a loss $L$ (one number) is computed from `out`. Backward receives the *upstream gradient*
+# `dout` $= \partial L / \partial \text{out}$, shape $(N, n_\text{out})$: how much $L$ changes with each entry
+# of `out`. It must return one gradient per input, each with the shape of what it differentiates: `dx`
+# $(N, n_\text{in})$, `dW` $(n_\text{in}, n_\text{out})$, `db` $(n_\text{out})$. Each one is `dout` combined
+# with the other factor of the product. The shapes allow only one way to write it:
 #
 # $$dW = x^\top d\text{out} \;\; (n_\text{in}, N)(N, n_\text{out}), \qquad
 # dx = d\text{out}\, W^\top \;\; (N, n_\text{out})(n_\text{out}, n_\text{in}), \qquad
@@ -131,8 +131,9 @@ for name, grad in zip(["dx", "dW", "db"], dense_backward(dout, x, W, b)):
 # ## Gradient check
 #
 # Right shapes do not make a right gradient. To test one, pick a random `dout` and define
-# $L = \sum \text{out} \odot d\text{out}$: then $\partial L/\partial\text{out}$ is exactly `dout`, and every
-# gradient that backward returns can be compared with central differences, one entry $\theta_i$ at a time:
+# $L = \sum \text{out} \odot d\text{out}$. Then $\partial L/\partial\text{out}$ is exactly `dout`. Now every
+# gradient that backward returns can be compared with *central differences*: nudge one entry $\theta_i$ up and
+# down by a small $h$, and divide the change in $L$ by $2h$:
 #
 # $$\frac{\partial L}{\partial \theta_i} \approx \frac{L(\theta + h e_i) - L(\theta - h e_i)}{2h}, \qquad
 # \text{rel. error} = \frac{\lVert a - b \rVert}{\lVert a \rVert + \lVert b \rVert}$$
@@ -198,9 +199,9 @@ assert max(check.error for check in report.values()) < 1e-7
 # %% [markdown]
 # ## Why the upstream gradient must be random
 #
-# A common slip: "b is added to each of the N rows, so d out / d b is 1 per row, and db is N". That is the
-# *local* derivative; the chain rule still has to multiply it by `dout`. Here is a backward with that bug, checked
-# twice: with `dout` all ones (what you get from $L = \sum \text{out}$) and with the random `dout`.
+# A common mistake: "b is added to each of the N rows, so d out / d b is 1 per row, and db is N". That is the
+# *local* derivative; the chain rule still has to multiply it by `dout`. Here is a backward with that bug. We
+# check it twice: with `dout` all ones (what you get from $L = \sum \text{out}$) and with the random `dout`.
 
 # %%
 def buggy_backward(dout, x, W, b):

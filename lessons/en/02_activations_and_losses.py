@@ -76,9 +76,9 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less
 #
 # $$\text{out} = \max(x, 0), \qquad dx = d\text{out} \odot \mathbb{1}[x > 0]$$
 #
-# Elementwise: where $x$ was positive the layer is the identity and the gradient passes unchanged; elsewhere
-# the output is a constant 0 and the gradient is 0. (At exactly $x = 0$ there is a kink; like PyTorch we give it
-# gradient 0. Gradient checks keep their inputs away from it.)
+# It works element by element. Where $x$ was positive, the layer is the identity and the gradient passes
+# unchanged. Elsewhere the output is a constant 0 and the gradient is 0. (At exactly $x = 0$ there is a kink, a
+# corner with no single slope; like PyTorch we give it gradient 0. Gradient checks keep their inputs away from it.)
 
 # %%
 import numpy as np
@@ -245,9 +245,9 @@ print(f"clipped BCE {float(library_edge.forward(p_edge, t_edge)):.4f}, expected 
 # $$\frac{\partial\,\text{BCE}}{\partial z_i} = \frac1n\,\frac{p_i - t_i}{p_i(1-p_i)} \cdot p_i(1 - p_i) =
 # \frac{p_i - t_i}{n}$$
 #
-# The library offers this as `BCE.backward_logits()`. It is cheaper, and it is also more right: where Sigmoid has
-# saturated in float32 ($p$ exactly 0 or 1), the two-step chain multiplies by $p(1-p) = 0$ and the gradient
-# vanishes, even when the pixel is completely wrong. $p - t$ still says "move".
+# The library offers this as `BCE.backward_logits()`. It is cheaper, and it is also more accurate. A Sigmoid has
+# *saturated* when its float32 output is exactly 0 or 1. There the two-step chain multiplies by $p(1-p) = 0$, and
+# the gradient vanishes, even when the pixel is completely wrong. $p - t$ still says "move".
 
 # %%
 z32 = xp.asarray([-30.0, -5.0, 0.0, 5.0, 30.0], dtype=xp.float32)  # in float32, p is exactly 0 below -20
@@ -336,8 +336,8 @@ try_it("MSE backward", check_mse_backward)
 # <details><summary>Answer</summary>
 #
 # $\frac2n (p - t)\, p (1 - p)$: the factor $p(1-p)$ does not cancel. At a pixel saturated at the wrong end it is
-# 0 (or tiny), so MSE through a Sigmoid learns slowly exactly where it is most wrong; BCE's $\log$ cancels that
-# factor, which is one reason BCE trains the MNIST autoencoder faster.
+# 0 (or tiny). So MSE through a Sigmoid learns slowly exactly where it is most wrong. BCE's $\log$ cancels that
+# factor, and that is one reason BCE trains the MNIST autoencoder faster.
 #
 # </details>
 #
