@@ -76,14 +76,15 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less
 # ## SGD on a valley with known answer
 #
 # Gradient descent steps against the gradient $g = \nabla_\theta L$ with one learning rate $\eta$ for every
-# parameter. Try it on $L(\theta) = \tfrac12 (a_1 \theta_1^2 + a_2 \theta_2^2)$ with $a = (1, 1000)$: a valley a
-# thousand times steeper across than along. Its gradient is $a \odot \theta$, so each SGD step multiplies each coordinate
-# by a known factor, and after $t$ steps
+# parameter. Try it on $L(\theta) = \tfrac12 (a_1 \theta_1^2 + a_2 \theta_2^2)$ with $a = (1, 1000)$. This is a
+# valley: it is a thousand times steeper in $\theta_2$ than in $\theta_1$. Its gradient is $a \odot \theta$. So
+# each SGD step multiplies each coordinate by a known factor, and after $t$ steps
 #
 # $$\theta \leftarrow \theta - \eta\, g, \qquad \theta_i^{(t)} = (1 - \eta\, a_i)^t\, \theta_i^{(0)}$$
 #
 # The steep direction needs $\eta < 2/1000$ or it blows up, and then the gentle one shrinks by only $1 - \eta$
-# per step. The library's optimizers drive anything with `named_params()`, so a tiny class holds $\theta$.
+# per step. The library's optimizers work on any object with a `named_params()` method, so a tiny class holds
+# $\theta$.
 
 # %%
 import numpy as np
@@ -179,10 +180,11 @@ plt.show()
 print(f"after {steps} steps: SGD loss {sgd_losses[-1]:.1e}, Adam loss {adam_losses[-1]:.1e}")
 
 # %% [markdown]
-# SGD's learning rate is capped by the steep direction: it clears that one in a few steps and then crawls along
-# the gentle one. Adam divides each coordinate's step by the size of its own gradients, so both coordinates move
-# about $\eta$ per step whatever $a$ is (its path here would be the same with $a = (1, 1)$). Its momentum
-# overshoots and swings back, hence the dips, but it is a million times lower after 200 steps.
+# The steep direction limits SGD's learning rate. SGD settles that direction in a few steps, and then it moves
+# very slowly along the gentle one. Adam divides each coordinate's step by the size of its own gradients. So both
+# coordinates move about $\eta$ per step, whatever $a$ is (its path here would be the same with $a = (1, 1)$). Its momentum (the
+# running average $m$) overshoots and swings back; this makes the dips in its curve. Still, after 200 steps its
+# loss is about a million times lower than SGD's.
 #
 # ## Bias correction, seen in the first steps
 #
@@ -235,8 +237,8 @@ assert np.max(np.abs(undone / uncorrected[:20] - 1)) < 1e-5
 # scalar step size and one scaled $\epsilon$, as the paper's Section 2 suggests,
 # $\eta\, \hat m / (\sqrt{\hat v} + \epsilon) = \eta_t\, m / (\sqrt{v} + \hat\epsilon)$ with
 # $\eta_t = \eta \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)$ and $\hat\epsilon = \epsilon \sqrt{1 - \beta_2^t}$.
-# Equal in exact arithmetic; so in float64 two identical models trained side by side, one with each optimizer,
-# must stay equal to rounding.
+# The two forms are equal in exact arithmetic. So in float64, two identical models trained side by side, one with
+# each optimizer, must stay equal up to rounding.
 
 # %%
 import inspect
