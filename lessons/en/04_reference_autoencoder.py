@@ -17,7 +17,8 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/04_reference_autoencoder.ipynb)
 #
 # Lessons 01-03 built the pieces: a Dense layer, ReLU and Sigmoid, BCE, Adam. Now they become an autoencoder
-# that learns to copy MNIST digits through a 32-number bottleneck.
+# that learns to copy MNIST digits through a 32-number bottleneck (a narrow layer in the middle). Plan 50 to 75
+# minutes, exercises included.
 #
 # You will learn
 # - the reference model: 784-256-128-64-32-32 and the mirror back, ReLU everywhere, Sigmoid on the output;
@@ -118,8 +119,9 @@ print(f"{n_params:,} parameters")
 #
 # With zero biases the untrained model outputs about 0.5 for every pixel, a grey square, although most of an
 # MNIST image is black. `init_output_bias` sets the last layer's bias to the logit of the mean training image,
-# $b = \log\frac{\bar x}{1-\bar x}$ (pixel by pixel), so the untrained model already draws a blurry average
-# digit. Compare the test BCE of the two starting points:
+# $b = \log\frac{\bar x}{1-\bar x}$ (pixel by pixel). The logit is the inverse of the Sigmoid: $\sigma(b) =
+# \bar x$. So the untrained model already draws a blurry average digit. Compare the test BCE of the two starting
+# points:
 
 # %%
 bce = sa.BCE()
@@ -146,11 +148,11 @@ def step_by_hand(model, loss, optimizer, xb):
 
 # %% [markdown]
 # The library's `train_step` is the same five lines, with lines 3 and 4 in `backward_from_loss`. Its helper
-# `output_grad` takes the shortcut you met in lesson 02: under BCE, the Sigmoid's backward times the loss's
-# backward is simply $(\hat x - x)/(ND)$, so the backward pass starts at the Sigmoid's input (`backward_logits`,
+# `output_grad` takes the shortcut you met in lesson 02. Under BCE, the Sigmoid's backward times the loss's
+# backward is simply $(\hat x - x)/(ND)$. So the backward pass starts at the Sigmoid's input (`backward_logits`,
 # `skip_last=True`). `backward_from_loss` also skips the gradient with respect to the images
-# (`input_grad=False`): nobody needs it. And `train_step` returns the loss as a 0-d array rather than a Python
-# float, so that on a GPU the loop need not wait for each step to finish before launching the next (lesson 07).
+# (`input_grad=False`): nobody needs it. And `train_step` returns the loss as a 0-d array, not a Python float.
+# Then, on a GPU, the loop need not wait for each step to finish before it starts the next (lesson 07).
 
 # %%
 print(inspect.getsource(train_step))
@@ -160,12 +162,12 @@ print(inspect.getsource(output_grad))
 # %% [markdown]
 # **Check.** Two copies of the model with the same weights take one step each on the same batch, one by hand and
 # one with the library. The losses must be identical (the forward pass is the same code). Each layer still holds
-# the gradients of its step in `grads`: they may differ only by float32 rounding, because the shortcut reaches
-# the same number by a shorter road. Expect relative errors of about 1e-7 for the gradients and up to about 1e-6
-# for the parameters (Adam divides by the gradient's size, which magnifies rounding where a gradient is nearly
-# zero); above 1e-5 means the two steps do not compute the same gradient. Comparing only the parameters after
-# the step would not be enough: Adam's first step is about $-\text{lr}\cdot\text{sign}(g)$, so a gradient off
-# by a constant factor would go unnoticed.
+# the gradients of its step in `grads`. They may differ only by float32 rounding, because the shortcut computes
+# the same number with fewer operations. Expect relative errors of about 1e-7 for the gradients. For the
+# parameters, expect up to about 1e-6: Adam divides by the gradient's size, and that magnifies rounding where a
+# gradient is nearly zero. Above 1e-5 means the two steps do not compute the same gradient. Comparing only the
+# parameters after the step would not be enough. Adam's first step is about $-\text{lr}\cdot\text{sign}(g)$, so
+# a gradient off by a constant factor would go unnoticed.
 
 # %%
 def twin():
@@ -190,9 +192,9 @@ assert grad_err < 1e-5 and param_err < 1e-5, "the two steps computed different g
 # %% [markdown]
 # ## Epochs
 #
-# An epoch visits every training image once, in an order shuffled afresh each epoch (`epoch_order` derives it
-# from the seed and the epoch number, so a run is repeatable), in minibatches of 256. After each epoch we measure
-# the loss on the 10,000 test images, which the model never trains on.
+# An epoch visits every training image once, in minibatches of 256. The order is shuffled again for each epoch.
+# `epoch_order` computes it from the seed and the epoch number, so a run is repeatable. After each epoch we
+# measure the loss on the 10,000 test images, which the model never trains on.
 
 # %%
 optimizer = sa.Adam(model, lr=LR)
@@ -234,8 +236,8 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# The train loss is a mean over an epoch during which the model kept improving, so it sits above the test loss
-# measured at the end of that epoch; that is not a sign of anything wrong.
+# The train loss is a mean over a whole epoch, and the model kept improving during that epoch. So it is higher
+# than the test loss measured at the end of the epoch. That is not a sign of anything wrong.
 #
 # ## Reconstructions
 #
@@ -364,9 +366,9 @@ try_it("mean-image bias", check_mean_image_bias)
 # <details><summary>Answer</summary>
 #
 # It agrees to three or four digits. The two steps compute the same gradient with different float32 roundings
-# (about 1e-7 relative, as the check showed); each step starts from slightly different weights, and over
-# hundreds of steps the differences grow, the way two runs with different summation orders (two BLAS
-# libraries, a CPU and a GPU) drift apart without either being wrong.
+# (about 1e-7 relative, as the check showed). So each step starts from slightly different weights, and over
+# hundreds of steps the differences grow. Two runs that add numbers in different orders (two BLAS libraries, or
+# a CPU and a GPU) drift apart in the same way, and neither is wrong.
 #
 # </details>
 #
@@ -375,9 +377,9 @@ try_it("mean-image bias", check_mean_image_bias)
 #
 # <details><summary>Answer</summary>
 #
-# Batch 32 makes eight times as many Adam steps per epoch as 256, so its test BCE after an epoch is lower, but
-# each image costs more time (small matrix products use the CPU poorly, and the Python overhead per step is
-# paid eight times as often). Batch 1024 is the opposite: fast per image, fewer steps, a higher loss after the
+# Batch 32 makes eight times as many Adam steps per epoch as 256, so its test BCE after an epoch is lower. But
+# each image costs more time: small matrix products use the CPU poorly, and the Python overhead per step is
+# paid eight times as often. Batch 1024 is the opposite: fast per image, fewer steps, a higher loss after the
 # same number of epochs. 256 is a compromise that works well here.
 #
 # </details>
