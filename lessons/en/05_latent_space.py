@@ -71,8 +71,9 @@ print(message)
 QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less data, fewer epochs, same code
 
 # %% [markdown]
-# First a trained model: the reference model and training loop of lesson 04, with fewer epochs (quick mode,
-# used by the tests, trains on a tenth of the data for two epochs; the map is then rougher but already sorted).
+# First we need a trained model: the reference model and training loop of lesson 04, with 10 epochs instead of
+# 20. Quick mode (used by the tests) trains on a tenth of the data for two epochs. The map is then rougher, but
+# the digits are already sorted.
 
 # %%
 import matplotlib.pyplot as plt
@@ -207,9 +208,9 @@ assert err_line < 1e-4 * (1 + np.max(np.abs(zb - za)))
 #
 # ## Dead units
 #
-# A ReLU unit outputs $\max(a, 0)$. If its input $a$ is negative for every image, it outputs 0 for all of them,
-# passes no gradient back ($\partial \max(a,0)/\partial a = 0$ for $a<0$), and so its own weights stop
-# learning: it is dead, and only changes in the layers before it could revive it.
+# A ReLU unit outputs $\max(a, 0)$. Suppose its input $a$ is negative for every image. Then it outputs 0 for all
+# of them and passes no gradient back ($\partial \max(a,0)/\partial a = 0$ for $a<0$). So its own weights stop
+# learning: the unit is *dead*. Only changes in the layers before it could bring it back.
 # Count them by hand: a forward pass through the weights, keeping every ReLU's output for the whole test set.
 
 # %%
@@ -249,13 +250,13 @@ dead_fresh = [int(np.sum(np.all(a == 0.0, axis=0))) for a in relu_outputs(fresh,
 print(f"dead before training: {sum(dead_fresh)} of {sum(widths)}; after: {sum(dead_by_hand)} of {sum(widths)}")
 
 # %% [markdown]
-# A dead unit is lost capacity: with the full settings, 7 of the 32 code units (the fifth layer) were dead here, so
-# the model really has a 25-number code. Some units are dead from the start, mostly in the decoder: its layers see
-# the output of a narrow, non-negative layer, and a unit whose random weights point away from all such inputs never
-# switches on (before training, 39 of the 40 dead units here sit in the decoder, 21 in its last ReLU layer). More
-# die during training, when a step pushes a unit's bias and weights so far that no image switches it on again.
-# Lesson 04's mean-image output bias saves some: a model that starts at the average digit takes gentler first
-# steps.
+# A dead unit is lost capacity. With the full settings, 7 of the 32 code units (the fifth layer) were dead here.
+# So the model really has a 25-number code. Some units are dead from the start, mostly in the decoder. Its layers
+# see the output of a narrow layer that is never negative. A unit whose random weights point away from all such
+# inputs never switches on. (Before training, 39 of the 40 dead units here sit in the decoder, 21 in its last
+# ReLU layer.) More units die during training: a step can push a unit's bias and weights so far that no image
+# switches it on again. Lesson 04's mean-image output bias saves some: a model that starts at the average digit
+# takes gentler first steps.
 #
 # ## Try it
 #
@@ -315,7 +316,7 @@ try_it("nearest code", check_nearest)
 #
 # Walks between close codes (the same digit, or 4 and 9) pass through codes much like the ones the decoder was
 # trained on, and every step looks like a digit. Between distant codes (a 1 and a 0), the middle of the segment
-# can lie where no training image landed, and the decoder draws something in between that is neither.
+# can lie where no training image landed. There the decoder draws something in between that is neither digit.
 #
 # </details>
 #
@@ -324,7 +325,7 @@ try_it("nearest code", check_nearest)
 #
 # <details><summary>Answer</summary>
 #
-# Usually yes, mostly in the narrow layers around the code, though one seed can go either way: compare several
+# Usually yes, mostly in the narrow layers around the code. But one seed can go either way. Compare several
 # seeds, and train with the full settings, before you believe a difference of a few units.
 #
 # </details>
