@@ -18,7 +18,8 @@
 #
 # TensorFlow's "Intro to Autoencoders" tutorial starts with a very small autoencoder: one Dense layer
 # down to 64 numbers, one back up, trained with mean squared error on Fashion-MNIST. scratchae rebuilds it
-# with `--preset keras-basic`. Here we train it twice, once with MSE and once with BCE, and compare.
+# with `--preset keras-basic`. Here we train it twice, once with MSE and once with BCE, and compare. Plan 55 to
+# 80 minutes, exercises included.
 #
 # You will learn
 # - the tutorial's model in scratchae's terms: 784-64-784, ReLU then Sigmoid;
@@ -106,9 +107,9 @@ print(sa.dense_autoencoder(preset["dims"]))
 # \frac{\partial L}{\partial a} = \frac{2}{ND}(\hat x - x)\,\hat x(1-\hat x),
 # \qquad L_\text{BCE} \;\Rightarrow\; \frac{\partial L}{\partial a} = \frac{1}{ND}(\hat x - x).$$
 #
-# The factor $\hat x(1-\hat x)$ is at most 1/4 and goes to 0 where the output saturates. Under MSE a pixel
-# that the model paints confidently white when it should be black gets almost no push; under BCE it gets the
-# full error. The toy below writes both formulas by hand.
+# The factor $\hat x(1-\hat x)$ is at most 1/4. It goes to 0 where the output saturates (gets stuck near 0 or
+# 1). Take a pixel that should be black, but the model paints it confidently white. Under MSE it gets almost no
+# push; under BCE it gets the full error. The toy below writes both formulas by hand.
 
 # %%
 def grad_at_logits_by_hand(x_hat, x, loss):
@@ -170,9 +171,9 @@ for name in models:
 
 # %% [markdown]
 # **Check.** The test losses above come from `evaluate`, a running mean over batches in float32. Recompute
-# them independently in float64 with NumPy from the reconstructions: expect relative differences of about 1e-7
+# them independently in float64 with NumPy from the reconstructions. Expect relative differences of about 1e-7
 # (float32 rounding); above 1e-4 means `evaluate` averages wrongly. With the full settings, the MSE model's test
-# MSE is about 0.0096 after 10 epochs (the README's number: 0.00964); in quick mode about 0.04. The 0.0096
+# MSE is about 0.0096 after 10 epochs (the README's number: 0.00964). In quick mode it is about 0.04. The 0.0096
 # check runs only with the lesson's own full settings. If you change them for an exercise, it is skipped.
 
 # %%
@@ -194,10 +195,10 @@ elif not QUICK:
 # %% [markdown]
 # With the full settings each model wins at the loss it was trained on: after 10 epochs the MSE model's test
 # MSE is 0.00964 against the BCE model's 0.01028, and the BCE model's test BCE 0.2762 against 0.2775 (measured
-# here). After quick mode's one short epoch both are far from done and the MSE model leads on both. The BCE
-# numbers are far from 0 for both, and that is not a failure: Fashion-MNIST pixels are grey, and for a target pixel $x$ the BCE is smallest
-# at $\hat x = x$, where it equals $-x\log x - (1-x)\log(1-x)$, the pixel's entropy, not 0. So the floor for
-# this data set is the mean entropy of the test pixels:
+# here). After quick mode's one short epoch, both are far from done, and the MSE model leads on both losses.
+# The BCE numbers are far from 0 for both, and that is not a failure. Fashion-MNIST pixels are grey. For a target
+# pixel $x$, the BCE is smallest at $\hat x = x$. There it equals $-x\log x - (1-x)\log(1-x)$, the pixel's
+# entropy, not 0. So the floor (the lowest possible BCE) for this data set is the mean entropy of the test pixels:
 
 # %%
 t = np.clip(x64, 1e-7, 1 - 1e-7)
@@ -219,11 +220,11 @@ for r, (label, pics) in enumerate(rows.items()):
 plt.show()
 
 # %% [markdown]
-# The rows are hard to tell apart: with a 64-number code both models keep the shape of each garment and lose
-# the fine print (the "Lee" on the pullover becomes a band). Here the choice of loss moves the numbers more than
-# the pictures. It matters more where the outputs saturate, with near-binary images such as MNIST's and deeper
-# models that can push pixels to 0 or 1: there MSE's factor $\hat x(1-\hat x)$ silences exactly the pixels that
-# are confidently wrong.
+# The rows are hard to tell apart. With a 64-number code, both models keep the shape of each garment and lose
+# small details (the printed "Lee" on the pullover becomes a band). Here the choice of loss changes the numbers
+# more than the pictures. It matters more where the outputs saturate: with near-binary images such as MNIST's,
+# and with deeper models that can push pixels to 0 or 1. There MSE's factor $\hat x(1-\hat x)$ silences
+# exactly the pixels that are confidently wrong.
 #
 # ## Try it
 #
@@ -285,8 +286,8 @@ try_it("PSNR", check_psnr)
 #
 # <details><summary>Answer</summary>
 #
-# It starts from a grey image instead of the average garment, so its first epoch ends with a higher test MSE;
-# with one layer each side and a code of 64 there are few ReLU units to lose, and after ten epochs the gap is
+# It starts from a grey image instead of the average garment, so its first epoch ends with a higher test MSE.
+# With one layer on each side and a code of 64, there are few ReLU units to lose. After ten epochs the gap is
 # small.
 #
 # </details>
