@@ -21,7 +21,8 @@
 #
 # Every layer, loss and optimizer in scratchae is written once. On a laptop it runs on NumPy; on a machine with
 # an NVIDIA GPU (Colab's T4 included: *Runtime → Change runtime type → T4 GPU*) the very same lines run on CuPy.
-# This notebook asks Colab for a GPU runtime; without one it runs on the CPU and says why.
+# This notebook asks Colab for a GPU runtime; without one it runs on the CPU and says why. Plan 35 to 50 minutes,
+# exercises included.
 #
 # You will learn
 # - what `xp` is, and why the library never writes `np.` in its math;
@@ -79,8 +80,9 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less
 #
 # NumPy, CuPy and others implement one standard set of array functions, the
 # [Python array API](https://data-apis.org/array-api/). An array knows which library made it, and
-# `sa.get_xp(x)` returns that library's namespace. Code that takes `xp` from its input and calls only
-# standard functions on it runs wherever the input lives. A toy Sigmoid written that way:
+# `sa.get_xp(x)` returns that library's *namespace*: the module whose functions you call, like `np` for NumPy.
+# Code that takes `xp` from its input and calls only standard functions on it runs wherever the input lives.
+# A toy Sigmoid written that way:
 #
 # $$\sigma(x) = \tfrac12\big(1 + \tanh(x/2)\big)$$
 
@@ -144,8 +146,9 @@ if strict is not None:
         print("mixing devices:", err)
 
 # %% [markdown]
-# **Check.** The toy and the library's `Sigmoid` agree with NumPy's $1/(1+e^{-x})$ in float64 on every
-# namespace at hand. Expect differences of about 1e-7 (float32 rounding); above 1e-5 means a wrong formula.
+# **Check.** On every namespace at hand, the toy and the library's `Sigmoid` agree with NumPy's $1/(1+e^{-x})$,
+# computed in float64. Expect differences of about 1e-8 to 1e-7 (float32 rounding); above 1e-5 means a wrong
+# formula.
 
 # %%
 reference = 1.0 / (1.0 + np.exp(-host.astype(np.float64)))
@@ -162,11 +165,11 @@ for name, x in arrays.items():
 # %% [markdown]
 # ## Move the data once
 #
-# A GPU computes fast but sits at the end of a bus: copying a batch from the host's memory can take longer than
-# computing with it. So the training set moves once, before training,
-# and each minibatch is cut out on the device (`xp.take`). Compare moving every batch in one epoch with moving
-# the whole set once. (Reading one number back, `float(...)`, makes the host wait until the device has finished,
-# so the clock measures the work and not just the order to do it.)
+# A GPU computes fast, but its memory is separate from the host's (the CPU's) memory. Data reaches it over a bus,
+# a slower link between the two. Copying a batch over the bus can take longer than computing with it. So the
+# training set moves once, before training, and each minibatch is cut out on the device (`xp.take`). Compare
+# moving every batch in one epoch with moving the whole set once. (Reading one number back, `float(...)`, makes
+# the host wait until the device has finished. So the clock measures the work, not just the order to do it.)
 
 # %%
 x_train_host, _, x_test_host, _ = load("mnist")
@@ -190,15 +193,16 @@ print(f"{N_TRAIN} images, {x_train_host.nbytes / 1e6:.0f} MB: moved once {once *
       f"batch by batch {per_batch * 1e3:.2f} ms (every epoch)")
 
 # %% [markdown]
-# On the CPU both are nearly free (NumPy "moves" to where the data already is). On a GPU, batch by batch is
-# paid again every epoch and stalls the GPU at every step; moved once, the data stays there for all epochs.
+# On the CPU both are nearly free (NumPy "moves" to where the data already is). On a GPU, moving batch by batch
+# costs time again in every epoch and makes the GPU wait at every step. Moved once, the data stays there for all
+# epochs.
 #
 # ## float32 on purpose
 #
 # Every array in training is float32: half the memory of float64, twice the numbers per memory access, and on
 # most GPUs far more arithmetic (a T4 does about 8 TFLOP/s in float32 and 0.25 in float64). Gradient checks use
-# float64, where rounding must not hide a wrong formula. The trap is a silent upgrade: a NumPy scalar such as
-# `np.sqrt(2.0)` is a float64 and drags a float32 array up with it, while a Python float does not.
+# float64, where rounding must not hide a wrong formula. The trap is a silent upgrade. A NumPy scalar such as
+# `np.sqrt(2.0)` is a float64, and it turns a float32 array's result into float64. A Python float does not.
 
 # %%
 x32 = np.ones(3, dtype=np.float32)
@@ -257,10 +261,10 @@ for name, (secs, loss) in results.items():
 
 # %% [markdown]
 # **Check.** Both runs computed the same training. On a GPU the matrix products add their terms in another
-# order, so the float32 results differ slightly, and the differences grow a little over an epoch: expect the
-# two test BCEs to agree to about 1e-5 or 1e-4 relative; above 1e-3 means the GPU path computes something else. Without
-# a GPU, the same epoch on array_api_strict's second device must give exactly NumPy's result (it runs NumPy
-# underneath, in the same order).
+# order. So the float32 results differ slightly, and the differences grow a little over an epoch. Expect the two
+# test BCEs to agree to about 1e-5 or 1e-4 relative; above 1e-3 means the GPU path computes something else.
+# Without a GPU, the same epoch on array_api_strict's second device must give exactly NumPy's result (it runs
+# NumPy underneath, in the same order).
 
 # %%
 cpu_loss = results["CPU (NumPy)"][1]
@@ -277,9 +281,10 @@ else:
     print("no second backend here to compare with")
 
 # %% [markdown]
-# For a model this small, the GPU's advantage grows with the batch: at batch 256 a T4 spends much of each step
-# waiting for Python to launch the next of its few hundred small kernels (Adam alone launches several per
-# parameter array). On the command line, the same switch is one flag: `python -m scratchae.train --gpu`.
+# For a model this small, the GPU's advantage grows with the batch. A *kernel* is one small program that the
+# GPU runs, such as one matrix product. At batch 256 a T4 spends much of each step waiting for Python to launch
+# the next of its few hundred small kernels (Adam alone launches several per parameter array). On the command
+# line, the same switch is one flag: `python -m scratchae.train --gpu`.
 #
 # ## Try it
 #
@@ -345,9 +350,9 @@ try_it("softplus on every namespace", check_softplus)
 #
 # <details><summary>Answer</summary>
 #
-# The CPU's time per image changes little with the batch; the GPU's falls steeply, because a step's cost on a GPU
-# is mostly launching its few hundred kernels, whatever their size. At batch 64 the GPU can even lose to the CPU;
-# at 1024 it wins by a wide margin.
+# The CPU's time per image changes little with the batch. The GPU's falls steeply, because a step's cost on a
+# GPU is mostly launching its few hundred kernels, whatever their size. At batch 64 the GPU can even lose to the
+# CPU; at 1024 it wins by a wide margin.
 #
 # </details>
 #
