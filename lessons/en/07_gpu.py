@@ -229,7 +229,8 @@ except TypeError as err:
 #
 # The same function trains one epoch on any namespace. The weights are drawn with NumPy on the host and then
 # moved, so every device starts from identical weights and sees identical batches. The first steps on a GPU
-# also compile CuPy's kernels; a few warm-up steps keep that out of the timing.
+# also compile CuPy's *kernels* (a kernel is one small program that the GPU runs, such as one matrix product).
+# A few warm-up steps keep that out of the timing.
 
 # %%
 def one_epoch(xp, device=None):
@@ -281,10 +282,9 @@ else:
     print("no second backend here to compare with")
 
 # %% [markdown]
-# For a model this small, the GPU's advantage grows with the batch. A *kernel* is one small program that the
-# GPU runs, such as one matrix product. At batch 256 a T4 spends much of each step waiting for Python to launch
-# the next of its few hundred small kernels (Adam alone launches several per parameter array). On the command
-# line, the same switch is one flag: `python -m scratchae.train --gpu`.
+# For a model this small, the GPU's advantage grows with the batch. At batch 256 a T4 spends much of each step
+# waiting for Python to launch the next of its few hundred small kernels (Adam alone launches several per
+# parameter array). On the command line, the same switch is one flag: `python -m scratchae.train --gpu`.
 #
 # ## Try it
 #
