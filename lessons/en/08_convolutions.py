@@ -17,9 +17,9 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/08_convolutions.ipynb)
 #
 # A Dense layer connects every pixel to every unit. A convolution slides one small kernel over the image, so a
-# 3x3 filter costs 9 weights per channel pair wherever it looks. In about 15 minutes you will turn a convolution
-# into one matrix product, get the transposed convolution for free as its adjoint, and train the Keras
-# convolutional autoencoder.
+# 3x3 filter costs 9 weights per channel pair wherever it looks. You will turn a convolution into one matrix
+# product, get the transposed convolution for free as its adjoint (the transposed matrix), and train the Keras
+# convolutional autoencoder. Plan 45 to 60 minutes, exercises included.
 #
 # You will learn
 # - im2col: copying every patch into a row, so that a convolution is `cols @ W`;
@@ -76,8 +76,9 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less
 # %% [markdown]
 # ## A convolution, the slow way
 #
-# Images are NHWC, as in Keras: `(N, H, W, C)`. A kernel `W` of shape `(k, k, C, F)` makes F output channels;
-# output pixel $(y, x)$ of filter $f$ is the dot product of the k x k patch under it with that filter:
+# Images are NHWC, as in Keras: `(N, H, W, C)` means N images, H rows, W columns and C channels. A kernel `W` of
+# shape `(k, k, C, F)` makes F output channels. Output pixel $(y, x)$ of filter $f$ is the dot product of the
+# k x k patch under it with that filter:
 #
 # $$\text{out}_{n,y,x,f} = \sum_{i,j,c} x_{n,\,y s + i,\,x s + j,\,c}\; W_{i,j,c,f} + b_f$$
 #
@@ -111,10 +112,10 @@ print(conv_loops(x, K)[0, :, :, 0])
 # %% [markdown]
 # ## im2col: every patch becomes a row
 #
-# The loop body is always the same dot product. Copy each patch into a row of a matrix `cols` first, in the
-# order $(i, j, c)$, which is exactly how `W.reshape(k * k * C, F)` orders its rows; then all outputs come from
-# one matrix product, $\text{out} = \text{cols}\, W$. Built one kernel offset $(i, j)$ at a time, with strided
-# slices: column $(i, j)$ of every row is the image shifted by $(i, j)$.
+# The loop body is always the same dot product. So first copy each patch into a row of a matrix `cols`, in the
+# order $(i, j, c)$. That is exactly how `W.reshape(k * k * C, F)` orders its rows. Then all outputs come from
+# one matrix product, $\text{out} = \text{cols}\, W$. We build `cols` one kernel offset $(i, j)$ at a time,
+# with strided slices: column $(i, j)$ of every row is the image shifted by $(i, j)$.
 
 # %%
 def im2col_by_hand(x, k, out_h, out_w):
@@ -140,10 +141,11 @@ print("cols @ W equals the loops:", to_numpy(out)[0, :, :, 0].tolist())  # to_nu
 # ## The library's Conv2D
 #
 # `scratchae.Conv2D` is this matrix product with Keras's padding. With `padding="same"` the output has
-# $\lceil H / s \rceil$ rows, and the total padding $(\text{out} - 1)s + k - H$ is split with the odd pixel at the
-# bottom and right (so a stride-2 3x3 convolution pads 0 rows on top of a 28-row image and 1 below). The
+# $\lceil H / s \rceil$ rows. The total padding is $(\text{out} - 1)s + k - H$, and the odd pixel goes to the
+# bottom and the right. So a stride-2 3x3 convolution pads a 28-row image with 0 rows on top and 1 below. The
 # reference im2col in `scratchae/im2col.py` adds the padding and takes the stride. Otherwise it is the function
-# you just wrote. Its adjoint `col2im` is the same k k slices, added into a zeroed padded buffer, then cropped:
+# you just wrote. Its adjoint `col2im` uses the same k k slices: it adds them into a zeroed padded buffer, then
+# crops it:
 
 # %%
 import inspect
@@ -213,10 +215,10 @@ assert max(errors) < 1e-12, errors
 # ## The transposed convolution is the transposed matrix
 #
 # A convolution is linear in $x$, so it *is* a matrix $C$: $\text{vec}(\text{out}) = C\,\text{vec}(x)$. Build it
-# by convolving each of the 16 one-hot 4x4 images: column $p$ of $C$ is the output for pixel $p$. Its backward
-# needs $dx = C^\top d\text{out}$, and a transposed convolution (Keras's `Conv2DTranspose`, the decoder's
-# upsampler) is defined as exactly that map, $y \mapsto C^\top y$. Here $C$ is the stride-2 "same" convolution
-# that takes 4x4 to 2x2, so $C^\top$ takes 2x2 up to 4x4:
+# by convolving each of the 16 one-hot 4x4 images (one pixel 1, the rest 0): column $p$ of $C$ is the output for
+# pixel $p$. Its backward needs $dx = C^\top d\text{out}$. A transposed convolution (Keras's `Conv2DTranspose`,
+# the decoder's upsampler) is defined as exactly that map, $y \mapsto C^\top y$. Here $C$ is the stride-2
+# "same" convolution that takes 4x4 to 2x2, so $C^\top$ takes 2x2 up to 4x4:
 
 # %%
 import matplotlib.pyplot as plt
@@ -234,11 +236,12 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Each row of $C$ holds one 3x3 kernel placed over one patch (zeros where it reads padding); each row of $C^\top$
-# lists which output patches a pixel belonged to. So the transposed convolution's forward is Conv2D's input
-# gradient (col2im of $y\,W^\top$: every entry added back to the pixel it was copied from), and its backward is
-# Conv2D's forward pieces (im2col of `dout`, then matrix products). The library's `Conv2DTranspose` with the same
-# kernel (its layout is `(k, k, filters, in)`, the kernel of the convolution it transposes) must give $C^\top y$:
+# Each row of $C$ holds one 3x3 kernel placed over one patch (zeros where it reads padding). Each row of
+# $C^\top$ lists which output patches a pixel belonged to. So the transposed convolution's forward is Conv2D's
+# input gradient: col2im of $y\,W^\top$, every entry added back to the pixel it was copied from. Its backward is
+# Conv2D's forward pieces (im2col of `dout`, then matrix products). Give the library's `Conv2DTranspose` the same
+# kernel; its layout is `(k, k, filters, in)`, the kernel of the convolution it transposes. It must give
+# $C^\top y$:
 
 # %%
 up = Conv2DTranspose(1, 1, 3, stride=2, xp=xp, dtype="float64")
@@ -303,10 +306,10 @@ for name, model in models.items():
           f"epoch on {N_TRAIN} images ({time.perf_counter() - started:.0f} s)")
 
 # %%
-# Check: one epoch must lower the test BCE from the untrained ~0.69 (a 0.5 guess for every pixel) by 0.05 or
-# more; a loss that does not fall means a broken step. With the full settings expect about 0.25 for conv and
-# 0.31 for dense. Those two numbers (0.2516 and 0.3097) were measured on all 10,000 test images. This lesson
-# evaluates only the first 1,000, so its numbers differ a little.
+# Check: one epoch must lower the test BCE from its untrained value (about 0.7, near the 0.69 of a 0.5 guess for
+# every pixel) by 0.05 or more; a loss that does not fall means a broken step. With the full settings expect
+# about 0.25 for conv and 0.31 for dense. Those two numbers (0.2516 and 0.3097) were measured on all 10,000 test
+# images. This lesson evaluates only the first 1,000 (300 in quick mode), so its numbers differ a little.
 for name, losses in history.items():
     assert losses[1] < losses[0] - 0.05, (name, losses)
 first = [int(np.flatnonzero(y_test == c)[0]) for c in range(8)]  # one test image of each of 8 classes
@@ -322,9 +325,9 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# With a sixth of the dense model's weights the convolutional model reconstructs better: the same 3x3 filters
-# serve every position of the image, and nearby pixels stay together all the way through. Its code is much
-# bigger, though: 7x7x64 = 3136 numbers per image against the dense model's 32, so it compresses far less.
+# With less than a sixth of the dense model's weights, the convolutional model reconstructs better. The same
+# 3x3 filters serve every position of the image, and nearby pixels stay together all the way through. But its
+# code is much bigger: 7x7x64 = 3136 numbers per image against the dense model's 32, so it compresses far less.
 #
 # ## Try it
 #
