@@ -105,8 +105,8 @@ x_test_noisy = noisy_by_hand(x_test, FACTOR, np.random.default_rng(0))
 print("noisy test images:", x_test_noisy.shape, x_test_noisy.dtype)
 
 # %% [markdown]
-# The library's `add_noise` is the same formula written with `xp`, so it runs on whatever device the batch lives
-# on: it draws the noise on the host and moves it to the batch's device.
+# The library's `add_noise` is the same formula written with `xp`, so it runs on whatever device holds the
+# batch. It draws the noise on the host (the CPU) and moves it to the batch's device.
 
 # %%
 import inspect
@@ -151,9 +151,9 @@ assert abs(noisy_db - library_db) < 1e-3 and 8.5 < noisy_db < 10.5
 # %% [markdown]
 # ## The denoising step
 #
-# Compared with the plain step (forward, loss, backward, update), one line is new and one argument changed: the
-# batch is corrupted first, and the loss compares the output with the *clean* batch. Fresh noise is drawn for every
-# batch, so the model never sees the same corruption twice.
+# Compared with the plain step (forward, loss, backward, update), one line is new and one argument changed. The
+# batch is corrupted first, and the loss compares the output with the *clean* batch. Fresh noise is drawn for
+# every batch, so the model never sees the same corruption twice.
 
 # %%
 from scratchae.denoise import denoise_step
@@ -220,9 +220,9 @@ plt.show()
 # The command line does the same with `--noise`: `python -m scratchae.train --noise 0.5` trains the reference
 # model as a denoiser, reports PSNR per epoch, and draws these three rows. The presets `keras-denoise` and
 # `tf-denoise` rebuild the Keras blog's and the TensorFlow tutorial's convolutional denoisers. A convolution sees
-# neighbouring pixels together. The README's table compares them with dense models. The small conv model
-# `tf-denoiser` (10 epochs) beats the dense reference model (20 epochs) by 1.6 dB on MNIST and by 2.8 dB on
-# Fashion-MNIST. But a wide dense model (784-512-784, 20 epochs) beats the conv model on both data sets:
+# neighbouring pixels together. The denoising table in `docs/results.md` compares them with dense models. The
+# small conv model `tf-denoiser` (10 epochs) beats the dense reference model (20 epochs) by 1.6 dB on MNIST and
+# by 2.8 dB on Fashion-MNIST. But a wide dense model (784-512-784, 20 epochs) beats the conv model on both data sets:
 # 19.40 against 19.05 dB, and 22.00 against 21.89 dB.
 #
 # ## Try it
