@@ -105,9 +105,9 @@ print("dP/dh, first row:", penalty_backward(h, 0.1)[0, ...])
 # %% [markdown]
 # ## Gradient check, around a kink
 #
-# $|h|$ has a kink at 0, where no derivative exists and central differences straddle both slopes. A check is only
-# meaningful where every entry is farther from 0 than the step $h_\text{step} = 10^{-5}$; with random normal values
-# that is almost always true, and we make sure of it.
+# $|h|$ has a kink at 0: no derivative exists there, and central differences would mix the two slopes. So a
+# check is only meaningful where every entry is farther from 0 than the step $h_\text{step} = 10^{-5}$. With
+# random normal values that is almost always true, and we make sure of it.
 
 # %%
 from scratchae import numerical_gradient, rel_error
@@ -141,7 +141,7 @@ print("L1Activity agrees with the hand-written penalty:", agreement)
 # ## The sparse step: split the backward at the code
 #
 # The reconstruction loss reaches $h$ through the decoder; the penalty reaches it directly. So the step runs the
-# decoder's backward alone, adds the penalty's gradient where $h$ is, and only then runs the encoder's backward.
+# decoder's backward alone and adds the penalty's gradient at $h$. Only then does it run the encoder's backward.
 # Everything else is the plain step.
 
 # %%
@@ -153,9 +153,9 @@ print(inspect.getsource(sparse_step))
 # ## With and without the penalty
 #
 # The Keras blog's model: 784-32-784, a ReLU code, a Sigmoid output, BCE. We train it twice from the same
-# weights and batches, with $\lambda = 10^{-4}$ and with $\lambda = 0$, and compare the test BCE and the mean code
-# activation (the mean of $h$ over test images and units, the number the blog reports: 3.33 against 7.30 after
-# 100 epochs).
+# weights and batches, with $\lambda = 10^{-4}$ and with $\lambda = 0$. Then we compare the test BCE and the mean
+# code activation: the mean of $h$ over test images and units. The blog reports that number: 3.33 against 7.30
+# after 100 epochs.
 
 # %%
 from scratchae import BCE, Adam, dense_autoencoder
