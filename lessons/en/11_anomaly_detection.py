@@ -140,11 +140,12 @@ plt.show()
 # %% [markdown]
 # ## ROC AUC: a probability, computed with ranks
 #
-# The histograms overlap, so no threshold is perfect. ROC AUC summarises all thresholds at once: it is the
-# probability that a randomly drawn anomaly scores higher than a randomly drawn normal image (a tie counts one
-# half). Counted over all $n_1 n_0$ pairs that is about 9 million comparisons. Sorting does it in $O(N \log N)$:
-# give every score its rank $r_i$ among all $N$ (1 = lowest, tied scores share their mean rank); the anomalies'
-# rank sum $R_1$ then counts, for each anomaly, the images below it, and
+# The histograms overlap, so no threshold is perfect. ROC AUC (the area under the ROC curve, shown below)
+# summarises all thresholds at once. It is the probability that a randomly drawn anomaly scores higher than a
+# randomly drawn normal image (a tie counts one half). Counted over all $n_1 n_0$ pairs, that is about 9 million
+# comparisons. Sorting does it in $O(N \log N)$. Give every score its rank $r_i$ among all $N$ (1 = lowest, tied
+# scores share their mean rank). The anomalies' rank sum $R_1$ then counts, for each anomaly, the images below
+# it, and
 #
 # $$\text{AUC} = \frac{U}{n_1 n_0}, \qquad U = R_1 - \frac{n_1 (n_1 + 1)}{2}$$
 #
@@ -251,11 +252,12 @@ pca_scores = to_numpy(pca_errors(xt, mean, components))
 print(f"normal class {NORMAL}: autoencoder AUC {auc:.4f}, PCA-32 AUC {roc_auc(pca_scores, is_anomaly):.4f}")
 
 # %% [markdown]
-# In quick mode (1,000 images, two epochs) the autoencoder is undertrained and trails PCA. It needs the full
-# training to beat PCA. With the full settings (all 5,842 training 4s, 20 epochs) it reaches an AUC of 0.968 on this class
-# against PCA's 0.943. Over all ten digits, `python -m scratchae.anomaly` (this model, 40 epochs per class)
-# gives a mean of 96.9 against PCA's 95.5 (the tables are in the README). The nonlinear decoder helps most
-# on the hard digits (8: 91.3 against 84.9) and gains little on the easy ones (1: 99.95 against 99.89).
+# In quick mode (1,000 images, two epochs) the autoencoder is undertrained and scores below PCA. It needs the
+# full training to beat PCA. With the full settings (all 5,842 training 4s, 20 epochs) it reaches an AUC of
+# 0.968 on this class against PCA's 0.943. Over all ten digits, `python -m scratchae.anomaly` (this model, 40
+# epochs per class) gives a mean of 96.9 against PCA's 95.5. The README gives these means; the table per class
+# is in `docs/results.md`. The nonlinear decoder helps most on the hard digits (8: 91.3 against 84.9). It gains
+# little on the easy ones (1: 99.95 against 99.89).
 #
 # ## Try it
 #
@@ -320,8 +322,8 @@ try_it("percentile threshold", check_percentile_threshold)
 #
 # <details><summary>Answer</summary>
 #
-# The README's table has the numbers for the full settings (20 epochs, seed 0). For 1, the AUC is 99.94 for the
-# autoencoder and 99.89 for PCA-32. For 8, it is 90.07 and 84.86.
+# The table in `docs/results.md` has a column for the lesson's full settings (20 epochs, seed 0). For 1, the
+# AUC is 99.94 for the autoencoder and 99.89 for PCA-32. For 8, it is 90.07 and 84.86.
 #
 # A 1 is one short stroke, and the 1s differ mostly in their slant. The model learns to draw a few strokes in the
 # middle of the image. Every other digit has more ink, and much of it lies where a 1 has none. So their errors
