@@ -134,20 +134,22 @@ lo, hi = codes.min(axis=0), codes.max(axis=0)  # a box around every test code
 empty_ae = latent_picture(ae.decode, codes, ((lo[0], hi[0]), (lo[1], hi[1])), "plain AE")
 
 # %% [markdown]
-# Look at the left plot: the codes form streaks and blobs with empty space between and around them (the title
-# counts the empty cells of the box), on a scale and at a place that nothing chose (the means and spreads
-# printed above; train longer and they drift and grow). Nothing in the loss asked the
-# encoder to use the plane evenly, so the decoder was never trained on the empty parts: the grid points there
-# decode to smudges or to an abrupt jump between two digits. And without knowing the codes' region, "pick a
-# random point and decode it" has no meaning.
+# Look at the left plot. The codes form streaks and blobs, with empty space between and around them (the title
+# counts the empty cells of the box). Their scale and place were chosen by nothing (see the means and spreads
+# printed above; train longer and they move and grow). Nothing in the loss asked the encoder to use the plane
+# evenly. So the decoder was never trained on the empty parts, and the grid points there decode to smudges or to
+# a sudden jump between two digits. And if you do not know the codes' region, "pick a random point and decode
+# it" has no meaning.
 #
 # ## Two changes: a distribution per image, and a prior
 #
 # The VAE's encoder outputs, for each image, a mean $\mu$ and a log-variance $\log\sigma^2$ (two Dense heads on
 # the same hidden layer); the code is a *sample* $z \sim \mathcal N(\mu, \sigma^2)$. The decoder must then
-# reconstruct from any point near $\mu$, which fills the space around each code. A KL term pulls every
-# $\mathcal N(\mu, \sigma^2)$ toward $\mathcal N(0, I)$, which puts all codes in one known region. The loss per
-# image is the negative evidence lower bound (ELBO), in nats:
+# reconstruct from any point near $\mu$, and that fills the space around each code. The *prior* is the
+# distribution we want the codes to follow: $\mathcal N(0, I)$. A KL term (the Kullback-Leibler divergence, a
+# measure of how far one distribution is from another) pulls every $\mathcal N(\mu, \sigma^2)$ toward the
+# prior. That puts all codes in one known region. The loss per image is the negative evidence lower bound
+# (ELBO), in nats (units of the natural logarithm):
 #
 # $$L(x) = -\sum_{d=1}^{784}\big[x_d\log\hat x_d + (1-x_d)\log(1-\hat x_d)\big]
 # \;-\; \tfrac12\sum_{j}\big(1 + \log\sigma_j^2 - \mu_j^2 - \sigma_j^2\big), \qquad \hat x = \text{decoder}(z).$$
@@ -287,7 +289,7 @@ for epoch in range(EPOCHS):
 # ## New digits, and the latent plane
 #
 # Sampling is now meaningful: draw $z \sim \mathcal N(0, I)$ and decode (`VAE.sample`). And the same picture as
-# for the plain autoencoder, over the box $[-3, 3]^2$ where the prior puts 99% of its mass per axis:
+# for the plain autoencoder, over the box $[-3, 3]^2$, where the prior puts 99.7% of its mass per axis:
 
 # %%
 samples = vae.sample(64, np.random.default_rng(1))
@@ -370,10 +372,10 @@ try_it("Monte Carlo KL", check_monte_carlo)
 #
 # <details><summary>Answer</summary>
 #
-# A small $\beta$ lets the codes spread out and sharpens reconstructions (recon down, KL up): the picture drifts
+# A small $\beta$ lets the codes spread out and sharpens reconstructions (recon down, KL up). The picture moves
 # back toward the plain autoencoder's, with gaps. A large $\beta$ packs the codes tightly into $\mathcal N(0, I)$
-# and blurs reconstructions (recon up, KL down); with $\beta$ large enough some latent units switch off
-# altogether (their $\mu \approx 0$, $\sigma \approx 1$ for every image).
+# and blurs reconstructions (recon up, KL down). With $\beta$ large enough, some latent units switch off
+# completely: their $\mu \approx 0$ and $\sigma \approx 1$ for every image.
 #
 # </details>
 #
