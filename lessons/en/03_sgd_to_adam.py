@@ -182,9 +182,9 @@ print(f"after {steps} steps: SGD loss {sgd_losses[-1]:.1e}, Adam loss {adam_loss
 # %% [markdown]
 # The steep direction limits SGD's learning rate. SGD settles that direction in a few steps, and then it moves
 # very slowly along the gentle one. Adam divides each coordinate's step by the size of its own gradients. So both
-# coordinates move about $\eta$ per step, whatever $a$ is (its path here would be the same with $a = (1, 1)$). Its momentum (the
-# running average $m$) overshoots and swings back; this makes the dips in its curve. Still, after 200 steps its
-# loss is about a million times lower than SGD's.
+# coordinates move about $\eta$ per step, whatever $a$ is. (Adam's path here would be the same with
+# $a = (1, 1)$.) Its momentum (the running average $m$) overshoots and swings back; this makes the dips in its
+# curve. Still, after 200 steps its loss is about a million times lower than SGD's.
 #
 # ## Bias correction, seen in the first steps
 #
