@@ -233,8 +233,8 @@ assert np.max(np.abs(undone / uncorrected[:20] - 1)) < 1e-5
 # %% [markdown]
 # ## The library's Adam against Algorithm 1
 #
-# `scratchae.Adam` computes the same thing with fewer array operations: it folds both corrections into one
-# scalar step size and one scaled $\epsilon$, as the paper's Section 2 suggests,
+# `scratchae.Adam` computes the same thing with fewer array operations. It folds both corrections into one
+# scalar step size and one scaled $\epsilon$, as the paper's Section 2 suggests:
 # $\eta\, \hat m / (\sqrt{\hat v} + \epsilon) = \eta_t\, m / (\sqrt{v} + \hat\epsilon)$ with
 # $\eta_t = \eta \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)$ and $\hat\epsilon = \epsilon \sqrt{1 - \beta_2^t}$.
 # The two forms are equal in exact arithmetic. So in float64, two identical models trained side by side, one with

@@ -306,7 +306,7 @@ assert uniform[-1] / uniform[0] < 0.05
 # | He init, zero output bias | 0.1010 | 0.1052 |
 #
 # PyTorch's uniform init reaches only 0.123 after 20 epochs. A signal that fades layer by layer gives small
-# gradients to the first layers, and a model that must first learn that the background is black kills more
+# gradients to the first layers. And a model that must first learn that the background is black kills more
 # ReLU units on the way (lesson 05 counts them).
 #
 # ## Try it

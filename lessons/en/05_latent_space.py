@@ -151,10 +151,10 @@ ax.legend(markerscale=6, title="digit")
 plt.show()
 
 # %% [markdown]
-# Nobody told the model which digit is which, yet images of one digit land near each other: to rebuild an
+# Nobody told the model which digit is which, yet images of one digit land near each other. To rebuild an
 # image from 32 numbers, the code has to say what kind of stroke it is. Where clouds overlap (4, 7 and 9;
-# 3, 5 and 8), the digits also look alike. The plane shows only part of the variance; the overlaps may be
-# apart in the other 30 directions.
+# 3, 5 and 8), the digits also look alike. The plane shows only part of the variance. Clouds that overlap here
+# may be apart in the other 30 directions.
 #
 # ## A walk between two digits
 #
@@ -233,9 +233,9 @@ print("ReLU layer widths:", widths)
 print("dead units:       ", dead_by_hand)
 
 # %% [markdown]
-# **Check.** The library's `ReLU` keeps the mask $[a > 0]$ of its last forward pass, so one forward of the whole
-# test set through the model lets us count the same units from the layers themselves. The two counts must agree
-# exactly (a dead unit sits well below 0, not at the edge of rounding).
+# **Check.** The library's `ReLU` keeps the mask $[a > 0]$ of its last forward pass. So after one forward pass of
+# the whole test set through the model, we can count the same units from the layers themselves. The two counts
+# must agree exactly (a dead unit sits well below 0, not at the edge of rounding).
 
 # %%
 model.forward(x_test)  # every ReLU layer now holds its mask for the 10,000 test images

@@ -273,10 +273,10 @@ for layer, shape in ((Conv2D(3, 5, 3, stride=2, xp=xp, dtype="float64", rng=2), 
 # %% [markdown]
 # ## The convolutional autoencoder
 #
-# `conv_autoencoder()` is the Keras model: two stride-2 convolutions take a 28x28 image to a 7x7x64 code, two
-# stride-2 transposed convolutions and a last 3x3 convolution bring it back (`python -m scratchae.train --preset
-# keras-conv` trains it for 20 epochs). Here it trains next to the reference dense autoencoder, same data,
-# same BCE, Adam and batches, with the five-line step of lesson 04 (`train_step`).
+# `conv_autoencoder()` is the Keras model. Two stride-2 convolutions take a 28x28 image to a 7x7x64 code. Two
+# stride-2 transposed convolutions and a last 3x3 convolution bring it back. (`python -m scratchae.train
+# --preset keras-conv` trains it for 20 epochs.) Here it trains next to the reference dense autoencoder: the
+# same data, BCE, Adam and batches, with the five-line step of lesson 04 (`train_step`).
 
 # %%
 import time

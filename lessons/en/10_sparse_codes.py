@@ -282,8 +282,8 @@ try_it("L2 activity penalty", check_l2)
 # </details>
 #
 # 3. Keras 1 averaged the activity penalty over the batch, as we do. Later versions summed it over the batch
-#    instead, so the blog's `10e-5` became 256 times stronger at its batch size of 256, and people reproducing the
-#    post got a test loss near 0.26 instead of 0.10. Which $\lambda$ in our reduction is that stronger penalty?
+#    instead. So the blog's `10e-5` became 256 times stronger at its batch size of 256. People who reran the post
+#    got a test loss near 0.26 instead of 0.10. Which $\lambda$ in our reduction is that stronger penalty?
 #    Train with it: what happens to the mean code activation and to the reconstructions?
 #
 # <details><summary>Answer</summary>

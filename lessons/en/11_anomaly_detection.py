@@ -195,9 +195,9 @@ assert roc_auc(np.zeros(4), np.array([True, False, True, False])) == 0.5
 assert roc_auc(np.array([0.1, 0.2, 0.8, 0.9]), np.array([False, False, True, True])) == 1.0
 
 # %% [markdown]
-# The ROC curve behind the number: lower the threshold from the highest score to the lowest and plot the
-# fraction of anomalies flagged (true positive rate) against the fraction of normal images flagged (false
-# positive rate). AUC is the area under it.
+# The ROC curve behind the number: lower the threshold from the highest score to the lowest. At each threshold,
+# plot the fraction of anomalies flagged (true positive rate) against the fraction of normal images flagged
+# (false positive rate). AUC is the area under it.
 
 # %%
 from scratchae.metrics import roc_curve
@@ -241,8 +241,8 @@ assert all(mine[k] == report[k] for k in mine), (mine, report)
 # ## The bar: PCA
 #
 # A linear autoencoder trained with MSE finds the same subspace as PCA. So PCA with as many components as the
-# code has units (32) is the baseline an autoencoder has to beat: project onto the top 32 principal directions of
-# the training 4s and back, and score the squared error left over.
+# code has units (32) is the baseline an autoencoder has to beat. Project each image onto the top 32 principal
+# directions of the training 4s and back, and score the squared error left over.
 
 # %%
 from scratchae.pca import pca_errors, pca_fit

@@ -311,8 +311,8 @@ print(f"VAE codes: mean {vae_codes.mean(0).round(2)}, std {vae_codes.std(0).roun
 assert np.all(np.abs(vae_codes.mean(0)) < 0.5) and inside > 0.85
 
 # %% [markdown]
-# The codes now fill a round region around 0, and the grid decodes to digits everywhere, changing smoothly from
-# one class to the next: the decoder has been trained on the whole neighbourhood of every code.
+# The codes now fill a round region around 0. The grid decodes to digits everywhere, and they change smoothly
+# from one class to the next: the decoder has been trained on the whole neighbourhood of every code.
 #
 # ## Try it
 #
