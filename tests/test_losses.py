@@ -72,3 +72,25 @@ def test_shape_and_dtype_mismatch_are_clear_errors(loss):
 def test_backward_before_forward(loss):
     with pytest.raises(RuntimeError, match="before forward"):
         loss.backward()
+
+
+@pytest.mark.parametrize("loss_class", [BCE, MSE], ids=["bce", "mse"])
+@pytest.mark.parametrize("reduction", ["pixel", "image"])
+def test_reductions_against_numpy_and_gradcheck(backend, rng, record_gradcheck, loss_class, reduction):
+    # The two reductions of the same per-element values: mean over all ("pixel"), or row sums, mean over rows.
+    p, t = rng.uniform(0.05, 0.95, (4, 6)), rng.uniform(0, 1, (4, 6))
+    per_element = -(t * np.log(p) + (1 - t) * np.log(1 - p)) if loss_class is BCE else (p - t) ** 2
+    loss = loss_class(reduction=reduction)
+    pred, target = backend.asarray(p), backend.asarray(t)
+    want_rows = per_element.mean(axis=1) if reduction == "pixel" else per_element.sum(axis=1)
+    want = per_element.mean() if reduction == "pixel" else per_element.sum(axis=1).mean()
+    assert float(loss.forward(pred, target)) == pytest.approx(want, rel=1e-12)
+    np.testing.assert_allclose(host(loss.per_image(pred, target)), want_rows, rtol=1e-12)
+    report = check_loss(loss, pred, target)
+    record_gradcheck(report)
+    assert_close(report, 1e-7)
+
+
+def test_an_unknown_reduction_is_refused():
+    with pytest.raises(ValueError, match="reduction must be 'pixel' or 'image'"):
+        MSE(reduction="mean")
