@@ -127,8 +127,9 @@ def write_figures(out, cfg, run, x_test, y_test, rows):
     plots.reconstructions(images, recon, out / "reconstructions.png",
                           f"{cfg['dataset']}: test images and {what} after {rows[-1]['epoch']} epochs", noisy=noisy)
     plots.loss_curve(rows, out / "loss_curve.png", cfg["loss"].upper())
-    plots.latent_map(encode_all(run.model, to_device(x_test, xp, device)), y_test, out / "latent.png",
-                     cfg["dataset"], method=cfg.get("latent_map", "pca"), seed=cfg["seed"])
+    clean = run.test_inputs if noisy is None else to_device(x_test, xp, device)  # codes of the clean images
+    plots.latent_map(encode_all(run.model, clean), y_test, out / "latent.png", cfg["dataset"],
+                     method=cfg.get("latent_map", "pca"), seed=cfg["seed"])
 
 
 def write_vae_figures(out, cfg, model, images, x_test_device, y_test, rows):
