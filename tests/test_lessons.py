@@ -161,3 +161,15 @@ def test_setup_cell_installs_a_clone_never_cupy_and_reads_quick(py):
     assert "if have != want:" in setup, "install when the pinned version does not import, not when a folder is missing"
     assert "Runtime → Change runtime type → T4 GPU" in setup and "File → Save a copy in Drive" in setup
     assert "ランタイム → ランタイムのタイプを変更 → T4 GPU" in setup and "ファイル → ドライブにコピーを保存" in setup
+
+
+def test_every_lesson_has_the_same_setup_cell():
+    # Each notebook must run alone on Colab, so each carries the setup cell; the copies must stay one text.
+    cells = {}
+    for py in build.lessons(ROOT):
+        text = py.read_text(encoding="utf-8")
+        start = text.index("# Setup:")
+        cells[py.name] = text[start:text.index('os.environ["SCRATCHAE_DATA"]', start)]
+    first = next(iter(cells.values()))
+    assert len(cells) >= 12 and all(cell == first for cell in cells.values()), \
+        [name for name, cell in cells.items() if cell != first]
