@@ -15,7 +15,7 @@ from .layers import check_forward_ran, check_positive_int
 
 INITS = ("glorot_uniform", "he_normal")
 
-# Which code the layers run. All False: the reference of im2col.py, the code lesson 08 prints. True: a measured
+# Which code the layers run. All False: the reference of im2col.py, the code lesson 09 prints. True: a measured
 # speed-up from conv_fast.py, tested equal to its reference (tests/test_conv_fast.py). Read at each call.
 FAST = {
     "gather_im2col": True,  # im2col as one xp.take (conv_fast.im2col_take)

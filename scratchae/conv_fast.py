@@ -3,7 +3,7 @@
 Kept because each buys a clear share of a keras-conv epoch; an unpadded col2im (clipped slices, no padded
 buffer) was measured too and removed: its gain on the epoch was within the noise, so the layers call im2col.col2im.
 
-im2col.py holds the definitions that lesson 08 prints. This module holds faster forms of the same numbers,
+im2col.py holds the definitions that lesson 09 prints. This module holds faster forms of the same numbers,
 and conv.py's FAST switch says which of them the layers run. Each docstring names the reference it equals and
 what it bought on keras-conv (benchmarks/README.md, "Fast paths"); tests/test_conv_fast.py pins each one to its
 reference on every backend. Only array-API calls on ``xp = get_xp(x)``, as everywhere in the library.

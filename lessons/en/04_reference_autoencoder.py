@@ -152,7 +152,7 @@ def step_by_hand(model, loss, optimizer, xb):
 # backward is simply $(\hat x - x)/(ND)$. So the backward pass starts at the Sigmoid's input (`backward_logits`,
 # `skip_last=True`). `backward_from_loss` also skips the gradient with respect to the images
 # (`input_grad=False`): nobody needs it. And `train_step` returns the loss as a 0-d array, not a Python float.
-# Then, on a GPU, the loop need not wait for each step to finish before it starts the next (lesson 07).
+# Then, on a GPU, the loop need not wait for each step to finish before it starts the next (lesson 08).
 
 # %%
 print(inspect.getsource(train_step))
@@ -307,7 +307,7 @@ assert uniform[-1] / uniform[0] < 0.05
 #
 # PyTorch's uniform init reaches only 0.123 after 20 epochs. A signal that fades layer by layer gives small
 # gradients to the first layers. And a model that must first learn that the background is black kills more
-# ReLU units on the way (lesson 05 counts them).
+# ReLU units on the way (lesson 06 counts them).
 #
 # ## Try it
 #

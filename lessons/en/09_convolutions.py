@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 08 · Convolutions
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/08_convolutions.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/09_convolutions.ipynb)
 #
 # A Dense layer connects every pixel to every unit. A convolution slides one small kernel over the image, so a
 # 3x3 filter costs 9 weights per channel pair wherever it looks. You will turn a convolution into one matrix

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 09 · Denoising autoencoders
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/09_denoising.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/10_denoising.ipynb)
 #
 # An autoencoder that copies its input can learn to copy badly and still look good. A denoising autoencoder is
 # given a corrupted image and asked for the clean one, so it has to learn what digits look like. Plan 40 to 55

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 06 · The Keras tutorial's basic autoencoder, and what BCE changes
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/06_keras_basic.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/07_keras_basic.ipynb)
 #
 # TensorFlow's "Intro to Autoencoders" tutorial starts with a very small autoencoder: one Dense layer
 # down to 64 numbers, one back up, trained with mean squared error on Fashion-MNIST. scratchae rebuilds it

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 10 · Sparse codes
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/10_sparse_codes.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/11_sparse_codes.ipynb)
 #
 # A 32-unit code can describe a digit with all 32 units a little on, or with a few units strongly on and the rest
 # exactly off. The second kind, a sparse code, is easier to read and often more useful. Plan 40 to 60 minutes,

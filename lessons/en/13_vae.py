@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 12 · The variational autoencoder
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/12_vae.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/13_vae.ipynb)
 #
 # A plain autoencoder compresses and reconstructs, but you cannot pick a point in its latent space and expect a
 # digit back. The variational autoencoder (Kingma & Welling, 2013) fixes that with two changes: the encoder outputs

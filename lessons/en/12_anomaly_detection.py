@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 11 · Anomaly detection by reconstruction error
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/11_anomaly_detection.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/12_anomaly_detection.ipynb)
 #
 # An autoencoder trained on one kind of image reconstructs that kind well and everything else badly. So its
 # reconstruction error is an anomaly score. Plan 45 to 60 minutes, exercises included. You will train on the digit

@@ -17,7 +17,7 @@
 # %% [markdown]
 # # 07 · The same code on a GPU
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/07_gpu.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/08_gpu.ipynb)
 #
 # Every layer, loss and optimizer in scratchae is written once. On a laptop it runs on NumPy; on a machine with
 # an NVIDIA GPU (Colab's T4 included: *Runtime → Change runtime type → T4 GPU*) the very same lines run on CuPy.

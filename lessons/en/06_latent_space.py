@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 05 · The latent space: a map, a walk, and the units that died
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/05_latent_space.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/06_latent_space.ipynb)
 #
 # The reference autoencoder of lesson 04 squeezes every digit into 32 numbers. This lesson looks at those
 # numbers: where the digits land, what lies between two of them, and how many of the model's units never
