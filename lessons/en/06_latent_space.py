@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 05 · The latent space: a map, a walk, and the units that died
+# # 06 · The latent space: a map, a walk, and the units that died
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/06_latent_space.ipynb)
 #

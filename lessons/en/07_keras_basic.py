@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 06 · The Keras tutorial's basic autoencoder, and what BCE changes
+# # 07 · The Keras tutorial's basic autoencoder, and what BCE changes
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/07_keras_basic.ipynb)
 #

@@ -15,7 +15,7 @@
 # ---
 
 # %% [markdown]
-# # 07 · The same code on a GPU
+# # 08 · The same code on a GPU
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/08_gpu.ipynb)
 #

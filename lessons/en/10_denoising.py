@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 09 · Denoising autoencoders
+# # 10 · Denoising autoencoders
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/10_denoising.ipynb)
 #

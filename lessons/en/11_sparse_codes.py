@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 10 · Sparse codes
+# # 11 · Sparse codes
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/11_sparse_codes.ipynb)
 #

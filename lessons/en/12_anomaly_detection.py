@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 11 · Anomaly detection by reconstruction error
+# # 12 · Anomaly detection by reconstruction error
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/12_anomaly_detection.ipynb)
 #
