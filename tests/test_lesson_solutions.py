@@ -36,7 +36,7 @@ def test_every_stub_has_a_solution():
         assert count == len(stubs), f"{py.name}: {len(stubs)} stubs but {count} solution blocks right after them"
 
 
-@pytest.mark.parametrize("py", LESSONS, ids=[p.stem for p in LESSONS])
+@pytest.mark.parametrize("py", LESSONS, ids=[f"{p.parent.name}/{p.stem}" for p in LESSONS])
 def test_solutions_pass_their_checks(py, monkeypatch):
     nb, count = solved(py)
     if not count:

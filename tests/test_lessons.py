@@ -62,7 +62,7 @@ def test_there_are_lessons_and_no_orphan_notebooks():
     assert not orphans, f"notebooks without a .py source: {orphans}"
 
 
-@pytest.mark.parametrize("py", LESSONS, ids=[p.stem for p in LESSONS])
+@pytest.mark.parametrize("py", LESSONS, ids=[f"{p.parent.name}/{p.stem}" for p in LESSONS])
 def test_notebook_matches_its_source(py):
     found = problems(py)
     assert not found, "\n".join(found) + "\nrun `python lessons/build.py` to regenerate"
@@ -161,7 +161,7 @@ def test_build_is_byte_stable_and_follows_a_moved_repository(tmp_path, capsys):
     assert "01_dense.ipynb: badge or clone line and notebook updated" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("py", LESSONS, ids=[p.stem for p in LESSONS])
+@pytest.mark.parametrize("py", LESSONS, ids=[f"{p.parent.name}/{p.stem}" for p in LESSONS])
 def test_setup_cell_installs_a_clone_never_cupy_and_reads_quick(py):
     setup = next(c.source for c in jupytext.read(py).cells if c.cell_type == "code")
     install = [line for line in setup.splitlines() if '"pip", "install"' in line]
