@@ -2,8 +2,9 @@
 
 Run from anywhere: ``python lessons/build.py``. The repository URL lives only in setup.cfg (``[metadata] url``),
 the ref that Colab opens and clones in ``[scratchae:lessons] ref``. This script writes both into every lesson's
-Colab badge and setup cell and into lessons/README.md's badges, then runs ``jupytext --to ipynb --update`` on
-each lesson, which keeps the notebook's cell ids and writes no outputs. Never ``--sync``: it picks a direction by
+Colab badge and setup cell, in both editions (lessons/en/ and lessons/ja/), and into the badges of the two
+indexes (lessons/README.md and lessons/README.ja.md), then runs ``jupytext --to ipynb --update`` on each lesson,
+which keeps the notebook's cell ids and writes no outputs. Never ``--sync``: it picks a direction by
 file times and can overwrite the .py, which is the source.
 """
 import configparser
@@ -16,6 +17,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 BADGE_SVG = "https://colab.research.google.com/assets/colab-badge.svg"
 BADGE = re.compile(r"\[!\[Open In Colab\]\(" + re.escape(BADGE_SVG) + r"\)\]\([^)]*\)")
 CLONE = re.compile(r"^( *)REPO, REF = .*$", re.M)
+EDITIONS = ("en", "ja")  # lessons/<edition>/NN_topic.py; the Japanese lessons are the English ones' twins
+INDEXES = ("lessons/README.md", "lessons/README.ja.md")
+# The clone line's comment, in each edition's language (the code before it is the same in both).
+CLONE_NOTE = {"en": "written by lessons/build.py from setup.cfg", "ja": "lessons/build.py が setup.cfg から書き込みます"}
 
 
 def settings(root=ROOT):
@@ -28,9 +33,17 @@ def settings(root=ROOT):
     return url, ref
 
 
-def lessons(root=ROOT):
-    """Every lesson source, lessons/<language>/NN_topic.py, in order."""
-    return sorted((root / "lessons").glob("*/[0-9][0-9]_*.py"))
+def lessons(root=ROOT, edition=None):
+    """Every lesson source, lessons/<edition>/NN_topic.py, in order; only one edition's when ``edition`` is given."""
+    return sorted((root / "lessons").glob(f"{edition or '*'}/[0-9][0-9]_*.py"))
+
+
+def edition_of(notebook):
+    """The edition ("en" or "ja") of a lesson path relative to the repository root, e.g. lessons/ja/04_x.ipynb."""
+    parts = pathlib.PurePosixPath(notebook).parts
+    if len(parts) != 3 or parts[0] != "lessons" or parts[1] not in EDITIONS:
+        raise SystemExit(f"{notebook}: a lesson lives in lessons/<edition>/ with edition one of {EDITIONS}")
+    return parts[1]
 
 
 def badge(url, ref, notebook):
@@ -39,9 +52,9 @@ def badge(url, ref, notebook):
     return f"[![Open In Colab]({BADGE_SVG})]({colab}/blob/{ref}/{notebook})"
 
 
-def clone_line(url, ref):
+def clone_line(url, ref, edition="en"):
     """The setup cell's line naming what Colab clones (its indentation is added where it stands)."""
-    return f'REPO, REF = "{url}", "{ref}"  # written by lessons/build.py from setup.cfg'
+    return f'REPO, REF = "{url}", "{ref}"  # {CLONE_NOTE[edition]}'
 
 
 def rewrite(text, notebook, url, ref):
@@ -49,15 +62,15 @@ def rewrite(text, notebook, url, ref):
     if len(BADGE.findall(text)) != 1 or len(CLONE.findall(text)) != 1:
         raise SystemExit(f"{notebook}: needs exactly one Colab badge and one `REPO, REF = ...` line (see 01_dense.py)")
     text = BADGE.sub(lambda _: badge(url, ref, notebook), text)
-    return CLONE.sub(lambda m: m.group(1) + clone_line(url, ref), text)
+    return CLONE.sub(lambda m: m.group(1) + clone_line(url, ref, edition_of(notebook)), text)
 
 
-def rewrite_index(text, url, ref):
-    """lessons/README.md's ``text`` with every badge pointed at (url, ref), each keeping its notebook path."""
+def rewrite_index(text, url, ref, name="lessons/README.md"):
+    """An index's ``text`` (file ``name``) with every badge pointed at (url, ref), each keeping its notebook path."""
     def fix(match):
         path = re.search(r"/blob/.+?/(lessons/[^)]+\.ipynb)\)$", match.group(0))
         if not path:
-            raise SystemExit(f"lessons/README.md: a badge does not link to a lessons/...ipynb path: {match.group(0)}")
+            raise SystemExit(f"{name}: a badge does not link to a lessons/...ipynb path: {match.group(0)}")
         return badge(url, ref, path.group(1))
 
     return BADGE.sub(fix, text)
@@ -65,11 +78,14 @@ def rewrite_index(text, url, ref):
 
 def main(root=ROOT):
     url, ref = settings(root)
-    index = root / "lessons" / "README.md"
-    text = index.read_text(encoding="utf-8")
-    if rewrite_index(text, url, ref) != text:
-        index.write_text(rewrite_index(text, url, ref), encoding="utf-8")
-        print("lessons/README.md: badges updated")
+    for name in INDEXES:
+        index = root / name
+        if not index.exists():  # a copy of the repository made by a test may hold one index only
+            continue
+        text = index.read_text(encoding="utf-8")
+        if rewrite_index(text, url, ref, name) != text:
+            index.write_text(rewrite_index(text, url, ref, name), encoding="utf-8")
+            print(f"{name}: badges updated")
     for py in lessons(root):
         notebook = py.with_suffix(".ipynb").relative_to(root).as_posix()
         text = py.read_text(encoding="utf-8")

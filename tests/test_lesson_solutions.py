@@ -1,6 +1,7 @@
 """Every "Try it" solution solves its exercise: each lesson runs again with its stubs replaced by the solutions.
 
-A stub is the code cell just before a markdown cell that opens with ``<details><summary>Solution``; the solution
+A stub is the code cell just before a markdown cell that opens with ``<details><summary>Solution`` (解答 in the
+Japanese edition, lessons/ja/, which this covers too: LESSONS holds both editions); the solution
 is that block's fenced Python code, a drop-in for the whole cell. Untouched stubs print "not attempted" (that is
 what the nbmake run sees); here every exercise must print "correct". Lessons without exercises are skipped.
 """
@@ -12,7 +13,7 @@ import pytest
 
 from test_lessons import LESSONS
 
-SOLUTION = re.compile(r"\A<details><summary>Solution</summary>\s*```python\n(.*?)```\s*</details>", re.S)
+SOLUTION = re.compile(r"\A<details><summary>(?:Solution|解答)</summary>\s*```python\n(.*?)```\s*</details>", re.S)
 
 
 def solved(py):
@@ -35,7 +36,7 @@ def test_every_stub_has_a_solution():
         assert count == len(stubs), f"{py.name}: {len(stubs)} stubs but {count} solution blocks right after them"
 
 
-@pytest.mark.parametrize("py", LESSONS, ids=[p.stem for p in LESSONS])
+@pytest.mark.parametrize("py", LESSONS, ids=[f"{p.parent.name}/{p.stem}" for p in LESSONS])
 def test_solutions_pass_their_checks(py, monkeypatch):
     nb, count = solved(py)
     if not count:

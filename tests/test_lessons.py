@@ -1,5 +1,7 @@
 """The lessons' generated notebooks agree with their .py sources and with setup.cfg; no kernel is started here.
 
+Both editions are checked, lessons/en/ and lessons/ja/ (tests/test_lesson_parity.py keeps their code the same).
+
 nbmake executes the notebooks themselves (setup.cfg's addopts, the root conftest.py); these checks are the fast
 part: a .py edited without `python lessons/build.py` afterwards, a notebook saved with outputs, or a badge or
 clone line that disagrees with setup.cfg fails here in a second.
@@ -49,7 +51,7 @@ def problems(py, root=ROOT):
     if not markdown or build.badge(url, ref, name) not in markdown[0][1]:
         found.append(f"{name}: first markdown cell lacks the Colab badge for its own path")
     code = [c for c in have if c[0] == "code"]
-    if not code or build.clone_line(url, ref) not in code[0][1]:
+    if not code or build.clone_line(url, ref, build.edition_of(name)) not in code[0][1]:
         found.append(f"{name}: first code cell (the setup cell) lacks the clone line from setup.cfg")
     return found
 
@@ -60,7 +62,7 @@ def test_there_are_lessons_and_no_orphan_notebooks():
     assert not orphans, f"notebooks without a .py source: {orphans}"
 
 
-@pytest.mark.parametrize("py", LESSONS, ids=[p.stem for p in LESSONS])
+@pytest.mark.parametrize("py", LESSONS, ids=[f"{p.parent.name}/{p.stem}" for p in LESSONS])
 def test_notebook_matches_its_source(py):
     found = problems(py)
     assert not found, "\n".join(found) + "\nrun `python lessons/build.py` to regenerate"
@@ -120,13 +122,27 @@ def test_rewrite_sets_badge_and_clone_line():
                    '    REPO, REF = "https://github.com/a/b", "v1.0"  # written by lessons/build.py from setup.cfg\n')
 
 
-def test_index_lists_every_lesson_with_badges_from_setup_cfg():
-    text = (ROOT / "lessons" / "README.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize("index, edition", [("lessons/README.md", "en"), ("lessons/README.ja.md", "ja")])
+def test_index_lists_every_lesson_with_badges_from_setup_cfg(index, edition):
+    # Each index opens its own edition's notebooks. Every English lesson has a Japanese twin (the parity test),
+    # so the Japanese index has a row for each English lesson too.
+    text = (ROOT / index).read_text(encoding="utf-8")
     url, ref = build.settings(ROOT)
-    assert build.rewrite_index(text, url, ref) == text, "run `python lessons/build.py`: a badge disagrees with setup.cfg"
-    for py in LESSONS:
-        notebook = py.with_suffix(".ipynb").relative_to(ROOT).as_posix()
-        assert build.badge(url, ref, notebook) in text, f"lessons/README.md has no row with a badge for {notebook}"
+    assert build.rewrite_index(text, url, ref, index) == text, \
+        f"run `python lessons/build.py`: a badge in {index} disagrees with setup.cfg"
+    for py in build.lessons(ROOT, "en"):
+        notebook = f"lessons/{edition}/{py.stem}.ipynb"
+        assert build.badge(url, ref, notebook) in text, f"{index} has no row with a badge for {notebook}"
+        assert f"]({edition}/{py.stem}.ipynb)" in text, f"{index} has no link to {edition}/{py.stem}.ipynb"
+    other = f"lessons/{'ja' if edition == 'en' else 'en'}/"
+    assert f"/{other}" not in text, f"{index}'s badges open only {edition} notebooks"
+
+
+def test_the_two_indexes_link_each_other():
+    en = (ROOT / "lessons" / "README.md").read_text(encoding="utf-8")
+    ja = (ROOT / "lessons" / "README.ja.md").read_text(encoding="utf-8")
+    assert "](README.ja.md)" in en and "](README.md)" in ja
+    assert "](ja/GLOSSARY.md)" in ja and (ROOT / "lessons" / "ja" / "GLOSSARY.md").exists()
 
 
 def test_build_is_byte_stable_and_follows_a_moved_repository(tmp_path, capsys):
@@ -145,7 +161,7 @@ def test_build_is_byte_stable_and_follows_a_moved_repository(tmp_path, capsys):
     assert "01_dense.ipynb: badge or clone line and notebook updated" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("py", LESSONS, ids=[p.stem for p in LESSONS])
+@pytest.mark.parametrize("py", LESSONS, ids=[f"{p.parent.name}/{p.stem}" for p in LESSONS])
 def test_setup_cell_installs_a_clone_never_cupy_and_reads_quick(py):
     setup = next(c.source for c in jupytext.read(py).cells if c.cell_type == "code")
     install = [line for line in setup.splitlines() if '"pip", "install"' in line]
@@ -159,17 +175,38 @@ def test_setup_cell_installs_a_clone_never_cupy_and_reads_quick(py):
     # Failures stop the notebook with one line (tests/test_setup_cell.py runs the cell for real).
     assert '"GIT_TERMINAL_PROMPT": "0"' in setup and setup.count("raise SystemExit(") == 2
     assert "if have != want:" in setup, "install when the pinned version does not import, not when a folder is missing"
-    assert "Runtime → Change runtime type → T4 GPU" in setup and "File → Save a copy in Drive" in setup
+    # Colab's menu path in the lesson's language (a Japanese Colab shows Japanese menus).
+    if py.parent.name == "en":
+        assert "Runtime → Change runtime type → T4 GPU" in setup and "File → Save a copy in Drive" in setup
     assert "ランタイム → ランタイムのタイプを変更 → T4 GPU" in setup and "ファイル → ドライブにコピーを保存" in setup
 
 
-def test_every_lesson_has_the_same_setup_cell():
-    # Each notebook must run alone on Colab, so each carries the setup cell; the copies must stay one text.
-    cells = {}
-    for py in build.lessons(ROOT):
-        text = py.read_text(encoding="utf-8")
-        start = text.index("# Setup:")
-        cells[py.name] = text[start:text.index('os.environ["SCRATCHAE_DATA"]', start)]
+@pytest.mark.parametrize("edition, at_least", [("en", 12), ("ja", 2)])
+def test_every_lesson_has_the_same_setup_cell(edition, at_least):
+    # Each notebook must run alone on Colab, so each carries the setup cell; an edition's copies stay one text.
+    # (Across editions only the comments differ: tests/test_lesson_parity.py compares the code.)
+    cells = {py.name: next(c.source for c in jupytext.read(py).cells if c.cell_type == "code")
+             for py in build.lessons(ROOT, edition)}
     first = next(iter(cells.values()))
-    assert len(cells) >= 12 and all(cell == first for cell in cells.values()), \
+    assert len(cells) >= at_least and all(cell == first for cell in cells.values()), \
         [name for name, cell in cells.items() if cell != first]
+    assert 'os.environ["SCRATCHAE_DATA"]' in first and "QUICK = " in first
+
+
+def test_a_japanese_lesson_gets_the_japanese_clone_note(tmp_path):
+    text = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](old)\n"
+            '    REPO, REF = "old", "old"  # 古いコメント\n')
+    out = build.rewrite(text, "lessons/ja/09_x.ipynb", "https://github.com/a/b", "v1.0")
+    assert out.endswith('    REPO, REF = "https://github.com/a/b", "v1.0"  # lessons/build.py が setup.cfg から書き込みます\n')
+    assert "/blob/v1.0/lessons/ja/09_x.ipynb)" in out
+    with pytest.raises(SystemExit, match="lessons/<edition>/"):
+        build.rewrite(text, "lessons/fr/09_x.ipynb", "https://github.com/a/b", "v1.0")
+    # build.main rewrites the Japanese index's badges as it does the English one's.
+    py = _copy(tmp_path)
+    shutil.copy(ROOT / "lessons" / "README.ja.md", tmp_path / "lessons" / "README.ja.md")
+    cfg = tmp_path / "setup.cfg"
+    cfg.write_text(cfg.read_text().replace("url = https://github.com/scratchae/scratchae", "url = https://github.com/a/b"))
+    build.main(tmp_path)
+    ja_index = (tmp_path / "lessons" / "README.ja.md").read_text(encoding="utf-8")
+    assert "github/a/b/blob/" in ja_index and "github/scratchae/scratchae/blob/" not in ja_index
+    assert problems(py, tmp_path) == []

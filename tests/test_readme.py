@@ -13,7 +13,8 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 README_JA = (ROOT / "README.ja.md").read_text(encoding="utf-8")
 RESULTS = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
 COMMANDS = (ROOT / "docs" / "commands.md").read_text(encoding="utf-8")
-LINKED = [ROOT / "README.md", ROOT / "README.ja.md", *sorted((ROOT / "docs").glob("*.md"))]
+LINKED = [ROOT / "README.md", ROOT / "README.ja.md", *sorted((ROOT / "docs").glob("*.md")),
+          ROOT / "lessons" / "README.md", ROOT / "lessons" / "README.ja.md", ROOT / "lessons" / "ja" / "GLOSSARY.md"]
 
 _spec = importlib.util.spec_from_file_location("lessons_build", ROOT / "lessons" / "build.py")
 build = importlib.util.module_from_spec(_spec)
@@ -88,13 +89,14 @@ def test_results_keep_the_quality_numbers():
 
 
 def test_both_readmes_list_every_lesson_with_its_colab_badge():
+    # Both READMEs' tables open the English notebooks; lessons/README.ja.md lists the Japanese edition.
     url, ref = build.settings(ROOT)
     for text in (README, README_JA):
-        numbers = sorted({py.name[:2] for py in build.lessons(ROOT)})
+        numbers = sorted({py.name[:2] for py in build.lessons(ROOT, "en")})
         assert re.findall(r"^\| (\d\d) \|", text, re.M) == numbers, "the lessons table must list every lesson once"
         # lessons/build.py rewrites only lessons/README.md's badges: after changing setup.cfg, update these too.
         assert build.rewrite_index(text, url, ref) == text, "a README badge disagrees with setup.cfg"
-        for py in build.lessons(ROOT):
+        for py in build.lessons(ROOT, "en"):
             notebook = py.with_suffix(".ipynb").relative_to(ROOT).as_posix()
             assert build.badge(url, ref, notebook) in text, f"no Colab badge for {notebook}"
             assert f"]({notebook})" in text, f"no link to {notebook}"
@@ -185,3 +187,9 @@ def test_commands_doc_lists_every_flag(command, modules):
     section = section_text(COMMANDS, slug(command))
     missing = [flag for flag in sorted(parser_flags(*modules)) if not re.search(re.escape(flag) + r"\b", section)]
     assert not missing, f"docs/commands.md's {command} section does not mention {missing}"
+
+
+def test_a_japanese_reader_finds_the_japanese_edition():
+    # README.ja.md is where a Japanese reader starts: it links the Japanese lessons' index and the glossary.
+    assert "](lessons/README.ja.md)" in README_JA and "](lessons/ja/GLOSSARY.md)" in README_JA
+    assert "](README.ja.md)" in (ROOT / "lessons" / "README.md").read_text(encoding="utf-8")

@@ -1,7 +1,8 @@
 """The lessons' setup cell, run for real as Colab runs it, against a local bare copy of this checkout (no network).
 
-The cell is taken from lesson 01's .py (all lessons share it; tests/test_lessons.py checks each one's parts). It
-runs as a script in a temp folder with SCRATCHAE_FORCE_COLAB=1 and SCRATCHAE_REPO pointing at a file:// URL.
+The cell is taken from lesson 01's .py (all lessons share it; tests/test_lessons.py checks each one's parts; the
+Japanese lessons carry the same code with Japanese comments). It runs as a script in a temp folder with
+SCRATCHAE_FORCE_COLAB=1 and SCRATCHAE_REPO pointing at a file:// URL.
 pip installs with --target into a folder on PYTHONPATH, offline (PIP_* variables: no index, no deps, no build
 isolation). This interpreter already has an editable scratchae, so the pushed branch bumps __version__: the cell
 must see the mismatch and install, then see a match and not install again.
@@ -20,9 +21,20 @@ LESSON = ROOT / "lessons" / "en" / "01_dense.py"
 VERSION = "0.0.0+setupcell"
 
 
-def setup_cell():
-    """Lesson 01's first code cell, up to the install part (pick_xp and QUICK are checked elsewhere)."""
-    return next(c.source for c in jupytext.read(LESSON).cells if c.cell_type == "code")
+def setup_cell(lesson=LESSON):
+    """A lesson's first code cell (lesson 01's unless told), the one run here."""
+    return next(c.source for c in jupytext.read(lesson).cells if c.cell_type == "code")
+
+
+def test_the_japanese_setup_cell_is_this_code():
+    # The cell run below is the English one; the Japanese lessons carry the same code with Japanese comments, so
+    # this run covers them too. (tests/test_lesson_parity.py checks every lesson; this names the reason here.)
+    from test_lesson_parity import code_tokens
+    japanese = sorted((ROOT / "lessons" / "ja").glob("[0-9][0-9]_*.py"))
+    assert japanese, "no Japanese lessons under lessons/ja/"
+    for py in japanese:
+        assert code_tokens(setup_cell(py)) == code_tokens(setup_cell()), f"{py.name}: the setup cell's code differs"
+        assert setup_cell(py) != setup_cell(), f"{py.name}: the setup cell's comments are not translated"
 
 
 def git(*args, cwd):

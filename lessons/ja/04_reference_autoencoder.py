@@ -1,0 +1,402 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · 基準オートエンコーダ: 5 行のステップを何度もくり返す
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/04_reference_autoencoder.ipynb)
+#
+# レッスン 01〜03 で部品を作りました。全結合層、ReLU と Sigmoid、BCE、Adam です。
+# このレッスンでは、それらを組み合わせてオートエンコーダにします。
+# MNIST の数字を、32 個の数のボトルネック（真ん中の細い層）に通して、元の画像を写し取ることを学習させます。
+# 時間は、演習を含めて 50〜75 分を見てください。
+#
+# このレッスンで学ぶこと
+# - 基準モデル: 784-256-128-64-32-32 と、それを逆にたどる形。活性化関数はすべて ReLU で、出力だけ Sigmoid です。
+# - 学習 1 ステップの 5 行と、ライブラリがそこで使う近道 1 つ。
+# - エポックとは何か: シャッフルした順番、ミニバッチ、最後にテストデータで測る損失。
+# - Heの初期値と、出力を平均画像から始めることが効く理由。
+
+# %%
+# 準備のセルです。手元のチェックアウト（`pip install -e .` の後）では、何もインストールしません。
+# Colab では、レッスン用の ref の scratchae を clone してインストールします（20 秒ほどかかります）。
+# CuPy はインストールしません。Colab の GPU ランタイムには、はじめから入っています。
+# エラーで止まったときは、もう一度実行してください。途中で止まったインストールも直ります。
+# GPU を使うには: ランタイム → ランタイムのタイプを変更 → T4 GPU。
+# 自分の作業を残すには: ファイル → ドライブにコピーを保存。
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+if "google.colab" in sys.modules or os.environ.get("SCRATCHAE_FORCE_COLAB") == "1":  # この変数はテスト用です
+    REPO, REF = "https://github.com/scratchae/scratchae", "main"  # lessons/build.py が setup.cfg から書き込みます
+    REPO = os.environ.get("SCRATCHAE_REPO", REPO)  # テストは手元のコピーを clone します
+    SRC = "scratchae-src"
+
+    def run(*command):
+        return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+
+    def reason(done):  # git か pip のエラーの最初の行。例: "fatal: Remote branch x not found"
+        return next((line for line in done.stderr.splitlines() if line.startswith(("fatal:", "ERROR:"))), "")
+
+    if not os.path.isfile(f"{SRC}/scratchae/__init__.py"):
+        shutil.rmtree(SRC, ignore_errors=True)  # 失敗した clone が残したもの
+        done = run("git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, SRC)
+        if done.returncode != 0:
+            raise SystemExit(f"Could not get {REPO} at {REF!r}: the repository or the ref is missing. "
+                             f"Ask your instructor, or set REPO to your fork. ({reason(done)})")
+    with open(f"{SRC}/scratchae/__init__.py", encoding="utf-8") as file:
+        want = re.search(r'__version__ = "(.+?)"', file.read()).group(1)
+    have = run(sys.executable, "-c", "import scratchae; print(scratchae.__version__)").stdout.strip()
+    if have != want:  # 未インストール、途中まで、または別のバージョン
+        done = run(sys.executable, "-m", "pip", "install", "-q", "./scratchae-src")
+        if done.returncode != 0:
+            raise SystemExit(f"pip could not install scratchae. Run this cell again; if it fails again, "
+                             f"ask your instructor. ({reason(done)})")
+    os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")
+
+from scratchae.backend import pick_xp
+
+xp, message = pick_xp()  # GPU が使えれば CuPy、なければ NumPy。以下の配列はすべて xp の配列です
+print(message)
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定します。データとエポックを減らすだけで、コードは同じです
+
+# %% [markdown]
+# ## モデルと損失関数
+#
+# エンコーダ $f$ は、画像 $x \in [0,1]^{784}$ を潜在表現（コード）$z \in \mathbb{R}^{32}$ に押し縮めます。
+# デコーダ $g$ は、同じ形を逆にたどって画像に戻します。目標は入力そのものです。
+# そこで損失関数は、$x$ と $\hat x$ の BCE（二値交差エントロピー誤差）にします。
+# バッチの $N$ 枚の画像と、その $D = 784$ 個の画素で平均します:
+#
+# $$\hat x = g(f(x)), \qquad
+# L = -\frac{1}{ND}\sum_{n,d}\Big[x_{nd}\log\hat x_{nd} + (1-x_{nd})\log(1-\hat x_{nd})\Big].$$
+#
+# 下の設定は本来の設定です。
+# クイックモード（`SCRATCHAE_QUICK=1`、テストで使います）では、データの 10 分の 1 で 2 エポックだけ学習します。
+# そのため、ノートブックは数秒で終わります。
+
+# %%
+import inspect
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import scratchae as sa
+from scratchae.data import batch_slices, epoch_order, load
+from scratchae.models import init_output_bias
+from scratchae.training import backward_from_loss, evaluate, output_grad, train_step
+
+EPOCHS = 2 if QUICK else 20
+N_TRAIN = 6000 if QUICK else 60000
+BATCH, LR, SEED = 256, 1e-3, 0
+
+x_train_host, y_train, x_test_host, y_test = load("mnist")
+x_train_host = x_train_host[:N_TRAIN]
+# データはデバイスに一度だけ送ります。ミニバッチはその後デバイスの上で切り出すので、ステップごとのコピーはありません。
+x_train, x_test = sa.to_device(x_train_host, xp), sa.to_device(x_test_host, xp)
+print(f"train {tuple(x_train.shape)}, test {tuple(x_test.shape)}, {x_train.dtype}, "
+      f"pixels in [{float(xp.min(x_train))}, {float(xp.max(x_train))}]")
+
+# %%
+model = sa.dense_autoencoder((784, 256, 128, 64, 32, 32), rng=SEED, xp=xp)
+print(model.encoder)
+print(model.decoder)
+n_params = sum(p.size for _, p, _ in model.named_params())
+print(f"{n_params:,} parameters")
+
+# %% [markdown]
+# ## 平均の数字から始める
+#
+# バイアスが 0 のままだと、学習前のモデルはどの画素にもほぼ 0.5 を出します。灰色の四角です。
+# でも MNIST の画像は、ほとんどが黒です。
+# `init_output_bias` は、最後の層のバイアスを、訓練画像の平均のロジット（logit）にします。
+# 画素ごとに $b = \log\frac{\bar x}{1-\bar x}$ です。
+# ロジットは Sigmoid の逆関数なので、$\sigma(b) = \bar x$ になります。
+# つまり学習前のモデルでも、ぼやけた平均の数字を描きます。2 つの出発点で、テストデータの BCE を比べましょう:
+
+# %%
+bce = sa.BCE()
+loss_zero_bias = evaluate(model, bce, x_test)
+init_output_bias(model, sa.to_device(x_train_host.mean(axis=0), xp))
+loss_mean_bias = evaluate(model, bce, x_test)
+print(f"untrained test BCE: zero output bias {loss_zero_bias:.3f}, mean-image bias {loss_mean_bias:.3f}")
+
+# %% [markdown]
+# ## 学習 1 ステップを 1 行ずつ
+#
+# 1 ステップは 5 行です。順伝播、損失、損失の逆伝播（dL/d$\hat x$）、モデルの逆伝播（各層が `grads` を埋めます）、
+# 最適化手法のステップ（各パラメータをその場で更新します）です。
+
+# %%
+def step_by_hand(model, loss, optimizer, xb):
+    out = model.forward(xb)          # 1. 順伝播: (N, 784) -> (N, 784)
+    value = loss.forward(out, xb)    # 2. 損失: 目標は入力そのもの
+    dout = loss.backward()           # 3. dL/dout: (N, 784)
+    model.backward(dout)             # 4. 最後の層から最初の層へ、各層が grads を埋める
+    optimizer.step()                 # 5. Adam がすべてのパラメータをその場で動かす
+    return float(value)
+
+
+# %% [markdown]
+# ライブラリの `train_step` も同じ 5 行です。ただし 3 行目と 4 行目は `backward_from_loss` の中にあります。
+# その中の補助関数 `output_grad` は、レッスン 02 で見た近道を使います。
+# BCE では、Sigmoid の逆伝播と損失の逆伝播をかけ合わせると、単に $(\hat x - x)/(ND)$ になります。
+# そこで逆伝播は、Sigmoid の入力から始めます（`backward_logits`、`skip_last=True`）。
+# `backward_from_loss` は、画像についての勾配も計算しません（`input_grad=False`）。だれも使わないからです。
+# また `train_step` は、損失を Python の float ではなく、0 次元の配列で返します。
+# こうすると GPU では、ループが各ステップの終わりを待たずに、次のステップを始められます（レッスン 08）。
+
+# %%
+print(inspect.getsource(train_step))
+print(inspect.getsource(backward_from_loss))
+print(inspect.getsource(output_grad))
+
+# %% [markdown]
+# **確認。** 同じ重みを持つモデルを 2 つ作り、同じバッチで 1 ステップずつ進めます。
+# 一方は手で書いたステップ、もう一方はライブラリのステップです。
+# 損失は完全に一致するはずです（順伝播は同じコードです）。各層の `grads` には、そのステップの勾配が残っています。
+# 勾配の違いは、float32 の丸め誤差だけのはずです。近道は同じ数を、より少ない演算で計算するからです。
+# 勾配の相対誤差は 1e-7 くらいです。パラメータでは 1e-6 くらいまであり得ます。
+# Adam は勾配の大きさで割るので、勾配がほぼ 0 のところでは丸め誤差が大きくなるからです。
+# 1e-5 を超えたら、2 つのステップは同じ勾配を計算していません。ステップの後のパラメータを比べるだけでは足りません。
+# Adam の最初のステップはおよそ $-\text{lr}\cdot\text{sign}(g)$ なので、勾配が定数倍ずれていても気づけないからです。
+
+# %%
+def twin():
+    m = sa.dense_autoencoder(rng=SEED, xp=xp)
+    init_output_bias(m, sa.to_device(x_train_host.mean(axis=0), xp))
+    return m, sa.Adam(m, lr=LR)
+
+
+xb = x_train[:BATCH, ...]
+(model_a, adam_a), (model_b, adam_b) = twin(), twin()
+loss_a = step_by_hand(model_a, sa.BCE(), adam_a, xb)
+loss_b = float(train_step(model_b, sa.BCE(), adam_b, xb))
+pairs = list(zip(model_a.named_params(), model_b.named_params()))
+grad_err = max(sa.rel_error(ga, gb) for (_, _, ga), (_, _, gb) in pairs)
+param_err = max(sa.rel_error(pa, pb) for (_, pa, _), (_, pb, _) in pairs)
+print(f"loss by hand {loss_a:.8f}, library {loss_b:.8f}")
+print(f"max rel. error over the {len(pairs)} parameters: gradients {grad_err:.1e}, parameters after the step "
+      f"{param_err:.1e}")
+assert loss_a == loss_b, "the forward passes differ"
+assert grad_err < 1e-5 and param_err < 1e-5, "the two steps computed different gradients"
+
+# %% [markdown]
+# ## エポック
+#
+# 1 エポックで、すべての訓練画像を 1 回ずつ、256 枚のミニバッチで見ます。順番は、エポックごとにシャッフルし直します。
+# `epoch_order` はその順番をシードとエポックの番号から計算するので、同じ実行をくり返せます。
+# 各エポックの後で、10,000 枚のテスト画像で損失を測ります。モデルはテスト画像では学習しません。
+
+# %%
+optimizer = sa.Adam(model, lr=LR)
+rows = []
+for epoch in range(EPOCHS):
+    started = time.perf_counter()
+    order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)  # (N_TRAIN,) の添字。エポックごとに一度だけ送る
+    total = 0.0
+    for a, b in batch_slices(N_TRAIN, BATCH):
+        xb = xp.take(x_train, order[a:b], axis=0)  # (B, 784)
+        total = total + train_step(model, bce, optimizer, xb) * (b - a)  # 損失があるデバイスの上で足す
+    rows.append({"epoch": epoch + 1, "train": float(total) / N_TRAIN, "test": evaluate(model, bce, x_test)})
+    print(f"epoch {epoch + 1:2d}  train BCE {rows[-1]['train']:.5f}  test BCE {rows[-1]['test']:.5f}  "
+          f"{time.perf_counter() - started:.1f} s")
+
+# %% [markdown]
+# **確認。** 学習の後は、出発点よりはっきり良くなっているはずです。
+# 本来の設定では、20 エポック後のテストの BCE はおよそ 0.098 です。このループは、コマンドの既定の実行と同じです。
+# README はそのテストの BCE を 0.0980 としていて、BLAS のスレッドが 1 つなら、最後の桁まで一致します。
+# クイックモードでは 6,000 枚で 2 エポックなので、0.2 くらいになります。
+# テストの BCE が学習前の 0.27 に近いままなら、ステップが学習していません。
+# 0.098 との比較は、このレッスンの本来の設定のときだけ行います。
+# 設定を変えたら（たとえば演習 3 で）、この比較は飛ばします。
+
+# %%
+final = rows[-1]["test"]
+print(f"test BCE: untrained {loss_mean_bias:.4f} -> after {EPOCHS} epochs {final:.4f}")
+assert final < 0.9 * loss_mean_bias, "the model did not learn"
+if not QUICK and (EPOCHS, N_TRAIN, BATCH, LR, SEED) == (20, 60000, 256, 1e-3, 0):  # このレッスンの設定のときだけ
+    assert final < 0.105, "20 full epochs should reach about 0.098"
+elif not QUICK:
+    print("settings changed: the check against 0.098 is skipped")
+
+fig, ax = plt.subplots(figsize=(5, 3.5))
+ax.plot([r["epoch"] for r in rows], [r["train"] for r in rows], "o-", label="train (mean over the epoch)")
+ax.plot([r["epoch"] for r in rows], [r["test"] for r in rows], "s-", label="test (after the epoch)")
+ax.set_xlabel("epoch")
+ax.set_xticks([r["epoch"] for r in rows])
+ax.set_ylabel("BCE per pixel")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# 訓練データの損失（train）は、1 エポック全体の平均です。モデルはそのエポックの間も良くなり続けていました。
+# だから、エポックの終わりに測ったテストデータの損失（test）より高くなります。何かがおかしいしるしではありません。
+#
+# ## 再構成
+#
+# 数字ごとに最初のテスト画像（上の段）と、モデルによるその再構成（下の段）です:
+
+# %%
+picks = [int(np.flatnonzero(y_test == d)[0]) for d in range(10)]
+images = x_test_host[picks]  # (10, 784)
+recon = sa.to_numpy(model.forward(sa.to_device(images, xp)))  # (10, 784)
+fig, axes = plt.subplots(2, 10, figsize=(10, 2.3))
+for i in range(10):
+    for row, pics in enumerate((images, recon)):
+        axes[row, i].imshow(pics[i].reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+        axes[row, i].axis("off")
+fig.suptitle("test images (top) and their reconstructions (bottom)")
+plt.show()
+
+# %% [markdown]
+# ## Heの初期値が効く理由
+#
+# `Dense` は重みを $W \sim \mathcal{N}(0,\, 2/n_\text{in})$ から引きます（He ら、2015 年）。
+# ReLU は入力のおよそ半分を 0 にするので、2 乗の平均も半分になります。係数の 2 がそれを元に戻します。
+# そのため信号は、エンコーダの 5 つの層を通っても大きさを保ちます。
+# PyTorch の既定の初期化は $W \sim \mathcal{U}(-1/\sqrt{n_\text{in}},\, 1/\sqrt{n_\text{in}})$ です。
+# その分散は $1/(3 n_\text{in})$ で、6 分の 1 しかありません。
+# そのため信号の RMS（2 乗平均の平方根）は、1 層ごとにおよそ $\sqrt{1/6} \approx 0.41$ 倍に縮みます。
+# ランダムな層で順伝播してみると、両方が見えます:
+
+# %%
+def rms_per_layer(draw, x, dims=(784, 256, 128, 64, 32, 32)):
+    """Root mean square of x and of each ReLU layer's output, for weights from draw(n_in, n_out)."""
+    rms = [float(np.sqrt(np.mean(x**2)))]
+    for n_in, n_out in zip(dims[:-1], dims[1:]):
+        x = np.maximum(x @ draw(n_in, n_out), 0.0)
+        rms.append(float(np.sqrt(np.mean(x**2))))
+    return np.array(rms)
+
+
+rng = np.random.default_rng(0)
+x0 = x_test_host[:1000].astype(np.float64)
+he = rms_per_layer(lambda i, o: rng.standard_normal((i, o)) * np.sqrt(2.0 / i), x0)
+uniform = rms_per_layer(lambda i, o: rng.uniform(-1.0, 1.0, (i, o)) / np.sqrt(i), x0)
+print("RMS, input then each layer:")
+print("  He      ", np.round(he, 4))
+print("  uniform ", np.round(uniform, 4))
+
+# %% [markdown]
+# **確認。** ライブラリの最初の層の重みの標準偏差は、
+# He の $\sqrt{2/784} \approx 0.0505$ のはずです（20 万個の乱数の標本誤差である 1% くらいまで一致します）。
+# Heの初期値では、RMS は入力の RMS の 10% 以内に保たれます。
+# 32 ユニットの層はばらつきが大きいので、確認では 25% まで許します。
+# 一様分布の初期化では、5 層の後におよそ $6^{-5/2} \approx 0.011$ しか残りません。
+# 0.05 を超えたら、分散から計算したほどには縮んでいないということです。
+
+# %%
+W0 = sa.to_numpy(sa.dense_autoencoder(rng=SEED).layers[0].params["W"])
+print(f"std of the first layer's W: {W0.std():.5f}, He: {np.sqrt(2 / 784):.5f}")
+print(f"RMS after five layers / input RMS: He {he[-1] / he[0]:.3f}, uniform {uniform[-1] / uniform[0]:.4f}")
+assert abs(W0.std() / np.sqrt(2 / 784) - 1) < 0.01
+assert np.all(np.abs(he / he[0] - 1) < 0.25)
+assert uniform[-1] / uniform[0] < 0.05
+
+# %% [markdown]
+# この 2 つの選び方にどれだけの価値があるかを、このモデル、バッチ 256、Adam 1e-3、
+# 全データで測りました（README の数字です）:
+#
+# | 20 エポック後のテストの BCE、シード 0〜3 | 最小 | 最大 |
+# | --- | --- | --- |
+# | Heの初期値、平均画像のバイアス（既定） | 0.0963 | 0.0989 |
+# | Heの初期値、出力バイアス 0 | 0.1010 | 0.1052 |
+#
+# PyTorch の一様分布の初期化では、20 エポック後でも 0.123 までしか下がりません。
+# 層ごとに弱まる信号では、最初のほうの層の勾配が小さくなります。
+# また、背景が黒いことをまず学ばなければならないモデルは、
+# その途中でより多くの ReLU ユニットを殺してしまいます（レッスン 06 で数えます）。
+#
+# ## やってみよう
+#
+# 1. 出力を平均画像から始める処理を、自分で書きましょう。`mean_image_bias(x)` を書いてください。
+#    まず `x` の平均画像を求めます。どの画像でも黒い画素は平均が 0 なので、ロジットが無限大にならないように、
+#    平均画像を $[\epsilon, 1-\epsilon]$ に切り詰めます。そしてそのロジット $\log\frac{m}{1-m}$ を返します。
+#    このセルは、それを `init_output_bias` が最後の層に入れる値と比べます。
+
+# %%
+from scratchae.exercises import try_it
+
+
+def mean_image_bias(x, eps=1e-3):
+    """x: (N, 784) host images in [0, 1] -> b: (784,), the logit of the mean image clipped to [eps, 1 - eps]."""
+    raise NotImplementedError  # この行を、あなたのコードに置き換えてください
+
+
+def check_mean_image_bias():
+    b = mean_image_bias(x_train_host)
+    reference = sa.dense_autoencoder(rng=SEED)
+    init_output_bias(reference, x_train_host.mean(axis=0))
+    err = sa.rel_error(b, reference.layers[-2].params["b"])  # layers[-1] は Sigmoid、[-2] は最後の Dense
+    assert err < 1e-5, f"relative error {err:.1e} against init_output_bias: expect about 1e-8"
+
+
+try_it("mean-image bias", check_mean_image_bias)
+
+# %% [markdown]
+# <details><summary>解答</summary>
+#
+# ```python
+# from scratchae.exercises import try_it
+#
+#
+# def mean_image_bias(x, eps=1e-3):
+#     """x: (N, 784) host images in [0, 1] -> b: (784,), the logit of the mean image clipped to [eps, 1 - eps]."""
+#     m = np.clip(x.mean(axis=0), eps, 1.0 - eps)  # (784,)
+#     return np.log(m) - np.log1p(-m)
+#
+#
+# def check_mean_image_bias():
+#     b = mean_image_bias(x_train_host)
+#     reference = sa.dense_autoencoder(rng=SEED)
+#     init_output_bias(reference, x_train_host.mean(axis=0))
+#     err = sa.rel_error(b, reference.layers[-2].params["b"])  # layers[-1] は Sigmoid、[-2] は最後の Dense
+#     assert err < 1e-5, f"relative error {err:.1e} against init_output_bias: expect about 1e-8"
+#
+#
+# try_it("mean-image bias", check_mean_image_bias)
+# ```
+#
+# </details>
+#
+# 2. エポックのループで、`train_step` を `step_by_hand` に置き換えて、もう一度実行してください。
+#    最後のエポックの後のテストの BCE は、4 桁まで同じでしょうか。最後の桁が違うことがあるのはなぜでしょう。
+#
+# <details><summary>答え</summary>
+#
+# 3〜4 桁まで一致します。
+# 2 つのステップは同じ勾配を、違う float32 の丸め方で計算します（確認で見たとおり、相対誤差は 1e-7 くらいです）。
+# そのため、各ステップは少しだけ違う重みから始まります。何百ステップもくり返すうちに、その差は広がります。
+# 数を足す順番が違う 2 つの実行（2 つの BLAS ライブラリや、CPU と GPU）も、同じようにずれていきます。
+# どちらも間違いではありません。
+#
+# </details>
+#
+# 3. `BATCH` を 32 に、次に 1024 にして、エポックをもう一度実行してください。
+#    1 エポックあたりでよく学習するのはどちらでしょう。1 秒あたりではどうでしょう。
+#
+# <details><summary>答え</summary>
+#
+# バッチ 32 では、1 エポックの Adam のステップ数が、256 のときの 8 倍になります。
+# そのため、1 エポック後のテストの BCE は低くなります。でも、画像 1 枚あたりの時間は長くなります。
+# 小さな行列積では CPU をうまく使えず、ステップごとの Python のオーバーヘッドも 8 倍の回数かかるからです。
+# バッチ 1024 はその逆です。
+# 画像 1 枚あたりは速いのですが、ステップが少ないので、同じエポック数の後の損失は高くなります。
+# 256 は、ここではうまくいく折り合いの値です。
+#
+# </details>
