@@ -273,9 +273,9 @@ try_it("the identity", check_identity)
 # try_it("the identity", check_identity)
 # ```
 #
-# Noise comes back as exactly as digits do: this network knows nothing about digits.
-#
 # </details>
+#
+# Noise comes back as exactly as digits do: this network knows nothing about digits.
 #
 # 2. Which test digits does the 8-number code reconstruct worst? Write the mean squared error of each image
 #    (one number per image), then show the six worst. These unusual digits are what lesson 12's anomaly
@@ -331,9 +331,9 @@ try_it("per-image error", check_per_image_error)
 # try_it("per-image error", check_per_image_error)
 # ```
 #
-# The worst ones are usually thick, slanted or oddly shaped digits, and digits that look like another class.
-#
 # </details>
+#
+# The worst ones are usually thick, slanted or oddly shaped digits, or digits that look like another class.
 #
 # 3. Keep the ReLU on the code: train `sa.dense_autoencoder((784, 128, 2), rng=0, xp=xp)` as it comes, with the
 #    loop above, and count the code units that are 0 for every test image
