@@ -143,7 +143,7 @@ def bottleneck_model(k):
 models, errors = {}, {}
 for k in CODE_SIZES:
     model = bottleneck_model(k)
-    init_output_bias(model, sa.to_device(x_train_host[:N_TRAIN].mean(axis=0), xp))  # start at the mean digit
+    init_output_bias(model, sa.to_device(x_train_host[:N_TRAIN].mean(axis=0), xp))  # start at the mean digit (lesson 04)
     bce, optimizer = sa.BCE(), sa.Adam(model, lr=1e-3)
     for epoch in range(EPOCHS):
         order = sa.to_device(epoch_order(N_TRAIN, 0, epoch), xp)
