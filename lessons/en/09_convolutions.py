@@ -188,9 +188,9 @@ assert error < 1e-12, error
 # d\text{cols} = d\text{out}\, W^\top.$$
 #
 # One step is left: from `dcols` to `dx`. im2col only copies pixels, so it is linear: $\text{cols} = M x$ for a
-# matrix $M$ of zeros and ones (each row of $M$ picks one pixel, or a zero of the padding). The chain rule for a
-# linear map gives $dx = M^\top d\text{cols}$: every entry of `dcols` goes back, *added*, to the pixel it was
-# copied from. A pixel that sits in several patches collects one share from each. That is col2im:
+# matrix $M$ of zeros and ones (a row of $M$ picks one pixel, or is all zeros where the patch reads padding). The
+# chain rule for a linear map gives $dx = M^\top d\text{cols}$: every entry of `dcols` goes back, *added*, to the
+# pixel it was copied from. A pixel that sits in several patches collects one share from each. That is col2im:
 #
 # $$dx = \text{col2im}(d\text{cols}) = M^\top d\text{cols}.$$
 #
