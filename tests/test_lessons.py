@@ -157,8 +157,8 @@ def test_build_is_byte_stable_and_follows_a_moved_repository(tmp_path, capsys):
     assert problems(py, tmp_path)
     build.main(tmp_path)
     assert problems(py, tmp_path) == []
-    assert "github/a/b/blob/v9.9/lessons/en/01_dense.ipynb" in (tmp_path / "lessons" / "README.md").read_text()
-    assert "01_dense.ipynb: badge or clone line and notebook updated" in capsys.readouterr().out
+    assert f"github/a/b/blob/v9.9/lessons/en/{LESSONS[0].stem}.ipynb" in (tmp_path / "lessons" / "README.md").read_text()
+    assert f"{LESSONS[0].stem}.ipynb: badge or clone line and notebook updated" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("py", LESSONS, ids=[f"{p.parent.name}/{p.stem}" for p in LESSONS])

@@ -12,20 +12,23 @@
 # ---
 
 # %% [markdown]
-# # 08 · Convolutions
+# # 09 · Convolutions
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/09_convolutions.ipynb)
 #
 # A Dense layer connects every pixel to every unit. A convolution slides one small kernel over the image, so a
 # 3x3 filter costs 9 weights per channel pair wherever it looks. You will turn a convolution into one matrix
-# product, get the transposed convolution for free as its adjoint (the transposed matrix), and train the Keras
-# convolutional autoencoder. Plan 45 to 60 minutes, exercises included.
+# product, write its backward from lesson 01's Dense, get the transposed convolution for free as its adjoint (the
+# transposed matrix), meet pooling and upsampling, and train the Keras convolutional autoencoder. Plan 50 to 70
+# minutes, exercises included.
 #
 # You will learn
 # - im2col: copying every patch into a row, so that a convolution is `cols @ W`;
+# - the convolution's backward: lesson 01's three Dense formulas, then col2im;
 # - why a transposed convolution is the same matrix, transposed, and how that gives both its forward and backward;
 # - which code the layers run, and the check that pins it to the reference;
 # - the gradient check of both layers;
+# - max pooling and upsampling, the other way down and up (the Keras blog's model), and their backward;
 # - what the convolutional autoencoder reconstructs better than a dense one.
 
 # %%
@@ -116,6 +119,10 @@ print(conv_loops(x, K)[0, :, :, 0])
 # order $(i, j, c)$. That is exactly how `W.reshape(k * k * C, F)` orders its rows. Then all outputs come from
 # one matrix product, $\text{out} = \text{cols}\, W$. We build `cols` one kernel offset $(i, j)$ at a time,
 # with strided slices: column $(i, j)$ of every row is the image shifted by $(i, j)$.
+#
+# If you have read Deep Learning from Scratch (ゼロから作るDeep Learning): its `im2col` takes NCHW arrays and orders
+# each row's columns $(C, k_h, k_w)$. scratchae's takes NHWC arrays, as Keras does, and orders them
+# $(k_h, k_w, C)$, so a Keras kernel `(k, k, C, F)` reshapes to `(k k C, F)` with no transpose.
 
 # %%
 def im2col_by_hand(x, k, out_h, out_w):
@@ -165,6 +172,62 @@ error = rel_error(layer.forward(x3), ours)  # its bias starts at zero, so no + b
 print(f"Conv2D against im2col_by_hand @ W: {error:.1e}")
 # Check: the same products in the same order; expect 0 or about 1e-16, above 1e-12 means they differ.
 assert error < 1e-12, error
+
+# %% [markdown]
+# ## The backward, from lesson 01's Dense
+#
+# Once `cols` is built, a convolution is a Dense layer applied to the rows of `cols`. Each row is one patch,
+# and the kernel, reshaped to $(k k C, F)$, is the weight matrix:
+#
+# $$\text{out} = \text{cols}\, W + b, \qquad \text{cols}: (N\,o_h o_w,\ k k C),\quad W: (k k C,\ F),\quad
+# \text{out}: (N\,o_h o_w,\ F).$$
+#
+# So lesson 01's three formulas hold unchanged, with `cols` in the place of `x`:
+#
+# $$dW = \text{cols}^\top d\text{out}, \qquad db = \textstyle\sum_{\text{rows}} d\text{out}, \qquad
+# d\text{cols} = d\text{out}\, W^\top.$$
+#
+# One step is left: from `dcols` to `dx`. im2col only copies pixels, so it is linear: $\text{cols} = M x$ for a
+# matrix $M$ of zeros and ones (a row of $M$ picks one pixel, or is all zeros where the patch reads padding). The
+# chain rule for a linear map gives $dx = M^\top d\text{cols}$: every entry of `dcols` goes back, *added*, to the
+# pixel it was copied from. A pixel that sits in several patches collects one share from each. That is col2im:
+#
+# $$dx = \text{col2im}(d\text{cols}) = M^\top d\text{cols}.$$
+#
+# Here is a convolution forward that keeps what its backward needs, built from the library's `im2col` (with
+# padding and stride). You will write its backward in exercise 2 and prove it with a gradient check.
+
+# %%
+from scratchae import numerical_gradient
+from scratchae.im2col import conv_geometry
+
+
+def conv_forward(x, W, b, stride=1, padding="same"):
+    """x: (N, H, W, C), W: (k, k, C, F), b: (F,) -> out: (N, oh, ow, F), and the cache backward needs."""
+    n, h, w, c = x.shape
+    k, f = W.shape[0], W.shape[3]
+    oh, top, bottom = conv_geometry(h, k, stride, padding)
+    ow, left, right = conv_geometry(w, k, stride, padding)
+    pads = (top, bottom, left, right)
+    cols = im2col(x, k, stride, (oh, ow), pads)  # (N oh ow, k k C)
+    out = cols @ xp.reshape(W, (k * k * c, f)) + b  # (N oh ow, F): a Dense layer on the rows of cols
+    return xp.reshape(out, (n, oh, ow, f)), (cols, tuple(x.shape), k, stride, (oh, ow), pads)
+
+
+strided = Conv2D(3, 4, 3, stride=2, xp=xp, dtype="float64", rng=6)
+strided.params["b"][...] = xp.asarray(rng.standard_normal((4,)))  # a bias that is not 0, to test it too
+x7 = xp.asarray(rng.standard_normal((2, 7, 7, 3)))
+error = rel_error(conv_forward(x7, strided.params["W"], strided.params["b"], stride=2)[0], strided.forward(x7))
+print(f"conv_forward against Conv2D (stride 2, same): {error:.1e}")
+# Check: the same products; expect about 1e-16, above 1e-12 means conv_forward is not Conv2D's forward.
+assert error < 1e-12, error
+
+# %% [markdown]
+# The library's `Conv2D.backward` is these lines. (Its first branch hands a special case to a faster path,
+# explained in the next section.)
+
+# %%
+print(inspect.getsource(Conv2D.backward))
 
 # %% [markdown]
 # ## Which code runs
@@ -269,6 +332,56 @@ for layer, shape in ((Conv2D(3, 5, 3, stride=2, xp=xp, dtype="float64", rng=2), 
     print(f"{layer!r}: worst relative error {worst:.1e}")
     # Check: expect about 1e-10; above 1e-7 means a bug in that backward.
     assert worst < 1e-7, report
+
+# %% [markdown]
+# ## Pooling and upsampling
+#
+# Strides are one way down and transposed convolutions one way up. The Keras blog's convolutional autoencoder
+# uses another pair. It keeps every convolution at stride 1 and changes the size between them:
+#
+# - `MaxPool2D(2)` keeps the largest value of each 2x2 window: $\text{out}_{n,y,x,c} = \max_{i,j<2}
+#   x_{n,\,2y+i,\,2x+j,\,c}$, half the rows and half the columns;
+# - `UpSampling2D(2)` repeats each pixel in a 2x2 block: $\text{out}_{n,y,x,c} = x_{n,\,\lfloor y/2\rfloor,\,
+#   \lfloor x/2\rfloor,\,c}$, twice the rows and columns. It has no weights; the convolution after it does the
+#   drawing.
+#
+# Their backward passes follow from one derivative each. A maximum depends only on its largest argument, with
+# slope 1 (nudge a smaller one a little and the maximum does not move). So MaxPool's `dx` is `dout` at the
+# position of each window's maximum and 0 at the other three. UpSampling copies each input pixel to 4 outputs,
+# so that pixel's gradient is the sum of `dout` over its 2x2 block (the same rule as col2im: a copy's backward
+# adds). Both on the 4x4 image from the start:
+
+# %%
+from scratchae import MaxPool2D, UpSampling2D
+from scratchae.models import conv_pool_autoencoder
+
+pool, upsample = MaxPool2D(2), UpSampling2D(2)
+pooled = pool.forward(x)
+print("MaxPool2D(2):", to_numpy(pooled)[0, :, :, 0].tolist())  # the largest of each 2x2 window: 6 8 / 14 16
+print("UpSampling2D(2) of that:")
+print(to_numpy(upsample.forward(pooled))[0, :, :, 0])
+dpool = xp.reshape(xp.asarray([[1.0, 2.0], [3.0, 4.0]]), (1, 2, 2, 1))
+print("MaxPool2D backward of [[1, 2], [3, 4]]:")
+print(to_numpy(pool.backward(dpool))[0, :, :, 0])  # each value lands where its window's maximum was
+
+# %%
+for layer, shape in ((MaxPool2D(2), (2, 6, 8, 3)), (UpSampling2D(2), (2, 3, 4, 3))):
+    # Random inputs have no ties, so every window has one clear maximum: max is smooth there.
+    report = check_layer(layer, xp.asarray(rng.standard_normal(shape)), rng=7)
+    print(f"{layer!r}: dx relative error {report['x'].error:.1e}")
+    # Check: expect about 1e-11; above 1e-7 means a bug in that backward.
+    assert report["x"].error < 1e-7, report
+
+# %% [markdown]
+# `conv_pool_autoencoder()` is the Keras blog's model built from these layers, with the same shapes as
+# `conv_autoencoder()` below: 28x28 down to a 7x7x64 code and back. Follow one image through it:
+
+# %%
+blog = conv_pool_autoencoder(rng=0, xp=xp, dtype="float64")
+h = xp.zeros((1, 784), dtype=xp.float64)
+for layer in blog.layers:
+    h = layer.forward(h)
+    print(f"{layer!r:45s} -> {tuple(h.shape)}")
 
 # %% [markdown]
 # ## The convolutional autoencoder
@@ -389,8 +502,137 @@ try_it("col2im", check_col2im)
 # ```
 #
 # </details>
+
+# %% [markdown]
+# 2. Write the convolution's backward for `conv_forward` above: lesson 01's three formulas with `cols` in the
+#    place of `x`, then col2im (the library's, with the cache's stride and padding). The check compares all three
+#    gradients with numerical ones, with a random upstream gradient, stride 2, on a 7x6 image.
+
+# %%
+def conv_backward(dout, W, cache):
+    """dout: (N, oh, ow, F) -> (dx: (N, H, W, C), dW: (k, k, C, F), db: (F,))."""
+    cols, x_shape, k, stride, out_hw, pads = cache
+    raise NotImplementedError  # replace this line with your code
+
+
+def check_conv_backward():
+    x5, W5, b5 = (xp.asarray(rng.standard_normal(shape)) for shape in ((2, 7, 6, 3), (3, 3, 3, 4), (4,)))
+    out, cache = conv_forward(x5, W5, b5, stride=2)
+    dout = xp.asarray(rng.standard_normal(tuple(out.shape)))
+    grads = conv_backward(dout, W5, cache)
+
+    def L():
+        return float(xp.sum(conv_forward(x5, W5, b5, stride=2)[0] * dout))
+
+    errors = {name: rel_error(numerical_gradient(L, a), g) for name, a, g in zip("xWb", (x5, W5, b5), grads)}
+    assert max(errors.values()) < 1e-7, f"relative errors {errors}: expect about 1e-10"
+
+
+try_it("Conv2D backward", check_conv_backward)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
 #
-# 2. A stride-2 "same" convolution pads a 28-row image with 0 rows on top and 1 below, but a 7-row image with 1
+# ```python
+# def conv_backward(dout, W, cache):
+#     """dout: (N, oh, ow, F) -> (dx: (N, H, W, C), dW: (k, k, C, F), db: (F,))."""
+#     cols, x_shape, k, stride, out_hw, pads = cache
+#     f = W.shape[3]
+#     dout2 = xp.reshape(dout, (-1, f))  # (N oh ow, F): one row per output pixel, as in the forward
+#     dW = xp.reshape(cols.T @ dout2, tuple(W.shape))  # lesson 01's x.T @ dout, with cols for x
+#     db = xp.sum(dout2, axis=0)  # (F,)
+#     dcols = dout2 @ xp.reshape(W, (k * k * W.shape[2], f)).T  # (N oh ow, k k C)
+#     dx = col2im(dcols, x_shape, k, stride, out_hw, pads)  # each entry added back to the pixel it came from
+#     return dx, dW, db
+#
+#
+# def check_conv_backward():
+#     x5, W5, b5 = (xp.asarray(rng.standard_normal(shape)) for shape in ((2, 7, 6, 3), (3, 3, 3, 4), (4,)))
+#     out, cache = conv_forward(x5, W5, b5, stride=2)
+#     dout = xp.asarray(rng.standard_normal(tuple(out.shape)))
+#     grads = conv_backward(dout, W5, cache)
+#
+#     def L():
+#         return float(xp.sum(conv_forward(x5, W5, b5, stride=2)[0] * dout))
+#
+#     errors = {name: rel_error(numerical_gradient(L, a), g) for name, a, g in zip("xWb", (x5, W5, b5), grads)}
+#     assert max(errors.values()) < 1e-7, f"relative errors {errors}: expect about 1e-10"
+#
+#
+# try_it("Conv2D backward", check_conv_backward)
+# ```
+#
+# </details>
+#
+# 3. Write MaxPool's backward for 2x2 windows (or p x p) on an image whose sides divide by p. Reshape `x` into
+#    its windows, find each window's maximum, and send `dout` there. The check is a gradient check, and a
+#    comparison with the library's `MaxPool2D`.
+
+# %%
+def maxpool_forward(x, p):
+    """x: (N, H, W, C) with H and W divisible by p -> out: (N, H/p, W/p, C), the maximum of each p x p window."""
+    n, h, w, c = x.shape
+    return xp.max(xp.reshape(x, (n, h // p, p, w // p, p, c)), axis=(2, 4))
+
+
+def maxpool_backward(dout, x, p):
+    """dout: (N, H/p, W/p, C) -> dx: (N, H, W, C), dout at each window's maximum, 0 elsewhere."""
+    raise NotImplementedError  # replace this line with your code
+
+
+def check_maxpool_backward():
+    x6 = xp.asarray(rng.standard_normal((2, 6, 4, 3)))  # random: no ties, one maximum per window
+    dout = xp.asarray(rng.standard_normal((2, 3, 2, 3)))
+    dx = maxpool_backward(dout, x6, 2)
+    error = rel_error(numerical_gradient(lambda: float(xp.sum(maxpool_forward(x6, 2) * dout)), x6), dx)
+    library = MaxPool2D(2)
+    library.forward(x6)
+    same = rel_error(library.backward(dout), dx)
+    assert error < 1e-7 and same < 1e-12, f"gradient check {error:.1e} (expect about 1e-11), against MaxPool2D {same:.1e}"
+
+
+try_it("MaxPool backward", check_maxpool_backward)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def maxpool_forward(x, p):
+#     """x: (N, H, W, C) with H and W divisible by p -> out: (N, H/p, W/p, C), the maximum of each p x p window."""
+#     n, h, w, c = x.shape
+#     return xp.max(xp.reshape(x, (n, h // p, p, w // p, p, c)), axis=(2, 4))
+#
+#
+# def maxpool_backward(dout, x, p):
+#     """dout: (N, H/p, W/p, C) -> dx: (N, H, W, C), dout at each window's maximum, 0 elsewhere."""
+#     n, h, w, c = x.shape
+#     windows = xp.reshape(x, (n, h // p, p, w // p, p, c))
+#     top = xp.max(windows, axis=(2, 4), keepdims=True)  # (N, H/p, 1, W/p, 1, C)
+#     mask = xp.astype(windows == top, dout.dtype)  # 1 at each window's maximum (ties would give two 1s)
+#     dwindows = mask * xp.reshape(dout, (n, h // p, 1, w // p, 1, c))  # dout broadcast over its window
+#     return xp.reshape(dwindows, (n, h, w, c))
+#
+#
+# def check_maxpool_backward():
+#     x6 = xp.asarray(rng.standard_normal((2, 6, 4, 3)))  # random: no ties, one maximum per window
+#     dout = xp.asarray(rng.standard_normal((2, 3, 2, 3)))
+#     dx = maxpool_backward(dout, x6, 2)
+#     error = rel_error(numerical_gradient(lambda: float(xp.sum(maxpool_forward(x6, 2) * dout)), x6), dx)
+#     library = MaxPool2D(2)
+#     library.forward(x6)
+#     same = rel_error(library.backward(dout), dx)
+#     assert error < 1e-7 and same < 1e-12, f"gradient check {error:.1e} (expect about 1e-11), against MaxPool2D {same:.1e}"
+#
+#
+# try_it("MaxPool backward", check_maxpool_backward)
+# ```
+#
+# </details>
+#
+# With a tie (two equal maxima in one window) this mask sends `dout` to both. The library gives it to the first
+# one only, as PyTorch and Keras do. A tie is a kink, where no gradient check holds.
+#
+# 4. A stride-2 "same" convolution pads a 28-row image with 0 rows on top and 1 below, but a 7-row image with 1
 #    and 1. Work out both from $\text{out} = \lceil H/s \rceil$ and the total padding $(\text{out}-1)s + k - H$.
 #    PyTorch's `padding=1` pads 1 and 1 in both cases: what happens to its 28-row output?
 #

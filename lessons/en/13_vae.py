@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 12 · The variational autoencoder
+# # 13 · The variational autoencoder
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/13_vae.ipynb)
 #
@@ -24,8 +24,10 @@
 #
 # You will learn
 # - why a plain autoencoder's latent space has holes;
+# - where the loss comes from: the evidence lower bound (ELBO), derived in three lines;
 # - the reparameterisation trick, drawn and coded, and its backward;
-# - the KL term in closed form and its gradient, checked numerically;
+# - the KL term's closed form, derived, and its gradient, checked numerically;
+# - a gradient check of the whole VAE, where the decoder's gradient and the KL's meet;
 # - how to draw new digits, and the 2-D latent plane of a trained VAE.
 
 # %%
@@ -154,6 +156,29 @@ empty_ae = latent_picture(ae.decode, codes, ((lo[0], hi[0]), (lo[1], hi[1])), "p
 # $$L(x) = -\sum_{d=1}^{784}\big[x_d\log\hat x_d + (1-x_d)\log(1-\hat x_d)\big]
 # \;-\; \tfrac12\sum_{j}\big(1 + \log\sigma_j^2 - \mu_j^2 - \sigma_j^2\big), \qquad \hat x = \text{decoder}(z).$$
 #
+# ## Where this loss comes from: the ELBO
+#
+# The decoder defines a model of the data. Draw a code from the prior, $z \sim p(z) = \mathcal N(0, I)$, then
+# each pixel from a Bernoulli distribution with mean $\hat x_d$: $p(x \mid z) = \prod_d \hat x_d^{\,x_d}
+# (1 - \hat x_d)^{1 - x_d}$. So $-\log p(x \mid z)$ is exactly the BCE summed over the pixels: BCE is the
+# negative log-likelihood of a Bernoulli output, as lesson 02 derives. We would like to maximise
+# $\log p(x) = \log \int p(x \mid z)\, p(z)\, dz$, but that integral over every code has no closed form. Take
+# any distribution $q(z \mid x)$ (the encoder's $\mathcal N(\mu, \sigma^2)$). Since $p(x, z) = p(z \mid x)\,
+# p(x)$, the ratio $\frac{p(x, z)}{q(z\mid x)} \cdot \frac{q(z\mid x)}{p(z\mid x)}$ equals $p(x)$ for every
+# $z$. Take its log and average it over $z \sim q$:
+#
+# $$\begin{aligned}
+# \log p(x) &= \mathbb E_{q}\Big[\log \frac{p(x \mid z)\, p(z)}{q(z \mid x)}\Big]
+#   + \mathbb E_{q}\Big[\log \frac{q(z \mid x)}{p(z \mid x)}\Big] \\
+# &= \underbrace{\mathbb E_{q}\big[\log p(x \mid z)\big] - \mathrm{KL}\big(q(z \mid x)\,\|\,p(z)\big)}_{\text{ELBO}(x)}
+#   + \mathrm{KL}\big(q(z \mid x)\,\|\,p(z \mid x)\big) \\
+# &\ge \text{ELBO}(x), \quad \text{since a KL divergence is never negative.}
+# \end{aligned}$$
+#
+# The ELBO is a lower bound on the log-likelihood of the data. Raising it raises $\log p(x)$, or brings $q$
+# closer to the true posterior $p(z \mid x)$, or both. Its two terms are the two terms of $L$: the expected BCE
+# (estimated with one sample $z$ per image) and the KL to the prior. So $L(x) = -\text{ELBO}(x)$.
+#
 # ## The reparameterisation trick
 #
 # Backprop cannot go through "draw a random number". So write the sample as a function of $\mu$, $\log\sigma^2$
@@ -217,9 +242,20 @@ print("Reparameterize agrees with reparam_forward/backward:", same)
 # %% [markdown]
 # ## The KL term and its gradient
 #
-# For one image, $\mathrm{KL}(\mathcal N(\mu,\sigma^2)\,\|\,\mathcal N(0, I)) =
-# -\tfrac12\sum_j(1 + \log\sigma_j^2 - \mu_j^2 - \sigma_j^2)$: zero exactly when $\mu = 0,\ \sigma = 1$. Averaged
-# over a batch of $N$, its gradient is
+# The code's dimensions are independent under both $q$ and the prior, so the KL is a sum of one-dimensional
+# KLs. For one dimension, $q = \mathcal N(\mu, \sigma^2)$ and $p = \mathcal N(0, 1)$; the $\log\sqrt{2\pi}$ of
+# both densities cancels. Then use $\mathbb E_q[(z - \mu)^2] = \sigma^2$ and $\mathbb E_q[z^2] = \mu^2 + \sigma^2$:
+#
+# $$\begin{aligned}
+# \log q(z) - \log p(z) &= -\tfrac12\log\sigma^2 - \frac{(z - \mu)^2}{2\sigma^2} + \frac{z^2}{2} \\
+# \mathrm{KL}(q\,\|\,p) = \mathbb E_q\big[\log q(z) - \log p(z)\big]
+#   &= -\tfrac12\log\sigma^2 - \tfrac12 + \tfrac12\big(\mu^2 + \sigma^2\big) \\
+# &= -\tfrac12\big(1 + \log\sigma^2 - \mu^2 - \sigma^2\big).
+# \end{aligned}$$
+#
+# For one image, sum over the code's dimensions: $\mathrm{KL}(\mathcal N(\mu,\sigma^2)\,\|\,\mathcal N(0, I)) =
+# -\tfrac12\sum_j(1 + \log\sigma_j^2 - \mu_j^2 - \sigma_j^2)$. It is zero exactly when $\mu = 0,\ \sigma = 1$
+# (exercise 1 checks the formula by sampling). Averaged over a batch of $N$, its gradient is
 #
 # $$\frac{\partial\,\mathrm{KL}}{\partial\mu} = \frac{\mu}{N}, \qquad
 # \frac{\partial\,\mathrm{KL}}{\partial\log\sigma^2} = \frac{\sigma^2 - 1}{2N}.$$
@@ -268,6 +304,58 @@ from scratchae.vae import LOGVAR_RANGE
 
 print("LOGVAR_RANGE =", LOGVAR_RANGE)
 print(inspect.getsource(vae_step))
+
+# %% [markdown]
+# ## A gradient check of the whole VAE
+#
+# The likeliest place for a bug is where the two gradients meet. At each head, the reconstruction's gradient
+# (back through the decoder and $z$) and the KL's direct gradient must be added, then passed on into the encoder.
+# Check the whole model at once: a small float64 VAE, the loss $L$ = BCE summed per image + KL, and $\varepsilon$
+# held fixed (an input, so $L$ is a plain function of the weights). The analytic gradients come from the path
+# `vae_step` takes: the fused Sigmoid + BCE gradient, then `model.backward` with the KL's `dmu` and `dlogvar`.
+# Every weight and bias is compared with central differences.
+
+# %%
+check_recon, check_kl = sa.BCE(reduction="image"), KL()
+
+
+def vae_gradients(model, x, eps, kl_grads=True):
+    """Analytic gradients of L = recon + KL with eps fixed, as vae_step computes them: {name: array}."""
+    out = model.forward(x, eps)
+    check_recon.forward(out, x)
+    check_kl.forward(model.mu, model.logvar)
+    dmu, dlogvar = check_kl.backward() if kl_grads else (None, None)  # kl_grads=False: a planted bug
+    model.backward(check_recon.backward_logits(), dmu=dmu, dlogvar=dlogvar, input_grad=False, skip_last=True)
+    return {name: grad + 0.0 for name, _, grad in model.named_params()}  # + 0.0: copies
+
+
+def vae_gradient_check(model, x, eps, grads):
+    """Relative error of each gradient in ``grads`` against central differences of L: {name: error}."""
+    def L():
+        out = model.forward(x, eps)
+        return float(check_recon.forward(out, x)) + float(check_kl.forward(model.mu, model.logvar))
+
+    return {name: rel_error(numerical_gradient(L, param), grads[name]) for name, param, _ in model.named_params()}
+
+
+small = sa.dense_vae((12, 8), latent=3, gain=2.0, rng=3, xp=xp, dtype="float64")  # He-normal weights
+x_small = xp.asarray(rng.uniform(0.05, 0.95, size=(5, 12)))  # 5 "images" of 12 pixels
+eps_small = xp.asarray(rng.standard_normal((5, 3)))  # held fixed
+right = vae_gradient_check(small, x_small, eps_small, vae_gradients(small, x_small, eps_small))
+bug = vae_gradient_check(small, x_small, eps_small, vae_gradients(small, x_small, eps_small, kl_grads=False))
+print(f"{'parameter':14s} {'correct':>9s} {'KL grads left out':>18s}")
+for name in right:
+    print(f"{name:14s} {right[name]:9.1e} {bug[name]:18.1e}")
+
+# %%
+# Check: every gradient of the correct backward passes (expect about 1e-9 or less; above 1e-7 means a bug). The
+# planted bug must fail where it is (the heads and the encoder, above 1e-3) and nowhere else (the decoder still
+# passes): a check that could not fail would prove nothing.
+assert max(right.values()) < 1e-7, right
+before_z = [name for name in bug if not name.startswith("decoder.")]
+assert min(bug[name] for name in before_z) > 1e-3, bug
+assert max(bug[name] for name in bug if name.startswith("decoder.")) < 1e-7, bug
+print("the whole VAE passes; leaving out the KL's direct gradients fails at", ", ".join(before_z))
 
 # %% [markdown]
 # Train the 2-D VAE (784-400, latent 2; the library's `--preset vae-2d`). `eps` comes from a generator seeded
