@@ -90,7 +90,7 @@ class Dense:
 
     def __init__(self, n_in, n_out, rng, dtype):
         W = rng.standard_normal((n_in, n_out)) * math.sqrt(2.0 / n_in)  # He init, drawn on the host
-        self.params = {"W": xp.asarray(W.astype(np.dtype(dtype))), "b": xp.zeros((n_out,), dtype=dtype)}
+        self.params = {"W": xp.asarray(W, dtype=dtype), "b": xp.zeros((n_out,), dtype=dtype)}
         self.grads = {name: xp.zeros_like(p) for name, p in self.params.items()}
         self.x = None
 
@@ -244,8 +244,9 @@ print(f"{sum(p.size for _, p, _ in model.named_params()):,} parameters")
 # ## Check every piece, then the whole model
 #
 # First each class on its own, with the library's gradient checks (float64, a random upstream gradient). Then
-# the whole model end to end: `sa.check_model` nudges up to 20 entries of every parameter and of the input, and
-# compares the change of the loss with your backward pass. One wrong line anywhere gives a large error there.
+# the whole model end to end: `sa.check_model` nudges up to 20 entries (8 in quick mode) of every parameter and
+# of the input. It compares the change of the loss with your backward pass. One wrong line anywhere gives a
+# large error there.
 
 # %%
 import scratchae as sa
@@ -273,7 +274,8 @@ print("every piece passes its gradient check")
 x_train_host, _, x_test_host, _ = load("mnist")
 model64 = build_autoencoder(DIMS, seed=0, dtype=xp.float64)
 xb64 = xp.asarray(x_train_host[:8].astype(np.float64))  # 8 images in float64
-report = sa.check_model(model64, BCE(), xb64, xb64, rng=0)
+PROBES = 8 if QUICK else 20  # entries nudged per array: each costs two forward passes
+report = sa.check_model(model64, BCE(), xb64, xb64, rng=0, max_entries=PROBES)
 for check in list(report.values())[:4]:
     print(check)
 print(f"... {len(report)} arrays checked, worst rel. error {worst(report):.1e}")
