@@ -473,7 +473,7 @@ try_it("MSE backward", check_mse_backward)
 # </details>
 #
 # 2. Put MSE behind the Sigmoid instead of BCE. What is $\partial\,\text{MSE}/\partial z$, and what happens to it
-#    at the two saturated pixels above? Check your answer with `Sigmoid` and `MSE` from the library.
+#    at the two saturated pixels above? Check your answer with `sa.Sigmoid` and `sa.MSE` from the library.
 #
 # <details><summary>Answer</summary>
 #
