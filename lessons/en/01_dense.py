@@ -17,13 +17,14 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/01_dense.ipynb)
 #
 # Every autoencoder in scratchae is mostly Dense layers: `out = x @ W + b`. You will write one by hand, forward and
-# backward, and prove the backward right. Plan 35 to 50 minutes, exercises included.
+# backward, and prove the backward right. Plan 45 to 60 minutes, exercises included.
 #
 # You will learn
 # - the forward pass and the shape of every array in it;
 # - the three backward formulas, found from nothing but the shapes;
 # - how a gradient check compares a backward pass with numerical differences, using a random upstream gradient;
-# - why an upstream gradient of all ones hides bugs.
+# - why an upstream gradient of all ones hides bugs, and why the check needs float64;
+# - how to write the layer as a class, `Dense`, that lesson 05 uses in the full autoencoder.
 
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
@@ -113,7 +114,13 @@ print("out:", out.shape)
 #
 # Element by element: $\text{out}_{nj} = \sum_i x_{ni} W_{ij} + b_j$, so $W_{ij}$ touches $\text{out}_{nj}$ for
 # every row $n$ with slope $x_{ni}$, giving $\partial L/\partial W_{ij} = \sum_n x_{ni}\, d\text{out}_{nj}$,
-# which is $x^\top d\text{out}$. The bias is added to all $N$ rows, so its gradient sums over them.
+# which is $x^\top d\text{out}$. In the same way, $x_{ni}$ touches $\text{out}_{nj}$ for every column $j$ (and
+# only in its own row $n$) with slope $W_{ij}$:
+#
+# $$\frac{\partial L}{\partial x_{ni}} = \sum_j \frac{\partial L}{\partial \text{out}_{nj}}
+# \frac{\partial \text{out}_{nj}}{\partial x_{ni}} = \sum_j d\text{out}_{nj}\, W_{ij} = (d\text{out}\,W^\top)_{ni}$$
+#
+# The bias is added to all $N$ rows, so its gradient sums over them.
 
 # %%
 def dense_backward(dout, x, W, b):
@@ -136,7 +143,11 @@ for name, grad in zip(["dx", "dW", "db"], dense_backward(dout, x, W, b)):
 # down by a small $h$, and divide the change in $L$ by $2h$:
 #
 # $$\frac{\partial L}{\partial \theta_i} \approx \frac{L(\theta + h e_i) - L(\theta - h e_i)}{2h}, \qquad
-# \text{rel. error} = \frac{\lVert a - b \rVert}{\lVert a \rVert + \lVert b \rVert}$$
+# \text{rel. error} = \frac{\lVert g_\text{num} - g_\text{ana} \rVert}{\lVert g_\text{num} \rVert +
+# \lVert g_\text{ana} \rVert}$$
+#
+# The two gradients in the relative error are the *numerical* gradient $g_\text{num}$ (central differences, as
+# above) and the *analytic* gradient $g_\text{ana}$ (what backward returns, from the formulas).
 #
 # `numerical_gradient` and `rel_error` come from the library (they are not the lesson; read them with `help`).
 
@@ -229,6 +240,57 @@ print("an all-ones dout passed a wrong db; a random dout caught it")
 # can tell them apart. Any backward that drops `dout` somewhere is exact for that one `dout`. A random `dout`
 # gives every entry its own weight, and a missing factor shows.
 #
+# ## Your Dense, as a class
+#
+# The functions above become one class on the library's layer contract. `params` and `grads` are dicts with
+# the keys `"W"` and `"b"`. `forward(x)` keeps `x`, because `dW` needs it. `backward(dout)` *assigns* the two
+# gradients to `grads` and returns `dx`. The weights start He-normal, $W \sim \mathcal N(0, 2/n_\text{in})$
+# (lesson 04 says why), drawn on the host from a NumPy generator. Keep this class: in lesson 05 you build the
+# whole autoencoder from it.
+
+# %%
+import math
+
+
+class Dense:
+    """out = x @ W + b.  x: (N, n_in) -> out: (N, n_out); W: (n_in, n_out), b: (n_out,)."""
+
+    def __init__(self, n_in, n_out, rng, dtype):
+        W = rng.standard_normal((n_in, n_out)) * math.sqrt(2.0 / n_in)  # He init, drawn on the host
+        self.params = {"W": xp.asarray(W, dtype=dtype), "b": xp.zeros((n_out,), dtype=dtype)}
+        self.grads = {name: xp.zeros_like(p) for name, p in self.params.items()}
+        self.x = None
+
+    def forward(self, x):
+        self.x = x  # backward needs x for dW
+        return x @ self.params["W"] + self.params["b"]  # (N, n_out)
+
+    def backward(self, dout):
+        self.grads["W"] = self.x.T @ dout  # (n_in, N) @ (N, n_out) -> (n_in, n_out)
+        self.grads["b"] = xp.sum(dout, axis=0)  # (n_out,)
+        return dout @ self.params["W"].T  # (N, n_out) @ (n_out, n_in) -> (N, n_in)
+
+
+mine = Dense(n_in, n_out, np.random.default_rng(2), xp.float64)
+library_dense = layer  # the library's Dense from above, with the weights W and b
+mine.params["W"][...] = library_dense.params["W"]
+mine.params["b"][...] = library_dense.params["b"]
+same = {"out": rel_error(mine.forward(x), library_dense.forward(x)),
+        "dx": rel_error(mine.backward(dout), library_dense.backward(dout)),
+        "dW": rel_error(mine.grads["W"], library_dense.grads["W"]),
+        "db": rel_error(mine.grads["b"], library_dense.grads["b"])}
+print(same)
+
+# %%
+# Check: your class and the library's agree (expect 0 or about 1e-16; above 1e-12 means they differ), and your
+# class passes the library's gradient check with a random dout (expect about 1e-10; above 1e-7 means a bug).
+assert max(same.values()) < 1e-12, same
+report = check_layer(mine, x, rng=3)
+print({name: f"{check.error:.1e}" for name, check in report.items()})
+assert max(check.error for check in report.values()) < 1e-7
+print("your Dense class agrees with the library's")
+
+# %% [markdown]
 # ## Try it
 #
 # 1. PyTorch stores the weight transposed, `W_t` of shape $(n_\text{out}, n_\text{in})$, and computes
@@ -286,5 +348,82 @@ try_it("PyTorch layout", check_torch_layout)
 # The random `dout` catches it; the all-ones one passes it, for the same reason as the db bug: when `dout` is all
 # ones, $x^\top d\text{out}$ and $x^\top \mathbf{1}$ are the same matrix. Any `dout` whose entries are not all
 # equal exposes it.
+#
+# </details>
+#
+# 3. **Why float64.** Write `numeric_dW`: the central differences of $L = \sum \text{out} \odot d\text{out}$ for
+#    every entry of a layer's `W`, by hand, in whatever dtype the layer has. The cell runs it on your correct
+#    `Dense` twice, in float32 and in float64, with $h = 10^{-5}$. The float64 check must pass and the float32
+#    one must fail. Why does a correct layer fail in float32?
+
+# %%
+def numeric_dW(layer, x, dout, h=1e-5):
+    """Central differences of L = sum(layer.forward(x) * dout) for each entry of layer.params["W"], in W's dtype."""
+    raise NotImplementedError  # replace this line with your code
+
+
+def check_precision():
+    errors = {}
+    for name, dtype in (("float32", xp.float32), ("float64", xp.float64)):
+        layer_d = Dense(n_in, n_out, np.random.default_rng(4), dtype)
+        x_d, dout_d = xp.astype(x, dtype), xp.astype(dout, dtype)
+        layer_d.forward(x_d)
+        layer_d.backward(dout_d)
+        errors[name] = rel_error(numeric_dW(layer_d, x_d, dout_d), layer_d.grads["W"])
+    print({name: f"{error:.1e}" for name, error in errors.items()})
+    error32, error64 = errors.values()
+    assert error64 < 1e-7, f"float64: relative error {error64:.1e}, expect about 1e-10: check numeric_dW"
+    assert error32 > 1e-4, f"float32: relative error {error32:.1e}; a float32 check should fail (about 6e-3)"
+
+
+try_it("float32 against float64", check_precision)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def numeric_dW(layer, x, dout, h=1e-5):
+#     """Central differences of L = sum(layer.forward(x) * dout) for each entry of layer.params["W"], in W's dtype."""
+#     W = layer.params["W"]
+#     grad = np.zeros(tuple(W.shape))
+#     for i in range(W.shape[0]):
+#         for j in range(W.shape[1]):
+#             old = float(W[i, j])
+#             W[i, j] = old + h
+#             up = float(xp.sum(layer.forward(x) * dout))
+#             W[i, j] = old - h
+#             down = float(xp.sum(layer.forward(x) * dout))
+#             W[i, j] = old  # put it back before the next entry
+#             grad[i, j] = (up - down) / (2 * h)
+#     return grad
+#
+#
+# def check_precision():
+#     errors = {}
+#     for name, dtype in (("float32", xp.float32), ("float64", xp.float64)):
+#         layer_d = Dense(n_in, n_out, np.random.default_rng(4), dtype)
+#         x_d, dout_d = xp.astype(x, dtype), xp.astype(dout, dtype)
+#         layer_d.forward(x_d)
+#         layer_d.backward(dout_d)
+#         errors[name] = rel_error(numeric_dW(layer_d, x_d, dout_d), layer_d.grads["W"])
+#     print({name: f"{error:.1e}" for name, error in errors.items()})
+#     error32, error64 = errors.values()
+#     assert error64 < 1e-7, f"float64: relative error {error64:.1e}, expect about 1e-10: check numeric_dW"
+#     assert error32 > 1e-4, f"float32: relative error {error32:.1e}; a float32 check should fail (about 6e-3)"
+#
+#
+# try_it("float32 against float64", check_precision)
+# ```
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# float32 keeps about 7 digits. $L$ is a sum of numbers of size about 1, so each value of $L$ carries a rounding
+# error of about $10^{-7}$. The difference $L(W + h) - L(W - h)$ is only about $2h \approx 2 \cdot 10^{-5}$, and
+# dividing the rounding error by $2h$ leaves an error of about $10^{-2}$ in the quotient (we measured
+# $6 \cdot 10^{-3}$): the check fails
+# though the layer is right. float64 keeps about 16 digits, so the same quotient is good to about $10^{-10}$.
+# Training is fine in float32; only the check needs float64.
 #
 # </details>

@@ -17,14 +17,16 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/02_activations_and_losses.ipynb)
 #
 # Between the Dense layers of the autoencoder sit activations (ReLU inside, Sigmoid at the output), and after the
-# last one a loss compares the reconstruction with the input. You will write each by hand. Plan 40 to 55 minutes,
+# last one a loss compares the reconstruction with the input. You will write each by hand. Plan 50 to 65 minutes,
 # exercises included.
 #
 # You will learn
 # - ReLU and its backward: the gradient passes where the input was positive;
 # - Sigmoid, its derivative $p(1-p)$, and why the textbook formula overflows in float32;
 # - binary cross-entropy (BCE) and mean squared error (MSE), and why BCE clips $p$ away from 0 and 1;
-# - how Sigmoid followed by BCE simplifies to a gradient of $p - t$, and why that matters when Sigmoid saturates.
+# - where BCE and MSE come from: the negative log-likelihood of a Bernoulli and of a Gaussian output;
+# - how Sigmoid followed by BCE simplifies to a gradient of $p - t$, and why that matters when Sigmoid saturates;
+# - how to write `ReLU`, `Sigmoid`, `BCE` and `MSE` as classes, which lesson 05 uses in the full autoencoder.
 
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
@@ -211,6 +213,54 @@ for loss in (BCE(), MSE()):
 print("both losses agree and pass the gradient check")
 
 # %% [markdown]
+# ## Where the two losses come from
+#
+# Read the output $p_i$ as a probability model of pixel $i$. If pixel $i$ is 1 with probability $p_i$ and 0
+# otherwise (a Bernoulli variable), and the pixels are independent, the probability of the image $t$ is a
+# product, and its negative logarithm is BCE:
+#
+# $$P(t \mid p) = \prod_i p_i^{t_i} (1 - p_i)^{1 - t_i}, \qquad
+# -\log P(t \mid p) = -\sum_i \big(t_i \log p_i + (1 - t_i) \log(1 - p_i)\big) = n \cdot \text{BCE}$$
+#
+# If instead pixel $i$ is Gaussian with mean $p_i$ and a fixed variance $\sigma^2$, the same steps give MSE:
+#
+# $$p(t \mid p) = \prod_i \frac{1}{\sqrt{2\pi\sigma^2}} e^{-(t_i - p_i)^2 / 2\sigma^2}, \qquad
+# -\log p(t \mid p) = \frac{1}{2\sigma^2} \sum_i (t_i - p_i)^2 + \frac n2 \log(2\pi\sigma^2)
+# = \frac{n}{2\sigma^2}\,\text{MSE} + \text{const}$$
+#
+# So minimising either loss is maximum likelihood: it makes the input image as probable as possible under the
+# model's output. The two losses differ only in the noise they assume. (MNIST pixels are grey levels, not only
+# 0 or 1; the BCE formula still works as a loss and is smallest at $p = t$.) Lesson 13's variational autoencoder
+# builds on this: its ELBO is this log-likelihood plus a KL term.
+#
+# **Check.** Below, both negative log-likelihoods are computed a second way, independently: on the host with
+# Python's `math`, as the logarithm of the product of the probabilities themselves (the formulas' left sides).
+# Expect about 1e-15 (rounding); above 1e-12 means the derivation is wrong.
+
+# %%
+import math
+
+from scratchae import to_numpy
+
+t_bits = xp.asarray(rng.integers(0, 2, size=(4, 6)).astype(np.float64))  # a black-and-white image: 0 or 1
+n, sigma = p.size, 0.3
+p_host, bits_host, t_host = (to_numpy(a).ravel().tolist() for a in (p, t_bits, t))  # Python floats
+bernoulli = math.prod(pi if ti == 1.0 else 1 - pi for pi, ti in zip(p_host, bits_host))  # P(t | p)
+gauss = math.prod(math.exp(-(ti - pi) ** 2 / (2 * sigma**2)) / math.sqrt(2 * math.pi * sigma**2)
+                  for pi, ti in zip(p_host, t_host))  # p(t | p), a density
+nll_bernoulli, nll_gauss = -math.log(bernoulli), -math.log(gauss)
+from_bce = n * float(BCE().forward(p, t_bits))
+from_mse = n / (2 * sigma**2) * float(MSE().forward(p, t)) + n / 2 * math.log(2 * math.pi * sigma**2)
+print(f"Bernoulli: -log P = {nll_bernoulli:.12f}, n * BCE = {from_bce:.12f}")
+print(f"Gaussian:  -log p = {nll_gauss:.12f}, n / (2 sigma^2) * MSE + const = {from_mse:.12f}")
+
+# %%
+# Check: each negative log-likelihood equals its loss, as derived; above 1e-12 means a wrong step.
+assert abs(nll_bernoulli - from_bce) < 1e-12 * abs(nll_bernoulli), (nll_bernoulli, from_bce)
+assert abs(nll_gauss - from_mse) < 1e-12 * abs(nll_gauss), (nll_gauss, from_mse)
+print("BCE is the Bernoulli negative log-likelihood per pixel, MSE the Gaussian one up to scale and a constant")
+
+# %% [markdown]
 # ## Clipping at 0 and 1
 #
 # In float32 the library's Sigmoid returns exactly 0 for $z \le -20$ and exactly 1 for $z \ge 17.4$ (we measured
@@ -283,6 +333,98 @@ assert rel_error(numeric, fused64) < 1e-7
 # The autoencoder's training step uses the fused form: `model.backward(loss.backward_logits(), skip_last=True)`
 # starts backprop below the output Sigmoid. You will see it in lesson 04.
 #
+# ## Your classes
+#
+# Now the four pieces become classes on the library's layer contract, as `Dense` did in lesson 01. An
+# activation has empty `params` and `grads`; its `forward` keeps what `backward` needs (the mask, or the
+# output). A loss has `forward(pred, target)`, which returns the mean loss, and `backward()`, which returns
+# dL/dpred. Keep these classes: lesson 05 builds the autoencoder from them. (They take the chain rule through
+# the Sigmoid, not the $p - t$ shortcut; lesson 05 shows that both give the same step.)
+
+# %%
+import scratchae as sa
+
+
+class ReLU:
+    """out = max(x, 0), element by element."""
+
+    def __init__(self):
+        self.params, self.grads = {}, {}
+        self.mask = None
+
+    def forward(self, x):
+        self.mask = x > 0
+        return xp.where(self.mask, x, 0.0)
+
+    def backward(self, dout):
+        return xp.where(self.mask, dout, 0.0)  # the gradient passes where x > 0
+
+
+class Sigmoid:
+    """out = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2, which never overflows."""
+
+    def __init__(self):
+        self.params, self.grads = {}, {}
+        self.out = None
+
+    def forward(self, x):
+        self.out = (1.0 + xp.tanh(x / 2.0)) / 2.0
+        return self.out
+
+    def backward(self, dout):
+        return dout * self.out * (1.0 - self.out)
+
+
+class BCE:
+    """L = -mean(t log p + (1 - t) log(1 - p)), with p clipped to [eps, 1 - eps]."""
+
+    def __init__(self, eps=1e-7):
+        self.eps = eps
+        self.p = self.t = None
+
+    def forward(self, pred, target):
+        self.p, self.t = xp.clip(pred, self.eps, 1.0 - self.eps), target
+        return -xp.mean(target * xp.log(self.p) + (1.0 - target) * xp.log(1.0 - self.p))
+
+    def backward(self):
+        return (self.p - self.t) / (self.p * (1.0 - self.p)) / self.p.size  # dL/dpred, pred's shape
+
+
+class MSE:
+    """L = mean((pred - target)^2)."""
+
+    def __init__(self):
+        self.diff = None
+
+    def forward(self, pred, target):
+        self.diff = pred - target
+        return xp.mean(self.diff**2)
+
+    def backward(self):
+        return 2.0 * self.diff / self.diff.size
+
+
+agree = {}
+for name, mine, theirs in (("ReLU", ReLU(), sa.ReLU()), ("Sigmoid", Sigmoid(), sa.Sigmoid())):
+    agree[name] = max(rel_error(mine.forward(x), theirs.forward(x)),
+                      rel_error(mine.backward(dout), theirs.backward(dout)))
+for name, mine, theirs in (("BCE", BCE(), sa.BCE()), ("MSE", MSE(), sa.MSE())):
+    agree[name] = max(rel_error(mine.forward(p, t), theirs.forward(p, t)),
+                      rel_error(mine.backward(), theirs.backward()))
+checks = {"ReLU": check_layer(ReLU(), x, rng=3), "Sigmoid": check_layer(Sigmoid(), x, rng=4),
+          "BCE": check_loss(BCE(), p, t), "MSE": check_loss(MSE(), p, t)}
+for name in agree:
+    print(f"{name:8s} against the library {agree[name]:.1e}, "
+          f"gradient check {max(c.error for c in checks[name].values()):.1e}")
+
+# %%
+# Check: each class agrees with the library's (expect about 1e-16; above 1e-12 means they differ) and passes
+# the gradient check with a random dout (expect 1e-11 to 1e-8; above 1e-7 means a bug).
+assert max(agree.values()) < 1e-12, agree
+assert max(c.error for report in checks.values() for c in report.values()) < 1e-7
+print("your ReLU, Sigmoid, BCE and MSE agree with the library's")
+
+# %% [markdown]
 # ## Try it
 #
 # 1. Write MSE's backward, $\partial\,\text{MSE}/\partial p$, for predictions `p` and targets `t` of any shape.
@@ -331,7 +473,7 @@ try_it("MSE backward", check_mse_backward)
 # </details>
 #
 # 2. Put MSE behind the Sigmoid instead of BCE. What is $\partial\,\text{MSE}/\partial z$, and what happens to it
-#    at the two saturated pixels above? Check your answer with `Sigmoid` and `MSE` from the library.
+#    at the two saturated pixels above? Check your answer with `sa.Sigmoid` and `sa.MSE` from the library.
 #
 # <details><summary>Answer</summary>
 #

@@ -16,7 +16,7 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/03_sgd_to_adam.ipynb)
 #
-# Backward fills every gradient; the optimizer turns gradients into a change of the weights. Plan 40 to 55 minutes,
+# Backward fills every gradient; the optimizer turns gradients into a change of the weights. Plan 50 to 65 minutes,
 # exercises included. You will run plain gradient descent and Adam on a small problem whose answer is known. You
 # will see what Adam's bias correction does in its first steps. Then you will compare the library's Adam with the
 # paper's algorithm, line by line.
@@ -25,7 +25,9 @@
 # - the update rules of SGD and Adam, and why one learning rate does not fit every direction;
 # - what Adam's bias correction fixes, seen in a plot of its first steps;
 # - how to test an optimizer: a closed form for SGD, and a literal transcription of Algorithm 1 of Kingma & Ba
-#   (2015) for Adam.
+#   (2015) for Adam;
+# - Momentum and RMSProp as Adam's two halves;
+# - how to write `Adam` as a class over a model's named parameters, which lesson 05 uses.
 
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
@@ -278,6 +280,146 @@ assert moved > 1e-3
 assert difference < 1e-10
 
 # %% [markdown]
+# ## Adam's two halves: Momentum and RMSProp
+#
+# Deep Learning from Scratch walks from SGD to Momentum, then AdaGrad, then Adam. Adam is the two middle steps
+# put together. Its numerator $m$ is Momentum. Momentum keeps a velocity $v$: $v \leftarrow \alpha v - \eta g$,
+# $\theta \leftarrow \theta + v$. Take Adam without $v$ (and without bias correction), $m \leftarrow \beta_1 m +
+# (1 - \beta_1) g$, $\theta \leftarrow \theta - \eta\, m$, and multiply the first line by $-\eta$:
+#
+# $$-\eta\, m_t = \beta_1 (-\eta\, m_{t-1}) - \eta (1 - \beta_1)\, g_t$$
+#
+# That is Momentum's velocity $v = -\eta\, m$, with $\alpha = \beta_1$ and learning rate $\eta(1 - \beta_1)$.
+#
+# Its denominator $\sqrt{v}$ is RMSProp. AdaGrad divides by the root of the *sum* of all squared gradients,
+# $h \leftarrow h + g^2$, so its steps shrink for ever. RMSProp takes a running *average* instead:
+# $v \leftarrow \beta_2 v + (1 - \beta_2) g^2$, $\theta \leftarrow \theta - \eta\, g / (\sqrt{v} + \epsilon)$. Adam with
+# $\beta_1 = 0$ has $m = \hat m = g$:
+#
+# $$\theta \leftarrow \theta - \eta\, \frac{g}{\sqrt{\hat v} + \epsilon}, \qquad \hat v = \frac{v}{1 - \beta_2^t}$$
+#
+# That is RMSProp, with Adam's bias correction of $v$. So Adam = Momentum on top, RMSProp below, and the bias
+# correction for both. The cell writes all three on the valley and checks the two identities.
+
+# %%
+import scratchae as sa
+
+
+class Momentum:
+    """Deep Learning from Scratch's Momentum: v <- alpha v - lr g;  p <- p + v.  One v per parameter name."""
+
+    def __init__(self, model, lr, alpha=0.9):
+        self.model, self.lr, self.alpha = model, lr, alpha
+        self.v = {name: xp.zeros_like(p) for name, p, _ in model.named_params()}
+
+    def step(self):
+        for name, p, g in self.model.named_params():
+            self.v[name] = self.alpha * self.v[name] - self.lr * g
+            p += self.v[name]
+
+
+class AdamTop:
+    """Adam's first half alone: m <- beta1 m + (1 - beta1) g;  p <- p - lr m (no v, no bias correction)."""
+
+    def __init__(self, model, lr, beta1=0.9):
+        self.model, self.lr, self.beta1 = model, lr, beta1
+        self.m = {name: xp.zeros_like(p) for name, p, _ in model.named_params()}
+
+    def step(self):
+        for name, p, g in self.model.named_params():
+            self.m[name] = self.beta1 * self.m[name] + (1 - self.beta1) * g
+            p -= self.lr * self.m[name]
+
+
+class RMSProp:
+    """v <- beta2 v + (1 - beta2) g^2;  p <- p - lr g / (sqrt(v_hat) + eps), v_hat = v / (1 - beta2^t)."""
+
+    def __init__(self, model, lr, beta2=0.999, eps=1e-8):
+        self.model, self.lr, self.beta2, self.eps = model, lr, beta2, eps
+        self.v = {name: xp.zeros_like(p) for name, p, _ in model.named_params()}
+        self.t = 0
+
+    def step(self):
+        self.t += 1
+        for name, p, g in self.model.named_params():
+            self.v[name] = self.beta2 * self.v[name] + (1 - self.beta2) * g**2
+            v_hat = self.v[name] / (1 - self.beta2**self.t)  # Adam's correction; RMSProp itself has none
+            p -= self.lr * g / (xp.sqrt(v_hat) + self.eps)
+
+
+def final_theta(make_optimizer, steps=200):
+    valley = Valley(a, theta0)
+    descend(valley, make_optimizer(valley), steps)
+    return valley.theta
+
+
+momentum = final_theta(lambda m: Momentum(m, lr=0.01 * (1 - 0.9), alpha=0.9))
+top = final_theta(lambda m: AdamTop(m, lr=0.01, beta1=0.9))
+rmsprop = final_theta(lambda m: RMSProp(m, lr=0.02))
+adam_beta1_0 = final_theta(lambda m: sa.Adam(m, lr=0.02, betas=(0.0, 0.999)))
+print("Momentum", sa.to_numpy(momentum), " Adam's m alone", sa.to_numpy(top))
+print("RMSProp ", sa.to_numpy(rmsprop), " Adam, beta1 = 0", sa.to_numpy(adam_beta1_0))
+
+# %%
+# Check: after 200 steps each pair agrees to rounding (expect about 1e-15; above 1e-12 means the identity is
+# wrong), and each optimizer really moved theta away from its start (1, 1).
+assert rel_error(momentum, top) < 1e-12, rel_error(momentum, top)
+assert rel_error(rmsprop, adam_beta1_0) < 1e-12, rel_error(rmsprop, adam_beta1_0)
+assert min(rel_error(th, xp.asarray(theta0)) for th in (momentum, rmsprop)) > 1e-2
+print(f"Momentum = Adam's m: {rel_error(momentum, top):.1e};  RMSProp = Adam with beta1 = 0: "
+      f"{rel_error(rmsprop, adam_beta1_0):.1e}")
+
+# %% [markdown]
+# ## Your Adam, as a class
+#
+# `PaperAdam` took dicts of parameters and gradients. The library's optimizers take the model itself: at each
+# `step()` they read `model.named_params()`, which yields `(name, param, grad)`. They keep their state ($m$, $v$)
+# in dicts keyed by the parameter's name, as `scratchae.Adam` does. Keep this class: lesson 05 trains the
+# autoencoder with it. Read the gradients afresh at every step: backward *assigns* new arrays to `grads`.
+
+# %%
+class Adam:
+    """Adam (Kingma & Ba 2015, Algorithm 1) over model.named_params(); m and v are keyed by parameter name."""
+
+    def __init__(self, model, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+        self.model, self.lr, self.beta1, self.beta2, self.eps = model, lr, beta1, beta2, eps
+        self.m = {name: xp.zeros_like(p) for name, p, _ in model.named_params()}
+        self.v = {name: xp.zeros_like(p) for name, p, _ in model.named_params()}
+        self.t = 0
+
+    def step(self):
+        self.t += 1
+        b1, b2 = self.beta1, self.beta2
+        for name, p, g in self.model.named_params():  # read afresh: backward assigned new grads
+            self.m[name] = b1 * self.m[name] + (1.0 - b1) * g
+            self.v[name] = b2 * self.v[name] + (1.0 - b2) * g * g
+            m_hat = self.m[name] / (1.0 - b1**self.t)
+            v_hat = self.v[name] / (1.0 - b2**self.t)
+            p -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)  # in place: the layer keeps its array
+
+
+ours, theirs = small_model(), small_model()
+mine, library_adam = Adam(ours, lr=0.01), sa.Adam(theirs, lr=0.01)
+for step in range(50):
+    for model in (ours, theirs):
+        loss = MSE()
+        loss.forward(model.forward(x), target)
+        model.backward(loss.backward())
+    mine.step()
+    library_adam.step()
+yours_vs_library = max(rel_error(p, q) for (_, p, _), (_, q, _) in zip(ours.named_params(), theirs.named_params()))
+moments = max(rel_error(mine.v[name], library_adam.v[name]) for name in library_adam.v)
+print(f"after 50 steps: weights differ by {yours_vs_library:.1e}, second moments by {moments:.1e}; "
+      f"state keys {sorted(mine.m) == sorted(library_adam.m)}")
+
+# %%
+# Check: your Adam moves the weights as the library's does, with the same state by name (expect about 1e-15;
+# above 1e-10 means your Adam is not the library's).
+assert sorted(mine.m) == sorted(library_adam.m)
+assert yours_vs_library < 1e-10 and moments < 1e-10, (yours_vs_library, moments)
+print("your Adam agrees with the library's")
+
+# %% [markdown]
 # ## Try it
 #
 # 1. Adam's very first step has a closed form: with $t = 1$, $\hat m = g$ and $\hat v = g^2$. Write it for a
@@ -297,7 +439,7 @@ def check_first_step():
     g = xp.asarray(rng.standard_normal(5) * 10.0 ** rng.integers(-6, 3, size=5))  # sizes from 1e-6 to 1e2
     valley = Valley([0.0] * 5, [0.0] * 5)
     valley.grad = g
-    Adam(valley, lr=0.001).step()
+    sa.Adam(valley, lr=0.001).step()
     error = rel_error(adam_first_step(g, 0.001), valley.theta)
     assert error < 1e-12, f"relative error {error:.1e}: expect about 1e-16 (mind eps where |g| is tiny)"
 
@@ -320,7 +462,7 @@ try_it("Adam's first step", check_first_step)
 #     g = xp.asarray(rng.standard_normal(5) * 10.0 ** rng.integers(-6, 3, size=5))  # sizes from 1e-6 to 1e2
 #     valley = Valley([0.0] * 5, [0.0] * 5)
 #     valley.grad = g
-#     Adam(valley, lr=0.001).step()
+#     sa.Adam(valley, lr=0.001).step()
 #     error = rel_error(adam_first_step(g, 0.001), valley.theta)
 #     assert error < 1e-12, f"relative error {error:.1e}: expect about 1e-16 (mind eps where |g| is tiny)"
 #

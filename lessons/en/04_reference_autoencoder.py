@@ -18,7 +18,8 @@
 #
 # Lessons 01-03 built the pieces: a Dense layer, ReLU and Sigmoid, BCE, Adam. Now they become an autoencoder
 # that learns to copy MNIST digits through a 32-number bottleneck (a narrow layer in the middle). Plan 50 to 75
-# minutes, exercises included.
+# minutes, exercises included. Here the library assembles the model for you and you study how it trains. In
+# lesson 05 you build the same model from your own classes of lessons 01-03 and check it against this one.
 #
 # You will learn
 # - the reference model: 784-256-128-64-32-32 and the mirror back, ReLU everywhere, Sigmoid on the output;
@@ -308,6 +309,9 @@ assert uniform[-1] / uniform[0] < 0.05
 # PyTorch's uniform init reaches only 0.123 after 20 epochs. A signal that fades layer by layer gives small
 # gradients to the first layers. And a model that must first learn that the background is black kills more
 # ReLU units on the way (lesson 06 counts them).
+#
+# Next, in lesson 05, you build this model yourself: your `Dense`, `ReLU`, `Sigmoid`, `BCE` and `Adam` in place
+# of the library's, the same checks, the same training.
 #
 # ## Try it
 #
