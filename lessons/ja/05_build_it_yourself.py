@@ -16,8 +16,9 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/05_build_it_yourself.ipynb)
 #
-# これが課題です。全結合のオートエンコーダ 784-256-128-64-32-32 と、それを逆にたどるデコーダを作ります。
-# 中の活性化関数は ReLU、出力は Sigmoid、損失関数は BCE、最適化手法は Adam です。
+# これが課題です。作るのは全結合のオートエンコーダです。
+# エンコーダは 784-256-128-64-32-32 で、デコーダはそれを逆にたどります。
+# 中間の層の活性化関数は ReLU、出力は Sigmoid、損失関数は BCE、最適化手法は Adam です。
 # レッスン 04 では、ライブラリがこのモデルを組み立てました。
 # ここでは、レッスン 01〜03 で書いた自分のクラスから組み立てます。正しいことを確かめ、学習させ、保存します。
 # 時間は、演習を含めて 60〜90 分を見てください。
