@@ -16,7 +16,7 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/02_activations_and_losses.ipynb)
 #
-# オートエンコーダの全結合層のあいだには、活性化関数があります（中は ReLU、出力は Sigmoid）。
+# オートエンコーダの全結合層のあいだには、活性化関数があります（中間の層は ReLU、出力は Sigmoid）。
 # 最後の層の後では、損失関数が再構成と入力を比べます。
 # このレッスンでは、それぞれを手で書きます。時間は、演習を含めて 50〜65 分を見てください。
 #
