@@ -1,0 +1,514 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · 活性化関数と損失関数
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/02_activations_and_losses.ipynb)
+#
+# オートエンコーダの全結合層のあいだには、活性化関数があります（中間の層は ReLU、出力は Sigmoid）。
+# 最後の層の後では、損失関数が再構成と入力を比べます。
+# このレッスンでは、それぞれを手で書きます。時間は、演習を含めて 50〜65 分を見てください。
+#
+# このレッスンで学ぶこと
+# - ReLU とその逆伝播。入力が正だったところだけ、勾配が通ります。
+# - Sigmoid とその導関数 $p(1-p)$。教科書どおりの式が float32 でオーバーフローする理由。
+# - 二値交差エントロピー誤差（BCE）と平均二乗誤差（MSE）。BCE が $p$ を 0 と 1 から離すようにクリップする理由。
+# - BCE と MSE はどこから来るか。ベルヌーイ分布とガウス分布の出力の、負の対数尤度（negative log-likelihood）です。
+# - Sigmoid の後に BCE を続けると、勾配が $p - t$ に簡単になること。それが Sigmoid の飽和のときに大切な理由。
+# - `ReLU`、`Sigmoid`、`BCE`、`MSE` をクラスとして書く方法。レッスン 05 では、これらでオートエンコーダ全体を作ります。
+
+# %%
+# 準備のセルです。手元のチェックアウト（`pip install -e .` の後）では、何もインストールしません。
+# Colab では、レッスン用の ref の scratchae を clone してインストールします（20 秒ほどかかります）。
+# CuPy はインストールしません。Colab の GPU ランタイムには、はじめから入っています。
+# エラーで止まったときは、もう一度実行してください。途中で止まったインストールも直ります。
+# GPU を使うには: ランタイム → ランタイムのタイプを変更 → T4 GPU。
+# 自分の作業を残すには: ファイル → ドライブにコピーを保存。
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+if "google.colab" in sys.modules or os.environ.get("SCRATCHAE_FORCE_COLAB") == "1":  # この変数はテスト用です
+    REPO, REF = "https://github.com/scratchae/scratchae", "main"  # lessons/build.py が setup.cfg から書き込みます
+    REPO = os.environ.get("SCRATCHAE_REPO", REPO)  # テストは手元のコピーを clone します
+    SRC = "scratchae-src"
+
+    def run(*command):
+        return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+
+    def reason(done):  # git か pip のエラーの最初の行。例: "fatal: Remote branch x not found"
+        return next((line for line in done.stderr.splitlines() if line.startswith(("fatal:", "ERROR:"))), "")
+
+    if not os.path.isfile(f"{SRC}/scratchae/__init__.py"):
+        shutil.rmtree(SRC, ignore_errors=True)  # 失敗した clone が残したもの
+        done = run("git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, SRC)
+        if done.returncode != 0:
+            raise SystemExit(f"Could not get {REPO} at {REF!r}: the repository or the ref is missing. "
+                             f"Ask your instructor, or set REPO to your fork. ({reason(done)})")
+    with open(f"{SRC}/scratchae/__init__.py", encoding="utf-8") as file:
+        want = re.search(r'__version__ = "(.+?)"', file.read()).group(1)
+    have = run(sys.executable, "-c", "import scratchae; print(scratchae.__version__)").stdout.strip()
+    if have != want:  # 未インストール、途中まで、または別のバージョン
+        done = run(sys.executable, "-m", "pip", "install", "-q", "./scratchae-src")
+        if done.returncode != 0:
+            raise SystemExit(f"pip could not install scratchae. Run this cell again; if it fails again, "
+                             f"ask your instructor. ({reason(done)})")
+    os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")
+
+from scratchae.backend import pick_xp
+
+xp, message = pick_xp()  # GPU が使えれば CuPy、なければ NumPy。以下の配列はすべて xp の配列です
+print(message)
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定します。データとエポックを減らすだけで、コードは同じです
+
+# %% [markdown]
+# ## ReLU
+#
+# $$\text{out} = \max(x, 0), \qquad dx = d\text{out} \odot \mathbb{1}[x > 0]$$
+#
+# ReLU は要素ごとに計算します。$x$ が正だったところでは、この層は恒等写像で、勾配はそのまま通ります。
+# それ以外のところでは、出力は定数の 0 で、勾配も 0 です。
+# （ちょうど $x = 0$ のところには折れ点（kink）があります。傾きが 1 つに決まらない角です。
+# PyTorch と同じように、ここでは勾配を 0 にします。勾配確認では、入力をこの点から離しておきます。）
+
+# %%
+import numpy as np
+
+from scratchae import ReLU, Sigmoid, check_layer, rel_error
+
+rng = np.random.default_rng(0)
+x = xp.asarray(rng.standard_normal((4, 6)))  # 確認のための float64
+x = x + 0.1 * xp.sign(x)  # 折れ点から 0.1 以上離します。差分が折れ点をまたがないように
+dout = xp.asarray(rng.standard_normal((4, 6)))
+
+
+def relu_forward(x):
+    return xp.maximum(x, 0.0)
+
+
+def relu_backward(dout, x):
+    return xp.where(x > 0, dout, 0.0)  # 新しい配列です。dout そのものは変えません
+
+
+relu = ReLU()
+print("forward differs by", rel_error(relu.forward(x), relu_forward(x)))
+print("backward differs by", rel_error(relu.backward(dout), relu_backward(dout, x)))
+
+# %%
+# 確認: 自分の版とライブラリの版は同じ計算です。ちょうど 0 になるはずです。1e-12 を超えたら、2 つは違います。
+assert rel_error(relu.forward(x), relu_forward(x)) < 1e-12
+assert rel_error(relu.backward(dout), relu_backward(dout, x)) < 1e-12
+# ランダムな dout でのライブラリの勾配確認です。1e-11 程度になるはずです。1e-7 を超えたらバグです。
+assert max(check.error for check in check_layer(relu, x, rng=1).values()) < 1e-7
+print("ReLU agrees and passes the gradient check")
+
+# %% [markdown]
+# ## Sigmoid とオーバーフローの落とし穴
+#
+# $$p = \sigma(z) = \frac{1}{1 + e^{-z}}, \qquad \frac{dp}{dz} = p\,(1 - p)$$
+#
+# 式を書いてあるとおりに打ち込むと、$e^{-z}$ を計算します。
+# $z = -1000$ なら、それは $e^{1000}$ です。
+# float32 の最大の数（およそ $3.4 \times 10^{38}$。$z \approx -88$ で届きます）を、はるかに超えます。
+# そのため `np.exp` は無限大を返し、"overflow" という警告を出します。
+# 最後の答えは、それでも正しくなります。$1 / (1 + \infty) = 0$ だからです。
+# 困るのは途中に出てくる無限大の値で、教科書にあるもう 1 つの形がそれをはっきり見せます。
+# $z = +1000$ での $e^z / (1 + e^z)$ は $\infty / \infty$ で、これは 1 ではなく NaN になります。
+# （このセルは、わざと NumPy を使います。GPU の CuPy も同じようにオーバーフローしますが、警告を出しません。）
+
+# %%
+import warnings
+
+z = np.array([-1000.0, 0.0, 1000.0], dtype=np.float32)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    naive = 1 / (1 + np.exp(-z))
+    other = np.exp(z) / (1 + np.exp(z))
+print("1 / (1 + exp(-z)):   ", naive)
+print("exp(z) / (1 + exp(z)):", other)
+print("warnings:", sorted({str(w.message) for w in caught}))
+
+# %% [markdown]
+# ライブラリは、決してオーバーフローしない恒等式を使います。$\sigma(z) = \tfrac12\,(1 + \tanh(z/2))$ です。
+# 双曲線正接（tanh）は、大きくなり続けるのではなく $\pm 1$ で頭打ちになります。
+# そのため、途中の値が大きくなることはありません。
+# 逆伝播は上の式 $dz = d\text{out} \odot p(1-p)$ で、順伝播が覚えておいた $p$ を使います。
+
+# %%
+import inspect
+
+print(inspect.getsource(Sigmoid.forward))
+sigmoid = Sigmoid()
+with warnings.catch_warnings(record=True) as caught_lib:
+    warnings.simplefilter("always")
+    p_lib = sigmoid.forward(xp.asarray(z))
+print("library:", p_lib, "warnings:", len(caught_lib))
+
+z64 = xp.asarray(rng.uniform(-30, 30, size=(4, 6)))  # 教科書の式でも安全な範囲で、float64 を使います
+textbook = 1 / (1 + xp.exp(-z64))
+print(f"textbook vs library where both are safe: relative error {rel_error(Sigmoid().forward(z64), textbook):.1e}")
+
+# %%
+# 確認: ライブラリの Sigmoid は警告を出さず、0、0.5、1 を返しました。
+assert not caught_lib and [float(v) for v in p_lib] == [0.0, 0.5, 1.0]
+# float32 の範囲全体で、値は [0, 1] に収まり、減ることがなく、sigma(-z) = 1 - sigma(z) を保ちます。
+# 差は 6e-8 程度（float32 の丸め誤差）になるはずです。1e-6 を超えたらバグです。
+wide = np.sort(np.concatenate([np.linspace(-3e38, 3e38, 2001), np.linspace(-100, 100, 2001)]))
+wide = xp.asarray(wide.astype(np.float32))
+p_wide = Sigmoid().forward(wide)
+assert bool(xp.all((p_wide >= 0) & (p_wide <= 1))) and bool(xp.all(p_wide[1:] >= p_wide[:-1]))
+assert float(xp.max(xp.abs(Sigmoid().forward(-wide) - (1 - p_wide)))) < 1e-6
+# 両方が安全な範囲では同じ関数です。1e-16 程度（丸め誤差）になるはずです。1e-12 を超えたら、2 つは違います。
+assert rel_error(Sigmoid().forward(z64), textbook) < 1e-12
+# Sigmoid の逆伝播を、ランダムな dout で中心差分と比べます。1e-11 程度になるはずです。1e-7 を超えたらバグです。
+assert max(check.error for check in check_layer(Sigmoid(), z64 / 10, rng=2).values()) < 1e-7
+print("Sigmoid: no overflow, same values, gradient check passed")
+
+# %% [markdown]
+# ## 2 つの損失関数: BCE と MSE
+#
+# オートエンコーダの出力 $p$（Sigmoid の後なので $[0, 1]$ にあります）を、目標 $t$ と比べます。
+# 目標は入力の画像そのもので、画素は $[0, 1]$ にあります。
+# どちらの損失関数も、$n$ 個の要素すべて（すべての画像のすべての画素）で平均します:
+#
+# $$\text{BCE} = -\frac1n \sum_i \big(t_i \log p_i + (1 - t_i) \log(1 - p_i)\big), \qquad
+# \text{MSE} = \frac1n \sum_i (p_i - t_i)^2$$
+#
+# $$\frac{\partial\,\text{BCE}}{\partial p_i} = \frac1n\,\frac{p_i - t_i}{p_i (1 - p_i)}, \qquad
+# \frac{\partial\,\text{MSE}}{\partial p_i} = \frac2n\,(p_i - t_i)$$
+
+# %%
+from scratchae import BCE, MSE, check_loss
+
+
+def bce(p, t):
+    return -xp.mean(t * xp.log(p) + (1 - t) * xp.log(1 - p))
+
+
+def mse(p, t):
+    return xp.mean((p - t) ** 2)
+
+
+p = xp.asarray(rng.uniform(0.05, 0.95, size=(4, 6)))  # 予測。いまは 0 と 1 から離しておきます
+t = xp.asarray(rng.uniform(0.0, 1.0, size=(4, 6)))  # 目標: 画素の灰色の濃さ
+print(f"BCE ours {float(bce(p, t)):.10f}  library {float(BCE().forward(p, t)):.10f}")
+print(f"MSE ours {float(mse(p, t)):.10f}  library {float(MSE().forward(p, t)):.10f}")
+
+# %%
+# 確認: 同じ式なので、1e-16 程度になるはずです。1e-12 を超えたら、2 つは違います。
+assert rel_error(bce(p, t), BCE().forward(p, t)) < 1e-12
+assert rel_error(mse(p, t), MSE().forward(p, t)) < 1e-12
+# それぞれの逆伝播を、その順伝播の中心差分と比べます。1e-11〜1e-8 になるはずです（BCE は p = 0.05 の近くで強く曲がります）。
+# 1e-7 を超えたらバグです。
+for loss in (BCE(), MSE()):
+    error = check_loss(loss, p, t)["pred"].error
+    print(f"{loss!r}: gradient check, relative error {error:.1e}")
+    assert error < 1e-7
+print("both losses agree and pass the gradient check")
+
+# %% [markdown]
+# ## 2 つの損失関数はどこから来るか
+#
+# 出力 $p_i$ を、画素 $i$ の確率のモデルとして読んでみましょう。
+# 画素 $i$ が確率 $p_i$ で 1、それ以外で 0 になる（ベルヌーイ分布に従う変数）とします。
+# 画素どうしが独立なら、画像 $t$ の確率は積になり、その負の対数が BCE です:
+#
+# $$P(t \mid p) = \prod_i p_i^{t_i} (1 - p_i)^{1 - t_i}, \qquad
+# -\log P(t \mid p) = -\sum_i \big(t_i \log p_i + (1 - t_i) \log(1 - p_i)\big) = n \cdot \text{BCE}$$
+#
+# そうではなく、画素 $i$ が平均 $p_i$、決まった分散 $\sigma^2$ のガウス分布に従うとします。
+# 同じ手順で MSE が出てきます:
+#
+# $$p(t \mid p) = \prod_i \frac{1}{\sqrt{2\pi\sigma^2}} e^{-(t_i - p_i)^2 / 2\sigma^2}, \qquad
+# -\log p(t \mid p) = \frac{1}{2\sigma^2} \sum_i (t_i - p_i)^2 + \frac n2 \log(2\pi\sigma^2)
+# = \frac{n}{2\sigma^2}\,\text{MSE} + \text{const}$$
+#
+# つまり、どちらの損失関数を最小にすることも、最尤推定（maximum likelihood estimation）です。
+# モデルの出力のもとで、入力の画像ができるだけ起こりやすくなるようにします。
+# 2 つの損失関数の違いは、仮定するノイズだけです。
+# （MNIST の画素は灰色の濃さで、0 か 1 だけではありません。
+# それでも BCE の式は損失関数として使え、$p = t$ で最小になります。）
+# レッスン 13 の変分オートエンコーダは、この考えの上に立ちます。
+# その ELBO（evidence lower bound）は、この対数尤度に KL の項を足したものです。
+#
+# **確認。** 下では、2 つの負の対数尤度を、別の方法で独立に計算します。
+# ホストで Python の `math` を使い、確率そのものの積の対数として計算します（式の左辺です）。
+# 1e-15 程度（丸め誤差）になるはずです。1e-12 を超えたら、導き方が間違っています。
+
+# %%
+import math
+
+from scratchae import to_numpy
+
+t_bits = xp.asarray(rng.integers(0, 2, size=(4, 6)).astype(np.float64))  # 白黒の画像: 0 か 1
+n, sigma = p.size, 0.3
+p_host, bits_host, t_host = (to_numpy(a).ravel().tolist() for a in (p, t_bits, t))  # Python の float
+bernoulli = math.prod(pi if ti == 1.0 else 1 - pi for pi, ti in zip(p_host, bits_host))  # P(t | p)
+gauss = math.prod(math.exp(-(ti - pi) ** 2 / (2 * sigma**2)) / math.sqrt(2 * math.pi * sigma**2)
+                  for pi, ti in zip(p_host, t_host))  # p(t | p)。確率密度です
+nll_bernoulli, nll_gauss = -math.log(bernoulli), -math.log(gauss)
+from_bce = n * float(BCE().forward(p, t_bits))
+from_mse = n / (2 * sigma**2) * float(MSE().forward(p, t)) + n / 2 * math.log(2 * math.pi * sigma**2)
+print(f"Bernoulli: -log P = {nll_bernoulli:.12f}, n * BCE = {from_bce:.12f}")
+print(f"Gaussian:  -log p = {nll_gauss:.12f}, n / (2 sigma^2) * MSE + const = {from_mse:.12f}")
+
+# %%
+# 確認: 導いたとおり、それぞれの負の対数尤度はその損失関数に等しくなります。1e-12 を超えたら、どこかの手順が間違っています。
+assert abs(nll_bernoulli - from_bce) < 1e-12 * abs(nll_bernoulli), (nll_bernoulli, from_bce)
+assert abs(nll_gauss - from_mse) < 1e-12 * abs(nll_gauss), (nll_gauss, from_mse)
+print("BCE is the Bernoulli negative log-likelihood per pixel, MSE the Gaussian one up to scale and a constant")
+
+# %% [markdown]
+# ## 0 と 1 でのクリップ
+#
+# float32 では、ライブラリの Sigmoid は $z \le -20$ でちょうど 0 を、$z \ge 17.4$ でちょうど 1 を返します（測った値です）。
+# そのような画素の目標が反対の端なら、$\log 0 = -\infty$ になります。
+# すると、たった 1 つの画素のせいで、バッチ全体の損失が無限大になります。
+# 勾配 $1 / (p(1-p))$ も 0 で割ることになります。
+# そこでライブラリは、Keras と同じように、まず $p$ を $[\epsilon, 1 - \epsilon]$（$\epsilon = 10^{-7}$）にクリップします。
+# これで、各画素の損失は最大でも $-\log \epsilon \approx 16.1$ になります。
+# その勾配はとても大きい（およそ $1/(n\epsilon)$）のですが、有限です。
+
+# %%
+p_edge = xp.asarray([0.0, 1.0, 0.5], dtype=xp.float32)
+t_edge = xp.asarray([1.0, 0.0, 1.0], dtype=xp.float32)  # 最初の 2 つは、これ以上ないほど間違っています
+with warnings.catch_warnings(record=True):
+    warnings.simplefilter("ignore")  # NumPy では log(0) が "divide by zero" の警告を出します
+    print("unclipped:", float(bce(p_edge, t_edge)))
+library_edge = BCE()
+print("library:  ", float(library_edge.forward(p_edge, t_edge)))
+print("gradient: ", library_edge.backward())
+
+# %%
+# 確認: 有限で、間違った画素はそれぞれ約 -log(1e-7) = 16.1 かかります（float32 は 1 - 1e-7 を丸めるので、1 つは 15.9）。
+# 16.12、15.94、log 2 の平均はおよそ 10.9 です。誤差が 1e-3 を超えたら、クリップが効いていません。
+expected = (-np.log(1e-7) - np.log1p(-np.float32(1 - 1e-7)) + np.log(2)) / 3
+assert abs(float(library_edge.forward(p_edge, t_edge)) - expected) < 1e-3 * expected
+print(f"clipped BCE {float(library_edge.forward(p_edge, t_edge)):.4f}, expected {expected:.4f}")
+
+# %% [markdown]
+# ## Sigmoid と BCE を合わせると: $p - t$
+#
+# 出力が $p = \sigma(z)$ のとき、連鎖律は BCE の勾配に Sigmoid の勾配をかけます。
+# すると、扱いにくい分母が消えます:
+#
+# $$\frac{\partial\,\text{BCE}}{\partial z_i} = \frac1n\,\frac{p_i - t_i}{p_i(1-p_i)} \cdot p_i(1 - p_i) =
+# \frac{p_i - t_i}{n}$$
+#
+# ライブラリは、これを `BCE.backward_logits()` として用意しています。計算が少なく、しかもより正確です。
+# Sigmoid の float32 の出力がちょうど 0 か 1 になったとき、Sigmoid は *飽和した* と言います。
+# そこでは 2 段階の連鎖律が $p(1-p) = 0$ をかけるので、勾配が消えます。画素が完全に間違っていてもです。
+# $p - t$ なら、それでも「動け」と伝えます。
+
+# %%
+z32 = xp.asarray([-30.0, -5.0, 0.0, 5.0, 30.0], dtype=xp.float32)  # float32 では -20 より下で p がちょうど 0
+t32 = xp.asarray([1.0, 1.0, 1.0, 0.0, 0.0], dtype=xp.float32)  # 外側の 2 つ: 間違った端で飽和しています
+out_sigmoid, loss = Sigmoid(), BCE()
+p32 = out_sigmoid.forward(z32)
+loss.forward(p32, t32)
+chained = out_sigmoid.backward(loss.backward())  # BCE の dL/dp、次に Sigmoid の逆伝播
+fused = loss.backward_logits()  # (p - t) / n を 1 段階で
+print("p:      ", p32)
+print("chained:", chained)
+print("fused:  ", fused)
+
+# %%
+# 確認 1: 飽和していないところでは、float32 の丸め誤差の範囲で一致します（1e-7 程度。1e-5 を超えたらバグです）。
+assert rel_error(chained[1:4], fused[1:4]) < 1e-5
+# 確認 2: 飽和した両端では、連鎖律は勾配を失いました（ちょうど 0）。p - t は大きさ 1/n の勾配を保ちます。
+assert float(chained[0]) == 0.0 and float(chained[4]) == 0.0
+assert abs(float(fused[0]) + 1 / 5) < 1e-6 and abs(float(fused[4]) - 1 / 5) < 1e-6
+# 確認 3: float64 で飽和から離れたところでは、backward_logits はちょうど dL/dz です
+# （z -> BCE(sigmoid(z), t) の中心差分と比べます）。1e-10 程度になるはずです。1e-7 を超えたらバグです。
+from scratchae import numerical_gradient
+
+z64, t64 = xp.asarray(rng.uniform(-4, 4, size=(3, 5))), xp.asarray(rng.uniform(0, 1, size=(3, 5)))
+loss64 = BCE()
+loss64.forward(Sigmoid().forward(z64), t64)
+fused64 = loss64.backward_logits()
+numeric = numerical_gradient(lambda: float(BCE().forward(Sigmoid().forward(z64), t64)), z64)  # z64 を少しずつ動かします
+print(f"backward_logits vs central differences: relative error {rel_error(numeric, fused64):.1e}")
+assert rel_error(numeric, fused64) < 1e-7
+
+# %% [markdown]
+# オートエンコーダの学習ステップは、この合わせた形を使います。
+# `model.backward(loss.backward_logits(), skip_last=True)` は、出力の Sigmoid の下から誤差逆伝播法を始めます。
+# これはレッスン 04 で見ます。
+#
+# ## 自分のクラス
+#
+# ここで 4 つの部品を、ライブラリの層の約束に従うクラスにします。レッスン 01 の `Dense` と同じです。
+# 活性化関数の `params` と `grads` は空です。
+# その `forward` は、`backward` に必要なもの（マスクか出力）を覚えておきます。
+# 損失関数には、平均の損失を返す `forward(pred, target)` と、dL/dpred を返す `backward()` があります。
+# これらのクラスは取っておいてください。レッスン 05 では、これらからオートエンコーダを組み立てます。
+# （これらのクラスは、$p - t$ の近道ではなく、Sigmoid を通る連鎖律を使います。
+# どちらでも同じステップになることは、レッスン 05 で確かめます。）
+
+# %%
+import scratchae as sa
+
+
+class ReLU:
+    """out = max(x, 0), element by element."""
+
+    def __init__(self):
+        self.params, self.grads = {}, {}
+        self.mask = None
+
+    def forward(self, x):
+        self.mask = x > 0
+        return xp.where(self.mask, x, 0.0)
+
+    def backward(self, dout):
+        return xp.where(self.mask, dout, 0.0)  # x > 0 のところだけ勾配を通します
+
+
+class Sigmoid:
+    """out = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2, which never overflows."""
+
+    def __init__(self):
+        self.params, self.grads = {}, {}
+        self.out = None
+
+    def forward(self, x):
+        self.out = (1.0 + xp.tanh(x / 2.0)) / 2.0
+        return self.out
+
+    def backward(self, dout):
+        return dout * self.out * (1.0 - self.out)
+
+
+class BCE:
+    """L = -mean(t log p + (1 - t) log(1 - p)), with p clipped to [eps, 1 - eps]."""
+
+    def __init__(self, eps=1e-7):
+        self.eps = eps
+        self.p = self.t = None
+
+    def forward(self, pred, target):
+        self.p, self.t = xp.clip(pred, self.eps, 1.0 - self.eps), target
+        return -xp.mean(target * xp.log(self.p) + (1.0 - target) * xp.log(1.0 - self.p))
+
+    def backward(self):
+        return (self.p - self.t) / (self.p * (1.0 - self.p)) / self.p.size  # dL/dpred。形は pred と同じ
+
+
+class MSE:
+    """L = mean((pred - target)^2)."""
+
+    def __init__(self):
+        self.diff = None
+
+    def forward(self, pred, target):
+        self.diff = pred - target
+        return xp.mean(self.diff**2)
+
+    def backward(self):
+        return 2.0 * self.diff / self.diff.size
+
+
+agree = {}
+for name, mine, theirs in (("ReLU", ReLU(), sa.ReLU()), ("Sigmoid", Sigmoid(), sa.Sigmoid())):
+    agree[name] = max(rel_error(mine.forward(x), theirs.forward(x)),
+                      rel_error(mine.backward(dout), theirs.backward(dout)))
+for name, mine, theirs in (("BCE", BCE(), sa.BCE()), ("MSE", MSE(), sa.MSE())):
+    agree[name] = max(rel_error(mine.forward(p, t), theirs.forward(p, t)),
+                      rel_error(mine.backward(), theirs.backward()))
+checks = {"ReLU": check_layer(ReLU(), x, rng=3), "Sigmoid": check_layer(Sigmoid(), x, rng=4),
+          "BCE": check_loss(BCE(), p, t), "MSE": check_loss(MSE(), p, t)}
+for name in agree:
+    print(f"{name:8s} against the library {agree[name]:.1e}, "
+          f"gradient check {max(c.error for c in checks[name].values()):.1e}")
+
+# %%
+# 確認: どのクラスもライブラリのクラスと一致し（1e-16 程度。1e-12 を超えたら、2 つは違います）、
+# ランダムな dout での勾配確認に合格します（1e-11〜1e-8。1e-7 を超えたらバグです）。
+assert max(agree.values()) < 1e-12, agree
+assert max(c.error for report in checks.values() for c in report.values()) < 1e-7
+print("your ReLU, Sigmoid, BCE and MSE agree with the library's")
+
+# %% [markdown]
+# ## やってみよう
+#
+# 1. MSE の逆伝播 $\partial\,\text{MSE}/\partial p$ を書きましょう。予測 `p` と目標 `t` は、どんな形でもかまいません。
+#    このセルは、それを `mse` の中心差分と比べます。
+
+# %%
+from scratchae.exercises import try_it
+
+
+def mse_backward(p, t):
+    """p, t: same shape -> dL/dp, same shape, for L = mean((p - t) ** 2)."""
+    raise NotImplementedError  # この行を、あなたのコードに置き換えてください
+
+
+def check_mse_backward():
+    p_try = xp.asarray(rng.uniform(0, 1, size=(3, 4)))
+    numeric = numerical_gradient(lambda: float(mse(p_try, t[:3, :4])), p_try)
+    error = rel_error(numeric, mse_backward(p_try, t[:3, :4]))
+    assert error < 1e-7, f"relative error {error:.1e}: expect about 1e-10 (did you divide by the number of elements?)"
+
+
+try_it("MSE backward", check_mse_backward)
+
+# %% [markdown]
+# <details><summary>解答</summary>
+#
+# ```python
+# from scratchae.exercises import try_it
+#
+#
+# def mse_backward(p, t):
+#     """p, t: same shape -> dL/dp, same shape, for L = mean((p - t) ** 2)."""
+#     return 2 * (p - t) / p.size  # 平均は、バッチの数ではなく、すべての要素の数で割ります
+#
+#
+# def check_mse_backward():
+#     p_try = xp.asarray(rng.uniform(0, 1, size=(3, 4)))
+#     numeric = numerical_gradient(lambda: float(mse(p_try, t[:3, :4])), p_try)
+#     error = rel_error(numeric, mse_backward(p_try, t[:3, :4]))
+#     assert error < 1e-7, f"relative error {error:.1e}: expect about 1e-10 (did you divide by the number of elements?)"
+#
+#
+# try_it("MSE backward", check_mse_backward)
+# ```
+#
+# </details>
+#
+# 2. BCE の代わりに、MSE を Sigmoid の後ろに置きます。$\partial\,\text{MSE}/\partial z$ はどうなるでしょう。
+#    上の 2 つの飽和した画素では、それはどうなるでしょう。
+#    ライブラリの `sa.Sigmoid` と `sa.MSE` で、答えを確かめてください。
+#
+# <details><summary>答え</summary>
+#
+# $\frac2n (p - t)\, p (1 - p)$ です。$p(1-p)$ の因子は消えません。
+# 間違った端で飽和した画素では、これは 0 です（またはとても小さくなります）。
+# つまり Sigmoid の後ろの MSE は、いちばん間違っているところで、ゆっくりしか学習しません。
+# BCE の $\log$ はこの因子を打ち消します。それが、BCE のほうが MNIST のオートエンコーダを速く学習させる理由の 1 つです。
+#
+# </details>
+#
+# 3. $-\log(1 - (1 - 10^{-7}))$ を、float32 と float64 で計算してください。
+#    float32 では、$p = 1$、$t = 0$ でのクリップした損失が、16.1 ではなく 15.9 になるのはなぜでしょう。
+#
+# <details><summary>答え</summary>
+#
+# 1 の近くでは、float32 の数は $2^{-24} \approx 6 \times 10^{-8}$ おきにしかありません。
+# そのため $1 - 10^{-7}$ は $1 - 2 \cdot 2^{-24} = 1 - 1.19 \times 10^{-7}$ に丸められ、$-\log(1.19 \times 10^{-7}) = 15.94$ になります。
+# 0 の近くでは、この問題はありません。float32 は $10^{-7}$ を 7 桁の精度で表せるので、$p = 0$、$t = 1$ の画素は 16.12 をまるごと払います。
+#
+# </details>

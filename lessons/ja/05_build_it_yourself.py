@@ -1,0 +1,599 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · 自分で組み立てる
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/05_build_it_yourself.ipynb)
+#
+# これが課題です。作るのは全結合のオートエンコーダです。
+# エンコーダは 784-256-128-64-32-32 で、デコーダはそれを逆にたどります。
+# 中間の層の活性化関数は ReLU、出力は Sigmoid、損失関数は BCE、最適化手法は Adam です。
+# レッスン 04 では、ライブラリがこのモデルを組み立てました。
+# ここでは、レッスン 01〜03 で書いた自分のクラスから組み立てます。正しいことを確かめ、学習させ、保存します。
+# 時間は、演習を含めて 60〜90 分を見てください。
+#
+# このレッスンで学ぶこと
+# - レッスン 01〜03 の 5 つのクラスが、2 つのループを持つ 1 つのモデルにどう収まるか。
+# - モデル全体を端から端まで確かめる方法と、学習 1 ステップをライブラリのステップと比べる方法。
+# - 検証データを分けて学習し、テストデータには 1 回だけ触れる方法。
+# - 重みを保存して、新しいモデルに読み込む方法（Colab では、ファイルを Google ドライブに残す方法も）。
+
+# %%
+# 準備のセルです。手元のチェックアウト（`pip install -e .` の後）では、何もインストールしません。
+# Colab では、レッスン用の ref の scratchae を clone してインストールします（20 秒ほどかかります）。
+# CuPy はインストールしません。Colab の GPU ランタイムには、はじめから入っています。
+# エラーで止まったときは、もう一度実行してください。途中で止まったインストールも直ります。
+# GPU を使うには: ランタイム → ランタイムのタイプを変更 → T4 GPU。
+# 自分の作業を残すには: ファイル → ドライブにコピーを保存。
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+if "google.colab" in sys.modules or os.environ.get("SCRATCHAE_FORCE_COLAB") == "1":  # この変数はテスト用です
+    REPO, REF = "https://github.com/scratchae/scratchae", "main"  # lessons/build.py が setup.cfg から書き込みます
+    REPO = os.environ.get("SCRATCHAE_REPO", REPO)  # テストは手元のコピーを clone します
+    SRC = "scratchae-src"
+
+    def run(*command):
+        return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+
+    def reason(done):  # git か pip のエラーの最初の行。例: "fatal: Remote branch x not found"
+        return next((line for line in done.stderr.splitlines() if line.startswith(("fatal:", "ERROR:"))), "")
+
+    if not os.path.isfile(f"{SRC}/scratchae/__init__.py"):
+        shutil.rmtree(SRC, ignore_errors=True)  # 失敗した clone が残したもの
+        done = run("git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, SRC)
+        if done.returncode != 0:
+            raise SystemExit(f"Could not get {REPO} at {REF!r}: the repository or the ref is missing. "
+                             f"Ask your instructor, or set REPO to your fork. ({reason(done)})")
+    with open(f"{SRC}/scratchae/__init__.py", encoding="utf-8") as file:
+        want = re.search(r'__version__ = "(.+?)"', file.read()).group(1)
+    have = run(sys.executable, "-c", "import scratchae; print(scratchae.__version__)").stdout.strip()
+    if have != want:  # 未インストール、途中まで、または別のバージョン
+        done = run(sys.executable, "-m", "pip", "install", "-q", "./scratchae-src")
+        if done.returncode != 0:
+            raise SystemExit(f"pip could not install scratchae. Run this cell again; if it fails again, "
+                             f"ask your instructor. ({reason(done)})")
+    os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")
+
+from scratchae.backend import pick_xp
+
+xp, message = pick_xp()  # GPU が使えれば CuPy、なければ NumPy。以下の配列はすべて xp の配列です
+print(message)
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定します。データとエポックを減らすだけで、コードは同じです
+
+# %% [markdown]
+# ## 自分のクラス
+#
+# 下にあるのは、レッスン 01〜03 で書いたクラスです（01 の `Dense`、02 の `ReLU`、`Sigmoid`、`BCE`、`MSE`、03 の `Adam`）。
+# **これらを、自分のクラスで上書きしてください。**
+# そうすると、この後の確認はすべて、私たちのコードではなく、みなさんのコードを確かめます。
+# どのクラスも、ライブラリの層の約束に従います。
+# `forward` は `backward` に必要なものを覚えておきます。
+# `backward(dout)` は `grads` に代入して `dx` を返します。
+# `params` と `grads` は、同じキーを持つ辞書です。
+
+# %%
+import math
+
+import numpy as np
+
+
+class Dense:
+    """out = x @ W + b.  x: (N, n_in) -> out: (N, n_out); W: (n_in, n_out), b: (n_out,)."""
+
+    def __init__(self, n_in, n_out, rng, dtype):
+        W = rng.standard_normal((n_in, n_out)) * math.sqrt(2.0 / n_in)  # Heの初期値。乱数はホストで引きます
+        self.params = {"W": xp.asarray(W, dtype=dtype), "b": xp.zeros((n_out,), dtype=dtype)}
+        self.grads = {name: xp.zeros_like(p) for name, p in self.params.items()}
+        self.x = None
+
+    def forward(self, x):
+        self.x = x  # backward は dW のために x を使います
+        return x @ self.params["W"] + self.params["b"]  # (N, n_out)
+
+    def backward(self, dout):
+        self.grads["W"] = self.x.T @ dout  # (n_in, N) @ (N, n_out) -> (n_in, n_out)
+        self.grads["b"] = xp.sum(dout, axis=0)  # (n_out,)
+        return dout @ self.params["W"].T  # (N, n_out) @ (n_out, n_in) -> (N, n_in)
+
+
+class ReLU:
+    """out = max(x, 0), element by element."""
+
+    def __init__(self):
+        self.params, self.grads = {}, {}
+        self.mask = None
+
+    def forward(self, x):
+        self.mask = x > 0
+        return xp.where(self.mask, x, 0.0)
+
+    def backward(self, dout):
+        return xp.where(self.mask, dout, 0.0)  # x > 0 のところだけ勾配を通します
+
+
+class Sigmoid:
+    """out = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2, which never overflows."""
+
+    def __init__(self):
+        self.params, self.grads = {}, {}
+        self.out = None
+
+    def forward(self, x):
+        self.out = (1.0 + xp.tanh(x / 2.0)) / 2.0
+        return self.out
+
+    def backward(self, dout):
+        return dout * self.out * (1.0 - self.out)
+
+
+class BCE:
+    """L = -mean(t log p + (1 - t) log(1 - p)), with p clipped to [eps, 1 - eps]."""
+
+    def __init__(self, eps=1e-7):
+        self.eps = eps
+        self.p = self.t = None
+
+    def forward(self, pred, target):
+        self.p, self.t = xp.clip(pred, self.eps, 1.0 - self.eps), target
+        return -xp.mean(target * xp.log(self.p) + (1.0 - target) * xp.log(1.0 - self.p))
+
+    def backward(self):
+        return (self.p - self.t) / (self.p * (1.0 - self.p)) / self.p.size  # dL/dpred。形は pred と同じ
+
+
+class MSE:
+    """L = mean((pred - target)^2)."""
+
+    def __init__(self):
+        self.diff = None
+
+    def forward(self, pred, target):
+        self.diff = pred - target
+        return xp.mean(self.diff**2)
+
+    def backward(self):
+        return 2.0 * self.diff / self.diff.size
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015, Algorithm 1) over model.named_params(); m and v are keyed by parameter name."""
+
+    def __init__(self, model, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+        self.model, self.lr, self.beta1, self.beta2, self.eps = model, lr, beta1, beta2, eps
+        self.m = {name: xp.zeros_like(p) for name, p, _ in model.named_params()}
+        self.v = {name: xp.zeros_like(p) for name, p, _ in model.named_params()}
+        self.t = 0
+
+    def step(self):
+        self.t += 1
+        b1, b2 = self.beta1, self.beta2
+        for name, p, g in self.model.named_params():  # 毎回読み直します。backward が新しい grads を代入したからです
+            self.m[name] = b1 * self.m[name] + (1.0 - b1) * g
+            self.v[name] = b2 * self.v[name] + (1.0 - b2) * g * g
+            m_hat = self.m[name] / (1.0 - b1**self.t)
+            v_hat = self.v[name] / (1.0 - b2**self.t)
+            p -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)  # その場で更新します。層は同じ配列を持ち続けます
+
+
+# %% [markdown]
+# ## モデルを組み立てる
+#
+# モデルは、層のリストと 2 つのループです。順伝播は順番どおりに、逆伝播は逆の順番にたどります。
+# `named_params` が付ける名前（`"encoder.0.W"`、...、`"decoder.8.b"`）はライブラリと同じです。
+# そのため、2 つのモデルをパラメータごとに比べられます。
+# エンコーダは、全結合層 + ReLU で、幅 784-256-128-64-32-32 と細くなっていきます。
+# デコーダはその逆の 32-32-64-128-256-784 です。画素は $[0, 1]$ にあるので、最後の ReLU の代わりに Sigmoid を使います。
+
+# %%
+class Autoencoder:
+    """x: (N, 784) -> z = encode(x): (N, 32) -> out: (N, 784)."""
+
+    def __init__(self, encoder, decoder):
+        self.encoder, self.decoder = encoder, decoder  # 層のリストが 2 つ
+
+    def encode(self, x):
+        for layer in self.encoder:
+            x = layer.forward(x)
+        return x
+
+    def forward(self, x):
+        out = self.encode(x)
+        for layer in self.decoder:
+            out = layer.forward(out)
+        return out
+
+    def backward(self, dout):
+        for layer in reversed(self.encoder + self.decoder):
+            dout = layer.backward(dout)
+        return dout  # dL/dx
+
+    def named_params(self):
+        for part, layers in (("encoder", self.encoder), ("decoder", self.decoder)):
+            for i, layer in enumerate(layers):
+                for key, p in layer.params.items():
+                    yield f"{part}.{i}.{key}", p, layer.grads[key]
+
+
+def build_autoencoder(dims, seed, dtype):
+    """Dense + ReLU down dims, then the mirror back up, with a Sigmoid on the output."""
+    rng = np.random.default_rng(seed)  # すべての層で 1 つの乱数生成器を使い、ライブラリと同じ順番で引きます
+    encoder, decoder = [], []
+    for n_in, n_out in zip(dims[:-1], dims[1:]):
+        encoder += [Dense(n_in, n_out, rng, dtype), ReLU()]
+    up = dims[::-1]
+    for n_in, n_out in zip(up[:-1], up[1:]):
+        decoder += [Dense(n_in, n_out, rng, dtype), ReLU()]
+    decoder[-1] = Sigmoid()
+    return Autoencoder(encoder, decoder)
+
+
+DIMS = (784, 256, 128, 64, 32, 32)
+model = build_autoencoder(DIMS, seed=0, dtype=xp.float32)
+for name, p, _ in model.named_params():
+    print(f"{name:12s} {tuple(p.shape)}")
+print(f"{sum(p.size for _, p, _ in model.named_params()):,} parameters")
+
+# %% [markdown]
+# ## 部品を 1 つずつ確かめ、次にモデル全体を確かめる
+#
+# まず各クラスを 1 つずつ、ライブラリの勾配確認で確かめます（float64、ランダムな上流からの勾配）。
+# 次に、モデル全体を端から端まで確かめます。
+# `sa.check_model` は、すべてのパラメータと入力について、最大 20 個（クイックモードでは 8 個）の成分を少しずつ動かします。
+# そのときの損失の変化を、みなさんの逆伝播と比べます。
+# どこかに 1 行でも間違いがあれば、そこで大きな誤差が出ます。
+
+# %%
+import scratchae as sa
+from scratchae.data import batch_slices, epoch_order, load
+from scratchae.gradcheck import assert_close, worst
+
+rng = np.random.default_rng(1)
+x64 = xp.asarray(rng.standard_normal((6, 5)))
+x64 = x64 + 0.1 * xp.sign(x64)  # ReLU の入力を、0 の折れ点から離しておきます
+p64 = xp.asarray(rng.uniform(0.05, 0.95, size=(6, 5)))
+t64 = xp.asarray(rng.uniform(0.0, 1.0, size=(6, 5)))
+pieces = {"Dense": sa.check_layer(Dense(5, 3, rng, xp.float64), x64, rng=2),
+          "ReLU": sa.check_layer(ReLU(), x64, rng=3), "Sigmoid": sa.check_layer(Sigmoid(), x64, rng=4),
+          "BCE": sa.check_loss(BCE(), p64, t64), "MSE": sa.check_loss(MSE(), p64, t64)}
+for piece, report in pieces.items():
+    print(f"{piece:8s} worst rel. error {worst(report):.1e}")
+
+# %%
+# 確認: どの部品も 1e-10 程度かそれ以下になるはずです。1e-7 を超えたら、そのクラスにバグがあります。
+for piece, report in pieces.items():
+    assert_close(report, tol=1e-7)
+print("every piece passes its gradient check")
+
+# %%
+x_train_host, _, x_test_host, _ = load("mnist")
+model64 = build_autoencoder(DIMS, seed=0, dtype=xp.float64)
+xb64 = xp.asarray(x_train_host[:8].astype(np.float64))  # float64 の画像 8 枚
+PROBES = 8 if QUICK else 20  # 配列ごとに動かす成分の数。1 つにつき順伝播が 2 回かかります
+report = sa.check_model(model64, BCE(), xb64, xb64, rng=0, max_entries=PROBES)
+for check in list(report.values())[:4]:
+    print(check)
+print(f"... {len(report)} arrays checked, worst rel. error {worst(report):.1e}")
+
+# %%
+# 確認: 12 層すべてを通して 1e-8 程度かそれ以下になるはずです。1e-7 を超えたら、どれかのクラスにバグがあります。
+assert_close(report, tol=1e-7)
+print("the whole model passes the end-to-end gradient check")
+
+# %% [markdown]
+# ## 1 ステップをライブラリのステップと比べる
+#
+# 次に、同じ学習ステップを 2 回行います。同じバッチで、同じ重みから始めます。
+# 1 回目は自分のクラスで、2 回目はライブラリ（`sa.dense_autoencoder`、`sa.BCE`、`sa.Adam` と `train_step`）で行います。
+# ライブラリのモデルは、出力を平均画像から始めます（レッスン 04）。そのすべての重みを、自分のモデルにコピーします。
+# そして、損失、すべての勾配、すべてのパラメータの更新量を比べます。
+# 違いは float32 の丸め誤差だけです。
+# ライブラリはレッスン 02 の $p - t$ の近道を使い、みなさんのクラスは連鎖律をそのまま使うからです。
+# パラメータそのものではなく、*更新量* を比べます。
+# 更新量は 1e-3 くらいで、重みよりずっと小さいので、間違った更新量は重みの丸め誤差に隠れてしまうからです。
+
+# %%
+from scratchae.models import init_output_bias
+from scratchae.training import train_step
+
+SEED, BATCH, LR = 0, 256, 1e-3
+library = sa.dense_autoencoder(DIMS, rng=SEED, xp=xp)
+init_output_bias(library, sa.to_device(x_train_host.mean(axis=0), xp))
+ours = build_autoencoder(DIMS, seed=SEED, dtype=xp.float32)
+for (name, p, _), (name_lib, p_lib, _) in zip(ours.named_params(), library.named_params()):
+    assert name == name_lib, (name, name_lib)
+    p[...] = p_lib  # 同じ初期の重みを、その場でコピーします
+start = {name: xp.asarray(p, copy=True) for name, p, _ in library.named_params()}
+
+xb = sa.to_device(x_train_host[:BATCH], xp)  # (256, 784) float32
+loss_lib = float(train_step(library, sa.BCE(), sa.Adam(library, lr=LR), xb))
+bce, adam = BCE(), Adam(ours, lr=LR)
+loss_ours = float(bce.forward(ours.forward(xb), xb))
+ours.backward(bce.backward())
+adam.step()
+
+pairs = list(zip(ours.named_params(), library.named_params()))
+grad_err = max(sa.rel_error(g, g_lib) for (_, _, g), (_, _, g_lib) in pairs)
+update_err = max(sa.rel_error(p - start[name], p_lib - start[name]) for (name, p, _), (_, p_lib, _) in pairs)
+print(f"loss: yours {loss_ours:.7f}, library {loss_lib:.7f}")
+print(f"worst rel. error over {len(pairs)} parameters: gradients {grad_err:.1e}, updates {update_err:.1e}")
+
+# %%
+# 確認: 損失は同じ（相対誤差 1e-7 程度）、勾配も同じ（1e-7 程度）、更新量も同じ（数 × 1e-6）になるはずです。
+# 更新量の誤差が大きめなのは、Adam が勾配の大きさで割るので、勾配がほぼ 0 のところで丸め誤差が大きくなるからです。
+# 1e-4 を超えたら、みなさんのステップはライブラリのステップと違います。
+assert abs(loss_ours - loss_lib) < 1e-5 * loss_lib, (loss_ours, loss_lib)
+assert grad_err < 1e-4, f"gradients differ: {grad_err:.1e}"
+assert update_err < 1e-4, f"updates differ: {update_err:.1e}"
+print("your step is the library's step")
+
+# %% [markdown]
+# ## 学習させる
+#
+# データは `xp` の上にあります。準備のセルが選んだ配列のモジュールです。
+# GPU のランタイムなら、自分のクラスも何も変えずに GPU で動きます。
+# **訓練データの最後の 5,000 枚** を、検証データとして取り分けます。
+# 設定（エポック数や学習率）を選ぶときは、検証データを見ます。
+# 10,000 枚のテスト画像は最後のためのものです。すべてを決めた後に 1 回だけ触れます。
+# そうすれば、テストの数字は、新しい画像に対する正直な見積もりになります。
+# 出力は、レッスン 04 と同じように平均画像から始めます。
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+
+EPOCHS = 2 if QUICK else 20
+N_FIT = 6000 if QUICK else 55000  # 学習に使う画像の数。訓練データの先頭から取ります
+x_fit = sa.to_device(x_train_host[:N_FIT], xp)
+x_val = sa.to_device(x_train_host[55000:], xp)  # 最後の 5,000 枚。学習には使いません
+print(f"fit {tuple(x_fit.shape)}, validation {tuple(x_val.shape)}")
+
+
+def set_output_bias(model, mean_image, eps=1e-3):
+    """The last Dense's bias becomes logit(mean image), so the untrained model draws the average digit."""
+    m = np.clip(mean_image, eps, 1.0 - eps)
+    last = model.decoder[-2]  # Sigmoid の前の全結合層
+    last.params["b"][...] = sa.to_device(np.log(m / (1.0 - m)), xp)
+
+
+def mean_loss(model, x, batch=1000):
+    """Mean BCE per pixel of model over the rows of x, forward only."""
+    total = 0.0
+    for a, b in batch_slices(x.shape[0], batch):
+        total += float(BCE().forward(model.forward(x[a:b, ...]), x[a:b, ...])) * (b - a)
+    return total / x.shape[0]
+
+
+model = build_autoencoder(DIMS, seed=SEED, dtype=xp.float32)
+set_output_bias(model, x_train_host[:N_FIT].mean(axis=0))
+loss, optimizer = BCE(), Adam(model, lr=LR)
+rows = [{"epoch": 0, "train": None, "val": mean_loss(model, x_val)}]
+for epoch in range(EPOCHS):
+    started = time.perf_counter()
+    order = sa.to_device(epoch_order(N_FIT, SEED, epoch), xp)  # エポックごとに新しくシャッフルします
+    total = 0.0
+    for a, b in batch_slices(N_FIT, BATCH):
+        xb = xp.take(x_fit, order[a:b], axis=0)  # (B, 784)
+        value = loss.forward(model.forward(xb), xb)  # 1-2. 順伝播と損失
+        model.backward(loss.backward())  # 3-4. 損失の逆伝播、次に各層の逆伝播
+        optimizer.step()  # 5. Adam がすべてのパラメータを動かす
+        total = total + value * (b - a)  # デバイスの上に置いたままにします。ステップごとに待ちません
+    rows.append({"epoch": epoch + 1, "train": float(total) / N_FIT, "val": mean_loss(model, x_val)})
+    print(f"epoch {epoch + 1:2d}  train BCE {rows[-1]['train']:.5f}  validation BCE {rows[-1]['val']:.5f}  "
+          f"{time.perf_counter() - started:.1f} s")
+
+# %%
+fig, (ax, ax_img) = plt.subplots(1, 2, figsize=(10, 3.5), gridspec_kw={"width_ratios": [1, 1.6]})
+ax.plot([r["epoch"] for r in rows[1:]], [r["train"] for r in rows[1:]], "o-", label="train (mean over the epoch)")
+ax.plot([r["epoch"] for r in rows], [r["val"] for r in rows], "s-", label="validation (after the epoch)")
+ax.set_xlabel("epoch")
+ax.set_ylabel("BCE per pixel")
+ax.legend()
+shown = sa.to_numpy(x_val[:8, ...])
+recon = sa.to_numpy(model.forward(x_val[:8, ...]))
+ax_img.imshow(np.concatenate([np.hstack(list(shown.reshape(8, 28, 28))),
+                              np.hstack(list(recon.reshape(8, 28, 28)))]), cmap="gray")
+ax_img.set_title("validation images (top) and your reconstructions (bottom)")
+ax_img.axis("off")
+plt.show()
+
+# %% [markdown]
+# **確認。** 学習の後は、出発点（平均画像。検証データでおよそ 0.27）よりはっきり良くなっているはずです。
+# クイックモード（6,000 枚で 2 エポック）では、0.21 くらいになります。
+# 本来の設定（55,000 枚で 20 エポック）では、検証データの BCE が 0.1001、テストデータの BCE が 0.0991 でした（測った値です）。
+# 基準モデルは、60,000 枚すべてを使って 0.0980 に届きます（レッスン 04）。みなさんのモデルは 5,000 枚少なく学習します。
+# 同じ 55,000 枚でライブラリのコマンド（`python -m scratchae.train --limit 55000`）を動かすと 0.0993 でした。
+# ばらつきの範囲で同じです。
+# すべての設定が決まったいまになって初めて、テストデータに 1 回だけ触れます。
+
+# %%
+assert rows[-1]["val"] < 0.9 * rows[0]["val"], "the model did not learn"
+test_bce = mean_loss(model, sa.to_device(x_test_host, xp))  # テストデータを見るのは、この 1 回だけです
+print(f"validation BCE {rows[0]['val']:.4f} -> {rows[-1]['val']:.4f}; test BCE {test_bce:.4f} "
+      "(the reference model: 0.0980)")
+if not QUICK and (EPOCHS, N_FIT, BATCH, LR, SEED) == (20, 55000, 256, 1e-3, 0):  # このレッスンの設定のときだけ
+    assert test_bce < 0.105, "20 full epochs should reach about 0.098"
+
+# %% [markdown]
+# ## 重みを保存して、新しいモデルに読み込む
+#
+# 学習したモデルとは、そのパラメータのことです。
+# 各パラメータをホストにコピーし（`sa.to_numpy`）、名前をキーにして 1 つの `.npz` ファイルに保存します。
+# 次に、新しいモデル（別のランダムな重みを持つもの）にそれを読み込みます。
+# その再構成は、元のモデルと *まったく同じ* でなければなりません。同じ数を同じコードに通すからです。
+# Colab では、次のセルでファイルを Google ドライブに置けます。そこなら、セッションが終わってもファイルが残ります。
+
+# %%
+import tempfile
+
+SAVE_DIR = tempfile.mkdtemp(prefix="scratchae-")  # 新しいフォルダ。Colab では、次のセルが代わりにドライブを選ぶことがあります
+
+# %%
+# Google ドライブをマウントします（Colab のときだけ）。アクセスの許可を求められます。
+# 許可すると、ファイルは Colab のセッションが終わっても残ります。
+import sys
+
+if "google.colab" in sys.modules:
+    from google.colab import drive
+
+    drive.mount("/content/drive")
+    SAVE_DIR = "/content/drive/MyDrive/scratchae"
+    os.makedirs(SAVE_DIR, exist_ok=True)
+else:
+    print("not on Colab: Google Drive is skipped, the file stays in", SAVE_DIR)
+
+# %%
+path = os.path.join(SAVE_DIR, "capstone_autoencoder.npz")
+np.savez(path, **{name: sa.to_numpy(p) for name, p, _ in model.named_params()})
+
+fresh = build_autoencoder(DIMS, seed=123, dtype=xp.float32)  # 別の重み
+with np.load(path) as saved:
+    for name, p, _ in fresh.named_params():
+        p[...] = sa.to_device(saved[name], xp)  # その場で、xp のデバイスの上に
+same = bool(xp.all(fresh.forward(x_val) == model.forward(x_val)))
+print(f"saved {os.path.getsize(path) / 1e6:.1f} MB to {path}; identical reconstructions: {same}")
+
+# %%
+# 確認: 読み込んだ重みは、5,000 枚の検証画像すべてについて、まったく同じ再構成を出します。
+assert same, "the loaded model reconstructs differently"
+
+# %% [markdown]
+# ## やってみよう
+#
+# 1. **バグを見つけよう。** 下の `SuspectDense` は、自分の `Dense` と 1 行だけ違います。
+#    上流からの勾配がすべて 1 なら、勾配確認に合格します。ランダムな勾配なら失敗します（セルは両方を見せます）。
+#    その行を見つけて、直した `FixedDense` を書いてください。
+
+# %%
+class SuspectDense(Dense):
+    def backward(self, dout):
+        self.grads["W"] = self.x.T @ dout
+        self.grads["b"] = xp.sum(dout * dout, axis=0)
+        return dout @ self.params["W"].T
+
+
+suspect = SuspectDense(5, 3, rng, xp.float64)
+ones = xp.ones((6, 3), dtype=xp.float64)
+with_ones = worst(sa.check_layer(suspect, x64, dout=ones))
+with_random = worst(sa.check_layer(suspect, x64, rng=5))
+print(f"all-ones dout: worst rel. error {with_ones:.1e}; random dout: {with_random:.1e}")
+
+# %%
+# 確認: バグは、すべて 1 の dout からは隠れ（1e-11 程度）、ランダムな dout では見えます（1e-2 より大きい）。
+assert with_ones < 1e-7 and with_random > 1e-2, (with_ones, with_random)
+
+# %%
+from scratchae.exercises import try_it
+
+
+class FixedDense(SuspectDense):
+    def backward(self, dout):
+        raise NotImplementedError  # この行を、あなたのコードに置き換えてください
+
+
+def check_fixed_dense():
+    layer = FixedDense(5, 3, rng, xp.float64)
+    error = worst(sa.check_layer(layer, x64, rng=6))
+    assert error < 1e-7, f"worst rel. error {error:.1e} with a random dout: expect about 1e-10"
+
+
+try_it("find the bug", check_fixed_dense)
+
+# %% [markdown]
+# <details><summary>解答</summary>
+#
+# ```python
+# from scratchae.exercises import try_it
+#
+#
+# class FixedDense(SuspectDense):
+#     def backward(self, dout):
+#         self.grads["W"] = self.x.T @ dout
+#         self.grads["b"] = xp.sum(dout, axis=0)  # バグは dout * dout でした。dout が 1 のときだけ dout と等しくなります
+#         return dout @ self.params["W"].T
+#
+#
+# def check_fixed_dense():
+#     layer = FixedDense(5, 3, rng, xp.float64)
+#     error = worst(sa.check_layer(layer, x64, rng=6))
+#     assert error < 1e-7, f"worst rel. error {error:.1e} with a random dout: expect about 1e-10"
+#
+#
+# try_it("find the bug", check_fixed_dense)
+# ```
+#
+# </details>
+#
+# 2. **別の形のモデル。** 自分の `build_autoencoder` で、別の幅や別の深さのモデルを作りましょう。
+#    たとえば 784-128-64-32-16-8 や 784-128-16 です。
+#    そのモデルも、float64 で端から端までの確認に合格しなければなりません。
+#    自分のクラスは、どこも変える必要がないはずです。
+
+# %%
+def build_my_model():
+    """A float64 autoencoder with other widths (and depth) than DIMS, from your classes."""
+    raise NotImplementedError  # この行を、あなたのコードに置き換えてください
+
+
+def check_my_model():
+    mine = build_my_model()
+    widths = [tuple(p.shape) for name, p, _ in mine.named_params() if name.endswith(".W")]
+    assert widths != [tuple(p.shape) for name, p, _ in model.named_params() if name.endswith(".W")], \
+        "choose other widths than the assignment's"
+    assert_close(sa.check_model(mine, BCE(), xb64, xb64, rng=0), tol=1e-7)
+
+
+try_it("another architecture", check_my_model)
+
+# %% [markdown]
+# <details><summary>解答</summary>
+#
+# ```python
+# def build_my_model():
+#     """A float64 autoencoder with other widths (and depth) than DIMS, from your classes."""
+#     return build_autoencoder((784, 128, 64, 32, 16, 8), seed=0, dtype=xp.float64)
+#
+#
+# def check_my_model():
+#     mine = build_my_model()
+#     widths = [tuple(p.shape) for name, p, _ in mine.named_params() if name.endswith(".W")]
+#     assert widths != [tuple(p.shape) for name, p, _ in model.named_params() if name.endswith(".W")], \
+#         "choose other widths than the assignment's"
+#     assert_close(sa.check_model(mine, BCE(), xb64, xb64, rng=0), tol=1e-7)
+#
+#
+# try_it("another architecture", check_my_model)
+# ```
+#
+# </details>
+#
+# 3. `BCE()` の代わりに `MSE()` で学習させてください（`loss, optimizer = ...` の行を変えます）。
+#    2 つは、それぞれの損失ではなく、検証データの BCE で比べます。
+#    同じエポック数の後で低いのはどちらでしょう。それはなぜでしょう。
+#
+# <details><summary>答え</summary>
+#
+# BCE で学習したほうが低くなります。
+# クイックモードで測ると、検証データの BCE は、BCE で学習した後が 0.2112、MSE で学習した後が 0.2160 でした。
+# （このとき「train BCE」の列には MSE が出ます。この列は学習の損失を表示するからです。）
+# Sigmoid の後ろでは、MSE の勾配に $p(1-p)$ の因子が残ります（レッスン 02 の演習 2）。
+# そのため、間違った端で飽和した画素は、ゆっくりしか学習しません。
+# 比べるときは、1 つの物差しを使います。どの損失も、それ自身を目的にして学習したモデルで最も小さくなります。
+# だから、MSE のモデル自身の損失の数字からは、その BCE について何もわかりません。
+#
+# </details>
