@@ -145,7 +145,7 @@ for name, grad in zip(["dx", "dW", "db"], dense_backward(dout, x, W, b)):
 # 形が正しくても、勾配が正しいとは限りません。
 # 確かめるには、ランダムな `dout` を選び、$L = \sum \text{out} \odot d\text{out}$ と決めます。
 # すると $\partial L/\partial\text{out}$ は、ちょうど `dout` になります。
-# これで、逆伝播が返すどの勾配も、中心差分（central difference）と比べられます。
+# これで、逆伝播が返すどの勾配も、中心差分と比べられます。
 # 1 つの成分 $\theta_i$ を小さな $h$ だけ上げ下げして、$L$ の変化を $2h$ で割ります:
 #
 # $$\frac{\partial L}{\partial \theta_i} \approx \frac{L(\theta + h e_i) - L(\theta - h e_i)}{2h}, \qquad
@@ -254,7 +254,7 @@ print("an all-ones dout passed a wrong db; a random dout caught it")
 # `params` と `grads` は、キー `"W"` と `"b"` を持つ辞書です。
 # `forward(x)` は `x` を覚えておきます。`dW` の計算に必要だからです。
 # `backward(dout)` は 2 つの勾配を `grads` に代入し（書き足すのではありません）、`dx` を返します。
-# 重みの初期値は He の正規分布 $W \sim \mathcal N(0, 2/n_\text{in})$ です（理由はレッスン 04 で説明します）。
+# 重みの初期値は Heの初期値（正規分布）$W \sim \mathcal N(0, 2/n_\text{in})$ です（理由はレッスン 04 で説明します）。
 # 乱数は、ホストで NumPy の乱数生成器から引きます。
 # このクラスは残しておいてください。レッスン 05 では、これでオートエンコーダ全体を組み立てます。
 
