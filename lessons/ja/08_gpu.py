@@ -81,7 +81,7 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定します�
 # ## `xp` とは何か
 #
 # NumPy や CuPy などのライブラリは、配列の関数の共通の標準を実装しています。
-# [Python array API](https://data-apis.org/array-api/) です。配列は、自分を作ったライブラリを知っています。
+# [Python array API](https://data-apis.org/array-api/) です。配列は、どのライブラリで作られたかを覚えています。
 # `sa.get_xp(x)` は、そのライブラリの *配列の名前空間*（array namespace）を返します。名前空間とは、
 # 関数を呼び出すモジュールのことで、NumPy なら `np` にあたります。入力から `xp` を受け取り、
 # 標準の関数だけを呼ぶコードは、入力がどこにあっても動きます。この書き方で、小さな Sigmoid を書いてみます。
