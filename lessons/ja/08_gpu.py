@@ -81,8 +81,8 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定します�
 # ## `xp` とは何か
 #
 # NumPy や CuPy などのライブラリは、配列の関数の共通の標準を実装しています。
-# [Python array API](https://data-apis.org/array-api/) です。配列は、自分を作ったライブラリを知っています。
-# `sa.get_xp(x)` は、そのライブラリの *配列の名前空間* (array namespace) を返します。名前空間とは、
+# [Python array API](https://data-apis.org/array-api/) です。配列は、どのライブラリで作られたかを覚えています。
+# `sa.get_xp(x)` は、そのライブラリの *配列の名前空間*（array namespace）を返します。名前空間とは、
 # 関数を呼び出すモジュールのことで、NumPy なら `np` にあたります。入力から `xp` を受け取り、
 # 標準の関数だけを呼ぶコードは、入力がどこにあっても動きます。この書き方で、小さな Sigmoid を書いてみます。
 #
@@ -145,7 +145,7 @@ if strict is not None:
     far = sa.to_device(host, strict, strict.Device("device1"))
     print(f"{type(far).__module__}.{type(far).__name__} on {far.device}: {sigmoid(far)}")
     try:
-        far + sa.to_device(host, strict)  # 同じ数ですが、こちらはデフォルトのデバイスにあります
+        far + sa.to_device(host, strict)  # 同じ数ですが、こちらは既定のデバイスにあります
     except ValueError as err:
         print("mixing devices:", err)
 
@@ -172,7 +172,7 @@ for name, x in arrays.items():
 # GPU は速く計算します。でも、GPU のメモリは、ホスト（CPU の側）のメモリとは別のものです。
 # データはバスを通って GPU に届きます。バスは、2 つをつなぐ、比較的遅い通り道です。
 # ミニバッチ 1 つをバスで送る時間が、それを使って計算する時間より長くなることもあります。そこで、
-# 訓練データは訓練の前に 1 回だけ移し、ミニバッチはデバイスの上で切り出します（`xp.take`）。1 エポックの間、
+# 訓練データは学習の前に 1 回だけ移し、ミニバッチはデバイスの上で切り出します（`xp.take`）。1 エポックの間、
 # ミニバッチを毎回移す場合と、全体を 1 回だけ移す場合を比べます。（数を 1 つ読み戻す `float(...)` をすると、
 # ホストはデバイスの計算が終わるまで待ちます。そのため、時計が測るのは実際の計算で、
 # 計算の命令を出しただけの時間ではありません。）
@@ -205,7 +205,7 @@ print(f"{N_TRAIN} images, {x_train_host.nbytes / 1e6:.0f} MB: moved once {once *
 #
 # ## わざと float32 を使う
 #
-# 訓練で使う配列は、すべて float32 です。メモリは float64 の半分で、1 回のメモリアクセスで 2 倍の数を読めます。
+# 学習で使う配列は、すべて float32 です。メモリは float64 の半分で、1 回のメモリアクセスで 2 倍の数を読めます。
 # そして、たいていの GPU では計算がずっと速くなります（T4 は float32 で約 8 TFLOP/s、
 # float64 では 0.25 TFLOP/s です）。勾配確認には float64 を使います。丸め誤差のせいで、
 # 間違った式を見逃してはいけないからです。気をつけたいのは、知らないうちに float64 に変わってしまうことです。
@@ -235,9 +235,9 @@ except TypeError as err:
 # %% [markdown]
 # ## それぞれのデバイスで 1 エポック
 #
-# 同じ関数が、どの名前空間でも 1 エポックを訓練します。重みはホストの NumPy で作ってから移すので、
+# 同じ関数が、どの名前空間でも 1 エポックの学習をします。重みはホストの NumPy で作ってから移すので、
 # どのデバイスもまったく同じ重みから始まり、まったく同じミニバッチを使います。GPU での最初の数ステップでは、
-# CuPy が *カーネル* (kernel) もコンパイルします。カーネルとは、GPU が実行する 1 つの小さなプログラムのことです。
+# CuPy が *カーネル*（kernel）もコンパイルします。カーネルとは、GPU が実行する 1 つの小さなプログラムのことです。
 # 行列の積 1 回が、その一例です。最初に数ステップのウォームアップをして、この時間を測定に含めないようにします。
 
 # %%
@@ -269,7 +269,7 @@ for name, (secs, loss) in results.items():
           f"test BCE {loss:.5f}")
 
 # %% [markdown]
-# **確認。** 2 つの実行は、同じ訓練を計算しました。GPU では、行列の積が項を別の順番で足します。
+# **確認。** 2 つの実行は、同じ学習を計算しました。GPU では、行列の積が項を別の順番で足します。
 # そのため float32 の結果は少しだけ違い、その差は 1 エポックの間に少しずつ大きくなります。2 つのテスト BCE は、
 # 相対的に 1e-5 か 1e-4 くらいまで一致するはずです。1e-3 を超えたら、GPU 側が別のものを計算しています。
 # GPU がないときは、array_api_strict の 2 つ目のデバイスで同じエポックを実行します。
@@ -369,7 +369,7 @@ try_it("softplus on every namespace", check_softplus)
 # </details>
 #
 # 3. `one_epoch` を書き換えて、データを 1 回だけ移す代わりに、ループの中でミニバッチを毎回ホストから移してください。
-#    また、float64 で訓練してください（`dense_autoencoder` に `dtype="float64"` を渡し、
+#    また、float64 で学習させてください（`dense_autoencoder` に `dtype="float64"` を渡し、
 #    データも float64 にします）。それぞれ、どれだけ遅くなるでしょうか。
 #
 # <details><summary>答え</summary>
