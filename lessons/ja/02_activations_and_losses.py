@@ -24,8 +24,8 @@
 # - ReLU とその逆伝播。入力が正だったところだけ、勾配が通ります。
 # - Sigmoid とその導関数 $p(1-p)$。教科書どおりの式が float32 でオーバーフローする理由。
 # - 二値交差エントロピー誤差（BCE）と平均二乗誤差（MSE）。BCE が $p$ を 0 と 1 から離すようにクリップする理由。
-# - BCE と MSE はどこから来るか。ベルヌーイ分布とガウス分布の出力の、負の対数尤度（negative log-likelihood）です。
-# - Sigmoid の後に BCE を続けると、勾配が $p - t$ に簡単になること。それが Sigmoid の飽和のときに大切な理由。
+# - BCE と MSE はどこから来るか。出力をベルヌーイ分布、またはガウス分布とみなしたときの負の対数尤度です。
+# - Sigmoid の後に BCE を続けると、勾配が $p - t$ という簡単な形になること。それが、Sigmoid が飽和したときに大切な理由。
 # - `ReLU`、`Sigmoid`、`BCE`、`MSE` をクラスとして書く方法。レッスン 05 では、これらでオートエンコーダ全体を作ります。
 
 # %%
@@ -91,7 +91,7 @@ from scratchae import ReLU, Sigmoid, check_layer, rel_error
 
 rng = np.random.default_rng(0)
 x = xp.asarray(rng.standard_normal((4, 6)))  # 確認のための float64
-x = x + 0.1 * xp.sign(x)  # 折れ点から 0.1 以上離します。差分が折れ点をまたがないように
+x = x + 0.1 * xp.sign(x)  # 折れ点から 0.1 以上離します。差分が折れ点をまたがないようにするためです
 dout = xp.asarray(rng.standard_normal((4, 6)))
 
 
@@ -236,7 +236,7 @@ print("both losses agree and pass the gradient check")
 # -\log p(t \mid p) = \frac{1}{2\sigma^2} \sum_i (t_i - p_i)^2 + \frac n2 \log(2\pi\sigma^2)
 # = \frac{n}{2\sigma^2}\,\text{MSE} + \text{const}$$
 #
-# つまり、どちらの損失関数を最小にすることも、最尤推定（maximum likelihood estimation）です。
+# つまり、どちらの損失関数を最小にすることも、最尤推定です。
 # モデルの出力のもとで、入力の画像ができるだけ起こりやすくなるようにします。
 # 2 つの損失関数の違いは、仮定するノイズだけです。
 # （MNIST の画素は灰色の濃さで、0 か 1 だけではありません。
@@ -293,7 +293,7 @@ print("library:  ", float(library_edge.forward(p_edge, t_edge)))
 print("gradient: ", library_edge.backward())
 
 # %%
-# 確認: 有限で、間違った画素はそれぞれ約 -log(1e-7) = 16.1 かかります（float32 は 1 - 1e-7 を丸めるので、1 つは 15.9）。
+# 確認: 損失は有限で、間違った画素の損失はそれぞれ約 -log(1e-7) = 16.1 です（float32 は 1 - 1e-7 を丸めるので、1 つは 15.9）。
 # 16.12、15.94、log 2 の平均はおよそ 10.9 です。誤差が 1e-3 を超えたら、クリップが効いていません。
 expected = (-np.log(1e-7) - np.log1p(-np.float32(1 - 1e-7)) + np.log(2)) / 3
 assert abs(float(library_edge.forward(p_edge, t_edge)) - expected) < 1e-3 * expected
@@ -345,7 +345,7 @@ assert rel_error(numeric, fused64) < 1e-7
 
 # %% [markdown]
 # オートエンコーダの学習ステップは、この合わせた形を使います。
-# `model.backward(loss.backward_logits(), skip_last=True)` は、出力の Sigmoid の下から誤差逆伝播法を始めます。
+# `model.backward(loss.backward_logits(), skip_last=True)` は、出力の Sigmoid を飛ばして、その 1 つ手前の層から誤差逆伝播法を始めます。
 # これはレッスン 04 で見ます。
 #
 # ## 自分のクラス
@@ -509,6 +509,6 @@ try_it("MSE backward", check_mse_backward)
 #
 # 1 の近くでは、float32 の数は $2^{-24} \approx 6 \times 10^{-8}$ おきにしかありません。
 # そのため $1 - 10^{-7}$ は $1 - 2 \cdot 2^{-24} = 1 - 1.19 \times 10^{-7}$ に丸められ、$-\log(1.19 \times 10^{-7}) = 15.94$ になります。
-# 0 の近くでは、この問題はありません。float32 は $10^{-7}$ を 7 桁の精度で表せるので、$p = 0$、$t = 1$ の画素は 16.12 をまるごと払います。
+# 0 の近くでは、この問題はありません。float32 は $10^{-7}$ を 7 桁の精度で表せるので、$p = 0$、$t = 1$ の画素の損失は、丸めで減ることなく 16.12 になります。
 #
 # </details>

@@ -17,16 +17,16 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/03_sgd_to_adam.ipynb)
 #
 # 逆伝播は、すべての勾配を埋めます。最適化手法は、その勾配を重みの変化に変えます。
-# 時間は、演習を含めて 50〜65 分を見てください。
 # このレッスンでは、答えのわかっている小さな問題で、ふつうの勾配降下法と Adam を動かします。
 # Adam のバイアス補正が最初の数ステップで何をするかを見ます。
 # そして、ライブラリの Adam を論文のアルゴリズムと 1 行ずつ比べます。
+# 時間は、演習を含めて 50〜65 分を見てください。
 #
 # このレッスンで学ぶこと
 # - SGD と Adam の更新の式と、1 つの学習率がすべての方向には合わない理由。
 # - Adam のバイアス補正が直すもの。最初の数ステップのグラフで見ます。
 # - 最適化手法の確かめ方。SGD は閉じた式（closed form）と、Adam は Kingma と Ba（2015 年）の Algorithm 1 をそのまま書き写したものと比べます。
-# - Adam の 2 つの半分としての Momentum と RMSProp。
+# - Adam を 2 つに分けると、Momentum と RMSProp になること。
 # - モデルの名前付きのパラメータに対して働くクラス `Adam` の書き方。レッスン 05 で使います。
 
 # %%
@@ -87,7 +87,7 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定します�
 # $$\theta \leftarrow \theta - \eta\, g, \qquad \theta_i^{(t)} = (1 - \eta\, a_i)^t\, \theta_i^{(0)}$$
 #
 # 急な方向では、$\eta < 2/1000$ でないと発散します。
-# するとゆるやかな方向は、1 ステップに $1 - \eta$ 倍にしか縮みません。
+# すると、ゆるやかな方向は 1 ステップで $1 - \eta$ 倍になるだけで、なかなか縮みません。
 # ライブラリの最適化手法は、`named_params()` メソッドを持つどんなオブジェクトにも使えます。
 # そこで、$\theta$ を小さなクラスに持たせます。
 
@@ -205,7 +205,7 @@ print(f"after {steps} steps: SGD loss {sgd_losses[-1]:.1e}, Adam loss {adam_loss
 
 # %%
 t = np.arange(1, 3001)
-g = 1.0  # 一定の勾配。このとき理想のステップはちょうど lr です（に g / (|g| + eps) をかけたもの）
+g = 1.0  # 一定の勾配です。このとき理想のステップは、ちょうど lr に g / (|g| + eps) をかけたものです
 m, v = (1 - 0.9**t) * g, (1 - 0.999**t) * g**2  # t ステップの後に 2 つの漸化式が与える値
 uncorrected = m / (np.sqrt(v) + 1e-8)
 corrected = (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
@@ -222,7 +222,7 @@ print(f"without correction: step 1 is {uncorrected[0]:.2f} lr, the largest {unco
 
 # %%
 # 確認: ライブラリの Adam に一定の勾配 1 を与えると、各ステップで lr * 1 / (1 + eps) だけ動きます。
-# ステップは 1e-8（eps の大きさ）くらいまで lr に等しいはずです。1e-6 を超えてずれたら、補正が間違っています。
+# ステップは lr にほぼ等しく、比のずれは 1e-8（eps の大きさ）くらいのはずです。1e-6 を超えてずれたら、補正が間違っています。
 # 次に、ライブラリのステップから補正を取り除きます。上の曲線になるはずです（eps のせいで 3e-7 くらいの差です）。
 flat = Valley([0.0], [0.0])
 flat.grad = xp.asarray([1.0])  # 計算し直さないので、毎ステップ同じ勾配です
@@ -287,7 +287,7 @@ assert moved > 1e-3
 assert difference < 1e-10
 
 # %% [markdown]
-# ## Adam の 2 つの半分: Momentum と RMSProp
+# ## Adam を 2 つに分ける: Momentum と RMSProp
 #
 # 『ゼロから作るDeep Learning』は、SGD から Momentum、AdaGrad、そして Adam へと進みます。
 # Adam は、真ん中の 2 つを組み合わせたものです。
