@@ -89,14 +89,14 @@ def test_results_keep_the_quality_numbers():
 
 
 def test_both_readmes_list_every_lesson_with_its_colab_badge():
-    # Both READMEs' tables open the English notebooks; lessons/README.ja.md lists the Japanese edition.
+    # README.md's table opens the English notebooks, README.ja.md's the Japanese edition.
     url, ref = build.settings(ROOT)
-    for text in (README, README_JA):
-        numbers = sorted({py.name[:2] for py in build.lessons(ROOT, "en")})
+    for text, edition in ((README, "en"), (README_JA, "ja")):
+        numbers = sorted({py.name[:2] for py in build.lessons(ROOT, edition)})
         assert re.findall(r"^\| (\d\d) \|", text, re.M) == numbers, "the lessons table must list every lesson once"
         # lessons/build.py rewrites only lessons/README.md's badges: after changing setup.cfg, update these too.
         assert build.rewrite_index(text, url, ref) == text, "a README badge disagrees with setup.cfg"
-        for py in build.lessons(ROOT, "en"):
+        for py in build.lessons(ROOT, edition):
             notebook = py.with_suffix(".ipynb").relative_to(ROOT).as_posix()
             assert build.badge(url, ref, notebook) in text, f"no Colab badge for {notebook}"
             assert f"]({notebook})" in text, f"no link to {notebook}"
