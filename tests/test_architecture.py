@@ -19,9 +19,9 @@ COMMANDS = {"train", "anomaly", "download"}
 # The floors of docs/architecture.md: a module imports from its own floor or a lower one, never a higher one.
 FLOORS = [
     {"backend", "data", "standin"},  # arrays and data
-    {"layers", "im2col", "conv_fast", "conv", "pooling", "losses", "optim", "gradcheck"},  # the math
+    {"layers", "im2col", "conv_fast", "conv", "pooling", "losses", "optim", "gradcheck", "lstm", "seq"},  # the math
     {"models", "training"},  # models and the plain step
-    {"denoise", "sparse", "vae", "pca"},  # the variants and the linear baseline
+    {"denoise", "sparse", "vae", "pca", "seq2seq"},  # the variants and the linear baseline
     {"serialize", "fit", "metrics", "plots", "anomaly_plots", "exercises"},  # saving, the loop, figures, scores
     {"cli", "presets", "recipes"},  # what the commands share
     COMMANDS,
