@@ -20,10 +20,10 @@ COMMANDS = {"train", "anomaly", "download", "series_anomaly"}
 # The floors of docs/architecture.md: a module imports from its own floor or a lower one, never a higher one.
 FLOORS = [
     {"backend", "data", "standin", "series"},  # arrays and data
-    {"layers", "im2col", "conv_fast", "conv", "pooling", "losses", "optim", "gradcheck",
+    {"layers", "im2col", "conv_fast", "conv", "pooling", "losses", "optim", "gradcheck", "lstm", "seq",
      "windows"},  # the math
     {"models", "training"},  # models and the plain step
-    {"denoise", "sparse", "vae", "pca"},  # the variants and the linear baseline
+    {"denoise", "sparse", "vae", "pca", "seq2seq"},  # the variants and the linear baseline
     {"serialize", "fit", "metrics", "plots", "anomaly_plots", "exercises",
      "series_plots"},  # saving, the loop, figures, scores
     {"cli", "presets", "recipes", "series_detect"},  # what the commands share
