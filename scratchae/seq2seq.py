@@ -8,6 +8,7 @@ from .backend import make_rng
 from .layers import Dense
 from .lstm import LSTM
 from .models import Autoencoder, Sequential
+from .pooling import Flatten, Reshape
 from .seq import RepeatVector, TimeDistributed
 
 
@@ -23,3 +24,14 @@ def lstm_autoencoder(steps, features, hidden=100, code=30, *, rng=None, xp=None,
     decoder = [RepeatVector(steps), LSTM(code, hidden, return_sequences=True, **kw),
                TimeDistributed(Dense(hidden, features, **kw))]
     return Autoencoder(Sequential(encoder), Sequential(decoder))
+
+
+def rows_autoencoder(rows=28, cols=28, hidden=100, code=30, *, rng=None, xp=None, device=None, dtype="float32"):
+    """lstm_autoencoder on images read row by row: each flat image is a sequence of ``rows`` steps of ``cols`` pixels.
+
+    x: (N, rows cols) -> Reshape -> (N, rows, cols) -> z: (N, code) -> (N, rows, cols) -> Flatten -> out: (N, rows cols).
+    Images stay flat rows outside the model, as for the conv models, so the training command needs no special case.
+    """
+    model = lstm_autoencoder(rows, cols, hidden, code, rng=rng, xp=xp, device=device, dtype=dtype)
+    return Autoencoder(Sequential([Reshape((rows, cols)), *model.encoder.layers]),
+                       Sequential([*model.decoder.layers, Flatten()]))
