@@ -280,7 +280,7 @@ for epoch in range(EPOCHS):
 # %% [markdown]
 # Quick mode stops far short (an MSE of about 0.06). The book's Keras model (Nadam) reaches a validation MSE of
 # 0.0208 after one epoch and 0.0104 after ten. What scratchae's recipe (Adam) reaches with the full settings, at
-# epochs 1, 5 and 10 and on the test set, is measured in `docs/results.md` ("Seq2seq"). The same book's dense
+# epochs 1, 5 and 10 and on the test set, is measured in `docs/results.md`. The same book's dense
 # 784-100-30-100-784 autoencoder reaches 0.0132 after 20 epochs.
 #
 # ## Reconstructions
