@@ -130,7 +130,8 @@ print(np.round(np.stack(cache[3:7])[:, 0, :], 3))
 # ## Backward through one step
 #
 # Later steps send back two gradients: $dh_t$ (from the loss at this step and from step $t+1$) and
-# $dc_{t+1 \to t}$, the gradient of the cell state from step $t+1$. Go through the forward lines in reverse.
+# $dc_{t+1 \to t}$, the gradient of the cell state that step $t+1$ sends back (`dc_next` in the code; 0 at
+# the last step). Go through the forward lines in reverse.
 # $h_t = o \odot \tanh(c_t)$ gives $do$ and adds a second path into $c_t$:
 #
 # $$do = dh_t \odot \tanh(c_t), \qquad dc_t = dc_{t+1 \to t} + dh_t \odot o \odot (1 - \tanh^2(c_t))$$
@@ -404,6 +405,7 @@ for col, part in enumerate((slice(0, test.size), zoom)):
         axes[row, 0].set_ylabel(name, fontsize=8)
     for ax in axes[:, col]:
         ax.axvspan(start, stop, color="tab:orange", alpha=0.4)
+axes[0, 1].set_xlim(zoom.start, zoom.stop)  # an answer far away must not widen the zoom
 axes[0, 0].set_title("series 135 (orange: the labelled anomaly); below: the scores / their maximum, "
                      "dashed: the answer", loc="left", fontsize=9)
 axes[0, 1].set_title("zoom", fontsize=9)
