@@ -16,7 +16,7 @@ import numpy as np
 from . import series_plots
 from .backend import GPUUnavailableError, cpu_xp, describe, gpu_xp, to_device, to_numpy
 from .cli import (EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Parser, UsageError, atomic_write_csv,
-                  atomic_write_json, positive, prepare_out, report)
+                  atomic_write_json, positive, prepare_out, report, versions)
 from .data import DATA_ENV, DataError
 from .fit import Diverged, Interrupted
 from .metrics import roc_auc
@@ -119,7 +119,7 @@ def run(cfg):
     for key in ("epochs", "batch_size"):
         cfg[key] = cfg[key] or DEFAULTS[key if one else f"series135_{key}"]
     out = prepare_out(cfg["out"])
-    atomic_write_json(out / "config.json", {**cfg, "array_namespace": describe(xp)})
+    atomic_write_json(out / "config.json", {**cfg, "versions": versions(xp)})
     print(f"{cfg['dataset']}: {' '.join(cfg['models'])} (hidden {cfg['hidden']}, code {cfg['code']}, "
           f"{cfg['epochs']} epochs) with {describe(xp)} -> {out}", flush=True)
     rows = one_class(cfg, xp, out) if one else series_135(cfg, xp, out)

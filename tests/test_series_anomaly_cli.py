@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.stats import mannwhitneyu
 
-from scratchae import series_anomaly
+from scratchae import backend, series_anomaly
 from scratchae.series import load_classification
 
 TINY = ["--epochs", "2", "--hidden", "4", "--code", "2", "--batch-size", "16", "--quiet"]
@@ -125,3 +125,26 @@ def test_gpu_without_cupy_is_a_usage_error(tmp_path, capsys, monkeypatch):
         pass
     code, _ = run_main("--gpu", "--quiet", "--out", tmp_path / "run")
     assert code == 2 and "--gpu needs CuPy" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [
+    ["--dataset", "ItalyPowerDemand", "--normal", "2", *TINY],
+    ["--dataset", "series135", "--models", "lstm", "dense", "pca", "--window", "8", "--epochs", "1", "--hidden", "3",
+     "--code", "2", "--quiet"],
+], ids=["one-class", "series135"])
+def test_the_stand_in_gives_numpys_numbers(args, tmp_path, monkeypatch):
+    code, printed = run_main(*args, "--out", tmp_path / "numpy")
+    assert code == 0, printed
+    monkeypatch.setattr(backend, "_standin", None)
+    monkeypatch.setenv(backend.BACKEND_ENV, "standin")  # array_api_strict on a second device, where CuPy would be
+    code, printed = run_main(*args, "--gpu", "--out", tmp_path / "standin")
+    assert code == 0, printed
+    assert json.loads((tmp_path / "standin" / "config.json").read_text())["versions"]["array_namespace"] == "standin"
+    for name in ("results.csv", "scores.csv" if "ItalyPowerDemand" in args else "points.csv"):
+        got, want = read_csv(tmp_path / "standin" / name), read_csv(tmp_path / "numpy" / name)
+        assert len(got) == len(want) and got[0].keys() == want[0].keys()
+        for row, expected in zip(got, want):
+            for key, value in row.items():
+                if key in ("answer", "distance", "found", "detector"):  # ties could flip an argmax: compare scores
+                    continue
+                assert float(value) == pytest.approx(float(expected[key]), rel=1e-3, abs=1e-5), (name, key)
