@@ -20,8 +20,8 @@
 # from top to bottom. A sequence-to-sequence autoencoder reads the whole sequence into one code with a recurrent
 # layer (the encoder). A second recurrent layer writes the sequence back from that code (the decoder). The
 # recurrent layer here is the LSTM (long short-term memory). You will write one step of it by hand, derive its
-# backward pass, and check both. Then you train the model on Fashion-MNIST images read row by row, and use it to
-# find an anomaly in a real medical time series. Plan 60 to 90 minutes, exercises included.
+# backward pass, and check both. Then you train the model on Fashion-MNIST images read row by row. Last, you use
+# it to find an anomaly in a real physiological recording. Plan 60 to 90 minutes, exercises included.
 #
 # You will learn
 # - one LSTM step: four gates, a cell state and a hidden state, and the shape of every array;
@@ -337,8 +337,8 @@ plt.show()
 # %% [markdown]
 # ## An anomaly in a long series
 #
-# Series 135 of the UCR anomaly archive (InternalBleeding16, Wu and Keogh 2021) is a medical recording of 7,501
-# points, with one heartbeat-like cycle about every 185 points. The first 1,200 points are normal and are the
+# Series 135 of the UCR anomaly archive (InternalBleeding16, Wu and Keogh 2021) is a physiological recording of
+# 7,501 points that repeats one cycle about every 185 points. The first 1,200 points are normal and are the
 # training data. Somewhere after them, 12 points (indices 4187 to 4198) are labelled as the anomaly. The archive's
 # rule: a detector gives one answer, its highest-scoring point, and it counts as found within 100 points of the
 # label. scratchae ships the files in `data/timeseries/` and checks their SHA-256 on load.
