@@ -38,6 +38,11 @@ PRESETS = {
     # The Keras blog's sparse autoencoder: 784-32-784, ReLU code with an L1 activity penalty of 1e-4, BCE.
     "keras-sparse": {"model": "dense", "dataset": "mnist", "dims": [784, 32], "sparsity": 1e-4, "loss": "bce",
                      "epochs": 100, "batch_size": 256, "lr": 1e-3},
+    # Hands-On Machine Learning (3rd edition), its recurrent autoencoder: Fashion-MNIST read as 28 rows of 28
+    # pixels, LSTM 100 -> LSTM 30 -> RepeatVector -> LSTM 100 -> time-distributed Dense 28, MSE, batch 32, 10
+    # epochs, validated on the last 5,000 training images (the book: Nadam; here Adam 1e-3).
+    "seq2seq": {"model": "lstm", "dataset": "fashion-mnist", "loss": "mse", "epochs": 10, "batch_size": 32,
+                "lr": 1e-3, "validation": 5000},
 }
 DIMS_MODELS = {"dense", "vae"}  # the models whose widths --dims sets; the conv models have fixed shapes
 # What may change when resuming; the rest is the run's.
@@ -84,6 +89,11 @@ def settings(args):
     if (cfg["model"] == "vae") != (cfg["loss"] == "elbo"):
         raise UsageError("--loss elbo goes with the VAE and only with it; use --preset vae or vae-2d, or --loss "
                          "bce or mse for an autoencoder")
+    if cfg["model"] == "lstm" and cfg["loss"] != "mse":
+        raise UsageError(f"the lstm model's output is linear, not a probability; use --loss mse, not {cfg['loss']}")
+    if cfg.get("validation") and (cfg["model"] == "vae" or cfg.get("noise") is not None
+                                  or cfg.get("sparsity") is not None):
+        raise UsageError("--validation reports a plain autoencoder's loss; drop it for the VAE, --noise or --sparsity")
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     cfg.setdefault("out", f"runs/{cfg['dataset']}-{stamp}")
     return cfg

@@ -13,6 +13,7 @@ from .denoise import add_noise, denoise_step, evaluate_denoising, keras_blog_den
 from .losses import BCE, MSE
 from .models import conv_autoencoder, conv_pool_autoencoder, dense_autoencoder, init_output_bias
 from .optim import Adam
+from .seq2seq import rows_autoencoder
 from .sparse import L1Activity, evaluate_sparse, sparse_step
 from .training import encode_all, evaluate, train_step
 from .vae import KL, dense_vae, evaluate_vae, vae_step
@@ -25,6 +26,7 @@ MODELS = {
     "tf-denoiser": lambda cfg, xp: tf_denoiser(rng=cfg["seed"], xp=xp),  # the TensorFlow tutorial's
     "keras-denoiser": lambda cfg, xp: keras_blog_denoiser(rng=cfg["seed"], xp=xp),  # the Keras blog's
     # dims = input, hidden widths..., latent (the PyTorch example's 784 400 20)
+    "lstm": lambda cfg, xp: rows_autoencoder(rng=cfg["seed"], xp=xp),  # images as 28 rows, LSTM 100-30-100
     "vae": lambda cfg, xp: dense_vae(cfg["dims"][:-1], cfg["dims"][-1], rng=cfg["seed"], xp=xp),
 }
 # name -> loss; the --loss choices. elbo: the VAE's reconstruction term, BCE per image; its step adds the KL term.
@@ -57,9 +59,10 @@ def noisy_test_set(cfg, x_test):
     return add_noise(x_test, cfg["noise"], make_rng([cfg["seed"], TEST_NOISE_STREAM]))
 
 
-def make_run(cfg, xp, x_train, x_test=None, model=None):
+def make_run(cfg, xp, x_train, x_test=None, model=None, x_val=None):
     """The run ``cfg`` describes: ``model`` (a fresh one from x_train (host) if None), its loss, Adam, the step and
-    the evaluation on x_test (on the device; None: no evaluation)."""
+    the evaluation on x_test (on the device; None: no evaluation), with the validation loss on x_val first if given
+    (a plain autoencoder's: presets.settings refuses --validation for the other variants)."""
     model = build_model(cfg, xp, x_train) if model is None else model
     optimizer, loss = Adam(model, lr=cfg["lr"]), LOSSES[cfg["loss"]]()
     test_inputs = x_test
@@ -94,7 +97,14 @@ def make_run(cfg, xp, x_train, x_test=None, model=None):
 
         def evaluate_run():
             return {"test_loss": evaluate(model, loss, x_test)}
-    return Run(model, loss, optimizer, step, None if x_test is None else evaluate_run, test_inputs)
+    if x_test is None:
+        return Run(model, loss, optimizer, step, None, test_inputs)
+    if x_val is not None:
+        evaluate_test = evaluate_run
+
+        def evaluate_run():
+            return {"val_loss": evaluate(model, loss, x_val), **evaluate_test()}
+    return Run(model, loss, optimizer, step, evaluate_run, test_inputs)
 
 
 def model_name(cfg):

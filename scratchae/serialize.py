@@ -15,8 +15,10 @@ import numpy as np
 from .backend import cpu_xp, get_xp, to_device, to_numpy
 from .conv import Conv2D, Conv2DTranspose
 from .layers import Clip, Dense, ReLU, Sigmoid
+from .lstm import LSTM
 from .models import Autoencoder, Sequential
 from .pooling import Flatten, MaxPool2D, Reshape, UpSampling2D
+from .seq import RepeatVector, TimeDistributed
 from .vae import VAE
 
 FORMAT = "scratchae-v1"
@@ -24,8 +26,8 @@ FORMAT = "scratchae-v1"
 # The one registry: every layer type a saved architecture may name. Those with weights also take rng, xp, device
 # and dtype (their weights are drawn, then overwritten by the saved ones).
 LAYER_TYPES = {cls.__name__: cls for cls in (Dense, ReLU, Sigmoid, Clip, Conv2D, Conv2DTranspose, MaxPool2D,
-                                              UpSampling2D, Flatten, Reshape)}
-WEIGHTED_TYPES = ("Dense", "Conv2D", "Conv2DTranspose")
+                                              UpSampling2D, Flatten, Reshape, LSTM, RepeatVector, TimeDistributed)}
+WEIGHTED_TYPES = ("Dense", "Conv2D", "Conv2DTranspose", "LSTM")
 
 
 def layer_from_spec(spec, *, xp=None, device=None, dtype="float32"):
@@ -33,6 +35,8 @@ def layer_from_spec(spec, *, xp=None, device=None, dtype="float32"):
     if spec.get("type") not in LAYER_TYPES:
         raise ValueError(f"unknown layer type {spec.get('type')!r} in saved architecture")
     args = {k: v for k, v in spec.items() if k != "type"}
+    if spec["type"] == "TimeDistributed":  # a wrapper: its spec holds the wrapped layer's
+        args["layer"] = layer_from_spec(args["layer"], xp=xp, device=device, dtype=dtype)
     if spec["type"] in WEIGHTED_TYPES:
         args.update(xp=xp, device=device, dtype=dtype, rng=0)
     return LAYER_TYPES[spec["type"]](**args)

@@ -17,7 +17,7 @@ from .presets import PRESETS, settings
 from .recipes import LOSSES, MODELS, make_run, model_name, write_figures
 from .serialize import CheckpointError
 
-STANDARD_COLUMNS = {"epoch", "train_loss", "test_loss", "seconds", "images_per_s"}  # others print as "name value"
+STANDARD_COLUMNS = {"epoch", "train_loss", "val_loss", "test_loss", "seconds", "images_per_s"}  # others print as "name value"
 PROG = "scratchae.train"
 
 
@@ -29,11 +29,13 @@ def build_parser():
                         "Fashion-MNIST, latent 64, MSE), 'keras-conv' (Keras conv AE: Fashion-MNIST, BCE, batch "
                         "128), 'tf-denoise' and 'keras-denoise' (the TF tutorial's and the Keras blog's conv "
                         "denoisers), 'keras-sparse' (the blog's sparse 784-32-784), 'vae' or 'vae-2d' (the PyTorch "
-                        "example VAE, latent 20 or 2); flags below override it (default: reference)")
+                        "example VAE, latent 20 or 2), 'seq2seq' (the Hands-On ML LSTM autoencoder on Fashion-MNIST "
+                        "rows); flags below override it (default: reference)")
     p.add_argument("--model", choices=sorted(MODELS),
                    help="dense (--dims), conv (strided convolutions, code 7x7x64), conv-pool (max-pooling and "
                         "upsampling, same code), tf-denoiser or keras-denoiser (the denoising presets' models), "
-                        "vae (--dims: input, hidden widths, latent) (default: the preset's)")
+                        "vae (--dims: input, hidden widths, latent), lstm (images read as 28 rows: LSTM 100, code 30, MSE) "
+                        "(default: the preset's)")
     p.add_argument("--gpu", action="store_true",
                    help="run on a CUDA GPU with CuPy (on Colab, the one it ships; elsewhere the gpu extra)")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="data set (default: mnist)")
@@ -55,6 +57,9 @@ def build_parser():
     p.add_argument("--latent-map", choices=["pca", "tsne"],
                    help="2-D map of the test codes in latent.png: PCA, or t-SNE (pip install -e .[tsne]) "
                         "(default: pca)")
+    p.add_argument("--validation", type=positive(int), metavar="N",
+                   help="hold out the last N training images and report the loss on them every epoch "
+                        "(default: none; the seq2seq preset: 5000)")
     p.add_argument("--seed", type=int, help="seed for weights and shuffling (default: 0)")
     p.add_argument("--out", help="run folder to write (default: runs/<dataset>-<date>-<time>)")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT (its checkpoint.npz)")
@@ -73,28 +78,36 @@ def run(cfg, resume=None):
     xp = gpu_xp() if cfg["gpu"] else cpu_xp
     out = prepare_out(cfg["out"])
     x_train, _, x_test, y_test = load(cfg["dataset"], cfg["data_dir"])
+    x_val, n_val = None, cfg.get("validation") or 0
+    if n_val:  # the last n_val images, before --limit cuts the rest: the same validation set for any limit
+        if n_val >= x_train.shape[0]:
+            raise UsageError(f"--validation {n_val} leaves no training images of the {x_train.shape[0]}; "
+                             "give a smaller N")
+        x_train, x_val = x_train[:-n_val], to_device(x_train[-n_val:], xp)
     if cfg["limit"]:
         x_train = x_train[: cfg["limit"]]
     x_test_device = to_device(x_test, xp)  # moved once: evaluated every epoch and encoded for the latent map
     if resume:
         model, state, progress, _ = load_checkpoint(resume, xp=xp)
-        run_ = make_run(cfg, xp, x_train, x_test_device, model=model)
+        run_ = make_run(cfg, xp, x_train, x_test_device, model=model, x_val=x_val)
         run_.optimizer.load_state_dict(state)
     else:
-        run_, progress = make_run(cfg, xp, x_train, x_test_device), Progress()
+        run_, progress = make_run(cfg, xp, x_train, x_test_device, x_val=x_val), Progress()
     config = {k: v for k, v in cfg.items() if k != "quiet"}
     atomic_write_json(out / "config.json", {**config, "versions": versions(xp),
                                             "started": datetime.datetime.now().isoformat(timespec="seconds"),
                                             "resumed_from": resume})
     checkpoint = out / "checkpoint.npz"
-    print(f"training {model_name(cfg)} on {cfg['dataset']} ({x_train.shape[0]} images) "
+    held = f", {n_val} more for validation" if n_val else ""
+    print(f"training {model_name(cfg)} on {cfg['dataset']} ({x_train.shape[0]} images{held}) "
           f"with {describe(xp)}: {cfg['loss']}, Adam lr {cfg['lr']:g}, batch {cfg['batch_size']}, "
           f"{cfg['epochs']} epochs -> {out}", flush=True)
 
     def on_epoch(row):
         atomic_write_csv(out / "metrics.csv", progress.metrics)  # every epoch so far, a resumed run's saved ones too
         extra = "".join(f"  {key} {value:.5g}" for key, value in row.items() if key not in STANDARD_COLUMNS)
-        print(f"epoch {row['epoch']:3d}  train {cfg['loss']} {row['train_loss']:.5f}  test {cfg['loss']} "
+        val = f"  val {cfg['loss']} {row['val_loss']:.5f}" if "val_loss" in row else ""
+        print(f"epoch {row['epoch']:3d}  train {cfg['loss']} {row['train_loss']:.5f}{val}  test {cfg['loss']} "
               f"{row['test_loss']:.5f}{extra}  {row['seconds']:6.1f} s  {row['images_per_s']:8.0f} img/s", flush=True)
 
     try:

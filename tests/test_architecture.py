@@ -14,16 +14,19 @@ PACKAGE = pathlib.Path(scratchae.__file__).parent
 MODULES = sorted(path.stem for path in PACKAGE.glob("*.py") if path.stem != "__init__")
 # Host-side modules: they read files, draw host random numbers, save, plot, rank scores or run a command.
 # Every other module is math or runs math, and sees arrays only through xp.
-NUMPY_ALLOWED = {"backend", "data", "serialize", "gradcheck", "metrics", "plots", "anomaly_plots", "cli", "anomaly"}
-COMMANDS = {"train", "anomaly", "download"}
+NUMPY_ALLOWED = {"backend", "data", "serialize", "gradcheck", "metrics", "plots", "anomaly_plots", "cli", "anomaly",
+                 "series", "series_plots", "series_anomaly"}
+COMMANDS = {"train", "anomaly", "download", "series_anomaly"}
 # The floors of docs/architecture.md: a module imports from its own floor or a lower one, never a higher one.
 FLOORS = [
-    {"backend", "data", "standin"},  # arrays and data
-    {"layers", "im2col", "conv_fast", "conv", "pooling", "losses", "optim", "gradcheck"},  # the math
+    {"backend", "data", "standin", "series"},  # arrays and data
+    {"layers", "im2col", "conv_fast", "conv", "pooling", "losses", "optim", "gradcheck", "lstm", "seq",
+     "windows"},  # the math
     {"models", "training"},  # models and the plain step
-    {"denoise", "sparse", "vae", "pca"},  # the variants and the linear baseline
-    {"serialize", "fit", "metrics", "plots", "anomaly_plots", "exercises"},  # saving, the loop, figures, scores
-    {"cli", "presets", "recipes"},  # what the commands share
+    {"denoise", "sparse", "vae", "pca", "seq2seq"},  # the variants and the linear baseline
+    {"serialize", "fit", "metrics", "plots", "anomaly_plots", "exercises",
+     "series_plots"},  # saving, the loop, figures, scores
+    {"cli", "presets", "recipes", "series_detect"},  # what the commands share
     COMMANDS,
 ]
 

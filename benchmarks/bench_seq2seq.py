@@ -1,0 +1,131 @@
+"""Time scratchae's LSTM autoencoder training steps against PyTorch eager with torch.nn.LSTM, on this machine, in one run.
+
+The recipe is ``python -m scratchae.train --preset seq2seq``: Fashion-MNIST images read as 28 rows of 28 pixels,
+LSTM(28 -> 100, all steps) -> LSTM(100 -> 30, last step) -> repeat 28 times -> LSTM(30 -> 100, all steps) ->
+the same Dense(100 -> 28) on every step, MSE, Adam lr 1e-3, batch 32, float32. For each thread count the script
+times, in turn (A B A B ...), the same ``--batches`` minibatches (the first ones of epoch 1's shuffled order) with
+scratchae's ``train_step`` (the command's step) and with PyTorch eager (``nn.LSTM`` with batch_first, ``nn.Linear``
+on the (N, T, 100) output, ``nn.MSELoss``, ``optim.Adam``). Same initial weights (Keras layout mapped to PyTorch's:
+weight_ih = Wx.T, weight_hh = Wh.T, bias_ih = b, bias_hh = 0); every step reads the loss. It prints medians after
+a warm-up, the ratio, and the time of an epoch (1,719 steps) they imply.
+
+    pip install -e .[bench]
+    python benchmarks/bench_seq2seq.py                        # threads 1 and 2, 200 batches, 5 repeats
+    python benchmarks/bench_seq2seq.py --batches 50 --repeats 3   # quicker
+    python benchmarks/bench_seq2seq.py --profile              # where a scratchae step goes (cProfile, 1 thread)
+"""
+import argparse
+import cProfile
+import pstats
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import scratchae as sa
+from scratchae.data import batch_slices, epoch_order, load
+from scratchae.lstm import LSTM
+from scratchae.seq2seq import rows_autoencoder
+from scratchae.training import train_step
+from timing import interleaved, print_blas  # benchmarks/timing.py: run as python3 benchmarks/<script>.py
+
+BATCH, STEPS_PER_EPOCH = 32, 1719  # 55,000 training images in batches of 32
+
+
+def batches(x, n, batch_size):
+    """The first ``n`` minibatches of epoch 1's order (seed 0), as (B, 784) float32 host arrays."""
+    order = epoch_order(x.shape[0], 0, 0)
+    return [np.take(x, order[a:b], axis=0) for a, b in list(batch_slices(x.shape[0], batch_size))[:n]]
+
+
+def scratchae_runner(xbs):
+    model = rows_autoencoder(rng=0)
+    opt, loss = sa.Adam(model, lr=1e-3), sa.MSE()
+
+    def run():
+        for xb in xbs:
+            float(train_step(model, loss, opt, xb))
+    return run, model
+
+
+def torch_runner(torch, model, xbs):
+    """The same model in PyTorch, started from scratchae's initial weights."""
+    nn = torch.nn
+    lstm_layers = [layer for layer in model.layers if isinstance(layer, LSTM)]
+    lstms = [nn.LSTM(layer.in_features, layer.units, batch_first=True) for layer in lstm_layers]
+    dense = model.layers[-2].layer  # TimeDistributed(Dense(100, 28)), before the closing Flatten
+    head = nn.Linear(dense.in_features, dense.out_features)
+    with torch.no_grad():
+        for ours, theirs in zip(lstm_layers, lstms):
+            theirs.weight_ih_l0.copy_(torch.from_numpy(ours.params["Wx"].T.copy()))
+            theirs.weight_hh_l0.copy_(torch.from_numpy(ours.params["Wh"].T.copy()))
+            theirs.bias_ih_l0.copy_(torch.from_numpy(ours.params["b"]))
+            theirs.bias_hh_l0.zero_()
+        head.weight.copy_(torch.from_numpy(dense.params["W"].T.copy()))
+        head.bias.copy_(torch.from_numpy(dense.params["b"]))
+    params = [p for m in (*lstms, head) for p in m.parameters()]
+    opt, mse = torch.optim.Adam(params, lr=1e-3), nn.MSELoss()
+    xts = [torch.from_numpy(xb).reshape(-1, 28, 28) for xb in xbs]
+
+    def step(x):
+        h, _ = lstms[0](x)  # (N, 28, 100)
+        _, (code, _) = lstms[1](h)  # the last h: (1, N, 30)
+        seq = code[0].unsqueeze(1).expand(-1, 28, -1)  # (N, 28, 30), RepeatVector
+        h, _ = lstms[2](seq)
+        return head(h)  # (N, 28, 28)
+
+    with torch.no_grad():  # the same model: the same output on the first batch, before any step
+        gap = np.max(np.abs(step(xts[0]).numpy().reshape(xbs[0].shape) - model.forward(xbs[0])))
+    assert gap < 1e-5, f"the PyTorch model differs from scratchae's by {gap}"
+
+    def run():
+        for x in xts:
+            opt.zero_grad(set_to_none=True)
+            loss = mse(step(x), x)
+            loss.backward()
+            loss.item()
+            opt.step()
+    return run
+
+
+def profile(xbs):
+    run, _ = scratchae_runner(xbs)
+    run()  # warm-up
+    prof = cProfile.Profile()
+    with threadpool_limits(1):
+        prof.enable()
+        run()
+        prof.disable()
+    pstats.Stats(prof).sort_stats("tottime").print_stats(12)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--repeats", type=int, default=5, help="timed rounds per variant after one warm-up (median)")
+    p.add_argument("--batches", type=int, default=200, help="minibatches per timed round")
+    p.add_argument("--profile", action="store_true", help="profile scratchae's steps instead of timing")
+    args = p.parse_args()
+    print_blas()
+    xbs = batches(load("fashion-mnist")[0][:55000], args.batches, BATCH)
+    if args.profile:
+        return profile(xbs)
+    import torch
+
+    print(f"workload: LSTM autoencoder 28x28 rows, LSTM 100 -> 30 -> repeat 28 -> LSTM 100 -> Dense 28, MSE, "
+          f"Adam 1e-3, batch {BATCH}, {args.batches} batches per round")
+    print(f"numpy {np.__version__}, torch {torch.__version__}, scratchae {sa.__version__}; "
+          f"median of {args.repeats} rounds after one warm-up, interleaved\n")
+    print("| threads | scratchae ms/step | torch ms/step | scratchae / torch | scratchae s/epoch | torch s/epoch |")
+    print("|---|---|---|---|---|---|")
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        with threadpool_limits(threads):
+            ours, model = scratchae_runner(xbs)
+            med = interleaved({"scratchae": ours, "torch": torch_runner(torch, model, xbs)}, args.repeats)
+        a, b = (med[k] / args.batches for k in ("scratchae", "torch"))
+        print(f"| {threads} | {a * 1e3:.1f} | {b * 1e3:.1f} | {a / b:.2f} | {a * STEPS_PER_EPOCH:.0f} | "
+              f"{b * STEPS_PER_EPOCH:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
