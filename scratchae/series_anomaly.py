@@ -116,6 +116,7 @@ def run(cfg):
     """Run what ``cfg`` says and write the run folder; returns the result rows."""
     xp = gpu_xp() if cfg["gpu"] else cpu_xp
     one = cfg["dataset"] != "series135"
+    cfg["models"] = list(dict.fromkeys(cfg["models"]))  # each detector once, in the order given
     for key in ("epochs", "batch_size"):
         cfg[key] = cfg[key] or DEFAULTS[key if one else f"series135_{key}"]
     out = prepare_out(cfg["out"])
