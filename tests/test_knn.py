@@ -11,7 +11,7 @@ from scratchae.knn import knn_predict, nearest, vote
 def brute_force(x_train, y_train, x_test, k, classes):
     """The plain computation: distances from differences, nearest first (ties to the lower index), then the
     vote, with a tied count going to the class of the nearest neighbour among the tied classes."""
-    d = ((x_test[:, None, :] - x_train[None, :, :]) ** 2).sum(axis=2)  # (M, N)
+    d = np.stack([((x_train - q) ** 2).sum(axis=1) for q in x_test])  # (M, N), one test row at a time
     idx = np.argsort(d, axis=1, kind="stable")[:, :k]
     out = []
     for row in y_train[idx]:
