@@ -375,7 +375,7 @@ print(inspect.getsource(softmax_regression))
 # %%
 from scratchae.probe import evaluate_features
 
-STEPS = 300 if QUICK else 3000
+STEPS = 200 if QUICK else 3000
 COUNTS = (100, 1000, N_TRAIN)
 order = np.random.default_rng(0).permutation(N_TRAIN)  # the n labelled images are order[:n]
 yd_train, yd_test = to_device(y_train, xp), to_device(y_test, xp)
