@@ -65,8 +65,9 @@ def test_the_table_is_what_numpy_computes(run_dir, small_data, capsys):
             assert float(r["accuracy"]) == pytest.approx(np.mean(pred == y_test), abs=1 / N_TEST + 1e-9), r
         else:  # refit with the reported choice on the standardized features, predict with NumPy
             f_train, f_test = sets[r["features"]]
-            mean, scale = f_train.mean(0), np.sqrt(f_train.var(0).mean())
-            z_train, z_test = (f_train - mean) / scale, (f_test - mean) / scale
+            mean, std = f_train.mean(0), f_train.std(0)
+            std[std == 0] = 1
+            z_train, z_test = (f_train - mean) / std, (f_test - mean) / std
             idx = order[: int(r["labels"])]
             fit, _ = softmax_regression(z_train[idx].astype(np.float32), y_train[idx], steps=int(r["steps"]),
                                         batch_size=min(256, len(idx)), weight_decay=float(r["weight_decay"]))
