@@ -411,7 +411,9 @@ for name, accs in table.items():
 # on 784 numbers has more directions to separate the classes than one on 32. The autoencoder's code helps
 # neither here, even with 100 labels, where codes are said to help most. It reconstructs better than PCA-32, but
 # a code trained only to reconstruct is not trained to put digits of one class close together: nothing in the
-# loss asks for that, and Euclidean distance between codes is not what the decoder uses. Your quick-mode table
+# loss asks for that, and Euclidean distance between codes is not what the decoder uses. The VAE of lesson 13
+# is different: its KL term pulls the codes into one smooth cloud, and its 20-number mean code (3 epochs) gives
+# k-NN 75.90% with 100 labels and 91.93% with 1,000, ahead of both PCA-32 and the pixels. Your quick-mode table
 # has the same three rows; compare them with these, and remember that its autoencoder trained for two epochs.
 #
 # ## Two maps of the same codes
