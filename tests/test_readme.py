@@ -183,6 +183,7 @@ def parser_flags(*modules):
     ("scratchae.anomaly", ["scratchae.anomaly"]),
     ("scratchae.download", ["scratchae.download"]),
     ("scratchae.series_anomaly", ["scratchae.series_anomaly"]),
+    ("scratchae.features", ["scratchae.features"]),
 ])
 def test_commands_doc_lists_every_flag(command, modules):
     section = section_text(COMMANDS, slug(command))
