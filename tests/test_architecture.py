@@ -15,13 +15,15 @@ MODULES = sorted(path.stem for path in PACKAGE.glob("*.py") if path.stem != "__i
 # Host-side modules: they read files, draw host random numbers, save, plot, rank scores or run a command.
 # Every other module is math or runs math, and sees arrays only through xp.
 NUMPY_ALLOWED = {"backend", "data", "serialize", "gradcheck", "metrics", "plots", "anomaly_plots", "cli", "anomaly"}
+NUMPY_ALLOWED |= {"features"}  # the features command: host permutations for the labelled subsets, the tables
 COMMANDS = {"train", "anomaly", "download"}
+COMMANDS |= {"features"}
 # The floors of docs/architecture.md: a module imports from its own floor or a lower one, never a higher one.
 FLOORS = [
     {"backend", "data", "standin"},  # arrays and data
     {"layers", "im2col", "conv_fast", "conv", "pooling", "losses", "optim", "gradcheck"},  # the math
     {"models", "training"},  # models and the plain step
-    {"denoise", "sparse", "vae", "pca"},  # the variants and the linear baseline
+    {"denoise", "sparse", "vae", "pca"} | {"classify", "knn", "probe"},  # the variants, the linear baseline, the probes
     {"serialize", "fit", "metrics", "plots", "anomaly_plots", "exercises"},  # saving, the loop, figures, scores
     {"cli", "presets", "recipes"},  # what the commands share
     COMMANDS,
