@@ -182,6 +182,7 @@ def parser_flags(*modules):
     ("scratchae.train", ["scratchae.train"]),
     ("scratchae.anomaly", ["scratchae.anomaly"]),
     ("scratchae.download", ["scratchae.download"]),
+    ("scratchae.features", ["scratchae.features"]),
 ])
 def test_commands_doc_lists_every_flag(command, modules):
     section = section_text(COMMANDS, slug(command))
