@@ -42,7 +42,7 @@ PRESETS = {
     # pixels, LSTM 100 -> LSTM 30 -> RepeatVector -> LSTM 100 -> time-distributed Dense 28, MSE, batch 32, 10
     # epochs, validated on the last 5,000 training images (the book: Nadam; here Adam 1e-3).
     "seq2seq": {"model": "lstm", "dataset": "fashion-mnist", "loss": "mse", "epochs": 10, "batch_size": 32,
-                "lr": 1e-3, "validation": 5000},
+                "lr": 2e-3, "validation": 5000},
 }
 DIMS_MODELS = {"dense", "vae"}  # the models whose widths --dims sets; the conv models have fixed shapes
 # What may change when resuming; the rest is the run's.

@@ -123,7 +123,7 @@ def test_nan_loss_stops_with_advice_and_keeps_the_last_checkpoint(tmp_path, caps
     monkeypatch.setattr(losses.MSE, "forward", poisoned)
     assert run_main("--resume", out / "checkpoint.npz", "--epochs", 2, "--quiet") == 1
     err = capsys.readouterr().err
-    assert "loss became nan at epoch 2, step 2" in err and "smaller --lr than 0.001" in err and "Traceback" not in err
+    assert "loss became nan at epoch 2, step 2" in err and "smaller --lr than 0.002" in err and "Traceback" not in err
     assert (out / "checkpoint.npz").read_bytes() == good
 
 
