@@ -69,9 +69,10 @@ class BCE:
         return -get_xp(ll).sum(ll) / _divisor(pred, self.reduction)
 
     def per_image(self, pred, target):
-        """pred, target: (N, D) -> (N,): each row's loss, its mean ("pixel") or sum ("image") over the row."""
+        """pred, target: (N, ...) -> (N,): each example's loss, its mean ("pixel") or sum ("image") over the example."""
         ll = self.log_likelihood(pred, target)
         xp = get_xp(ll)
+        ll = xp.reshape(ll, (ll.shape[0], -1))  # (N, numbers per example): images (N, D), sequences (N, T, D)
         return -xp.mean(ll, axis=1) if self.reduction == "pixel" else -xp.sum(ll, axis=1)
 
     def backward(self):
@@ -120,10 +121,10 @@ class MSE:
         return xp.sum(self.diff * self.diff) / _divisor(pred, self.reduction)
 
     def per_image(self, pred, target):
-        """pred, target: (N, D) -> (N,): each row's squared error, its mean ("pixel") or sum ("image") over the row."""
+        """pred, target: (N, ...) -> (N,): each example's squared error, its mean ("pixel") or sum ("image") over it."""
         _check_pair(self, pred, target)
         xp = get_xp(pred, target)
-        d = pred - target
+        d = xp.reshape(pred - target, (pred.shape[0], -1))  # (N, numbers per example)
         return xp.mean(d * d, axis=1) if self.reduction == "pixel" else xp.sum(d * d, axis=1)
 
     def backward(self):

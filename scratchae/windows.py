@@ -6,6 +6,8 @@ offsets of a window and copy one slice each, as im2col and col2im loop over a ke
 """
 from .backend import device_of, get_xp
 from .data import batch_slices
+from .losses import MSE
+from .training import reconstruction_errors
 
 
 def sliding_windows(s, w):
@@ -51,12 +53,7 @@ def nearest_distances(queries, references, batch_size=1000):
 def mean_squared_errors(model, x, batch_size=500):
     """Each example's mean squared reconstruction error over all its numbers (any shape after the first axis).
 
-    e_i = mean over (t, d) of (model(x)_itd - x_itd)^2.  x: (N, ...) -> e: (N,), on x's device.
+    e_i = mean over (t, d) of (model(x)_itd - x_itd)^2: training.reconstruction_errors under MSE, whose
+    per_image reduces over every axis after the first.  x: (N, ...) -> e: (N,), on x's device.
     """
-    xp = get_xp(x)
-    parts = []
-    for a, b in batch_slices(x.shape[0], batch_size):
-        xb = x[a:b, ...]
-        d = xp.reshape(model.forward(xb) - xb, (b - a, -1))  # (B, numbers per example)
-        parts.append(xp.mean(d * d, axis=1))
-    return xp.concat(parts)
+    return reconstruction_errors(model, MSE(), x, batch_size)

@@ -94,3 +94,18 @@ def test_reductions_against_numpy_and_gradcheck(backend, rng, record_gradcheck, 
 def test_an_unknown_reduction_is_refused():
     with pytest.raises(ValueError, match="reduction must be 'pixel' or 'image'"):
         MSE(reduction="mean")
+
+
+@pytest.mark.parametrize("reduction", ["pixel", "image"])
+def test_per_image_reduces_over_every_axis_after_the_first(backend, rng, reduction):
+    # A sequence batch (N, T, D) gives each example the loss of its T D numbers, as the flat (N, T D) rows do.
+    p, t = rng.uniform(0.05, 0.95, (3, 4, 2)), rng.uniform(0, 1, (3, 4, 2))
+    ll = t * np.log(p) + (1 - t) * np.log(1 - p)
+    sq = (p - t) ** 2
+    def reduce(a):
+        rows = a.reshape(3, -1)
+        return rows.mean(axis=1) if reduction == "pixel" else rows.sum(axis=1)
+
+    pred, target = backend.asarray(p), backend.asarray(t)
+    np.testing.assert_allclose(host(BCE(reduction=reduction).per_image(pred, target)), -reduce(ll), rtol=1e-12)
+    np.testing.assert_allclose(host(MSE(reduction=reduction).per_image(pred, target)), reduce(sq), rtol=1e-12)
