@@ -4,10 +4,11 @@ Give it run folders of scratchae.train that hold dense autoencoders with differe
 computes the test error of the model and of PCA with as many components as the code has numbers
 (``features.reconstruction_rows``: MSE per pixel, and the squared error summed over an image's 784 pixels, the unit
 of Hinton and Salakhutdinov). It prints one Markdown table, and with --figure draws a few test images over their
-PCA-k and autoencoder-k reconstructions, one block of columns per data set.
+PCA-k and autoencoder-k reconstructions, one block of columns per data set. The table also counts the code's
+dead units: code numbers that are 0 for every test image (a ReLU code can lose units that way; see --code).
 
     for d in mnist fashion-mnist; do for k in 2 8 32 64; do
-      python -m scratchae.train --dataset $d --dims 784 256 128 $k --out runs/sweep-$d-$k
+      python -m scratchae.train --dataset $d --dims 784 256 128 64 $k --code linear --out runs/sweep-$d-$k
     done; done
     python benchmarks/ae_vs_pca.py runs/sweep-* --figure docs/images/ae_vs_pca.png
 """
@@ -21,13 +22,13 @@ from scratchae.features import reconstruction_rows
 from scratchae.fit import load_checkpoint
 from scratchae.pca import pca_fit
 from scratchae.plots import one_per_class, subplots
+from scratchae.training import encode_all
 
 
 def evaluate(folders, columns=8):
-    """One entry per run, sorted by data set and code size: its two error rows and the pictures for the figure.
-
-    pictures: (originals, PCA reconstructions, autoencoder reconstructions), each (columns, 784), of one test
-    image per class.
+    """One entry per run, sorted by data set and code size: its two error rows, its dead code units and the
+    pictures for the figure: (originals, PCA reconstructions, autoencoder reconstructions), each (columns, 784),
+    of one test image per class. Two runs of one data set and code size are refused (the figure has one row each).
     """
     runs, data = [], {}
     for folder in folders:
@@ -42,8 +43,11 @@ def evaluate(folders, columns=8):
         x = x_test[one_per_class(y_test)[:columns]]
         mean, components = pca_fit(x_train, k)
         pictures = (x, mean + ((x - mean) @ components.T) @ components, model.decode(model.encode(x)))
+        dead = int(np.sum(np.all(encode_all(model, x_test) == 0, axis=0)))
+        if any((r["dataset"], r["code_size"]) == (cfg["dataset"], k) for r in runs):
+            raise SystemExit(f"{folder}: a second {cfg['dataset']} run with a code of {k}; give one run per size")
         runs.append({"dataset": cfg["dataset"], "code_size": k, "dims": cfg["dims"], "epochs": epochs_trained(folder),
-                     "rows": rows, "pictures": pictures})
+                     "code": cfg.get("code", "relu"), "dead": dead, "rows": rows, "pictures": pictures})
     return sorted(runs, key=lambda r: (r["dataset"] != "mnist", r["dataset"], r["code_size"]))
 
 
@@ -54,11 +58,13 @@ def epochs_trained(folder):
 
 def table(runs):
     """Markdown: per data set and code size, the test MSE per pixel and squared error per image of PCA and the AE."""
-    lines = ["| data set | code | PCA MSE per pixel | AE MSE per pixel | PCA squared error per image | "
-             "AE squared error per image | AE / PCA |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| data set | code | AE's code | dead units | PCA MSE per pixel | AE MSE per pixel | "
+             "PCA squared error per image | AE squared error per image | AE / PCA |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in runs:
         ae, pca = r["rows"]
-        lines.append(f"| {r['dataset']} | {r['code_size']} | {pca['mse_per_pixel']:.5f} | {ae['mse_per_pixel']:.5f} | "
+        lines.append(f"| {r['dataset']} | {r['code_size']} | {r['code']} | {r['dead']} | "
+                     f"{pca['mse_per_pixel']:.5f} | {ae['mse_per_pixel']:.5f} | "
                      f"{pca['squared_error_per_image']:.2f} | {ae['squared_error_per_image']:.2f} | "
                      f"{ae['mse_per_pixel'] / pca['mse_per_pixel']:.2f} |")
     return "\n".join(lines)
@@ -96,7 +102,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     runs = evaluate(args.runs)
     for r in runs:
-        print(f"{r['dataset']}: {'-'.join(map(str, r['dims']))} and the mirror, {r['epochs']} epochs")
+        print(f"{r['dataset']}: {'-'.join(map(str, r['dims']))} and the mirror, {r['code']} code, {r['epochs']} epochs")
     print(table(runs))
     if args.figure:
         figure(runs, args.figure)

@@ -95,15 +95,20 @@ class Autoencoder:
         return {"type": "Autoencoder", "encoder": self.encoder.spec(), "decoder": self.decoder.spec()}
 
 
-def dense_autoencoder(dims=(784, 256, 128, 64, 32, 32), *, rng=None, xp=None, device=None, dtype="float32"):
+def dense_autoencoder(dims=(784, 256, 128, 64, 32, 32), *, code="relu", rng=None, xp=None, device=None,
+                      dtype="float32"):
     """The reference dense autoencoder: Dense+ReLU down ``dims``, then the mirror back up, Sigmoid on the output.
 
     dims=(784, 256, 128, 64, 32, 32): encoder 784-256-128-64-32-32 with ReLU after every Dense (the latent too),
     decoder 32-32-64-128-256-784 with ReLU after each hidden Dense.  x: (N, dims[0]) -> out: (N, dims[0]) in [0, 1].
+    code="linear" leaves out the ReLU on the latent: the code is the last Dense's output, and no code unit can die
+    (a ReLU unit that is 0 for every image gets no gradient again; with a code of 2 numbers both often do).
     """
     dims = tuple(dims)
     if len(dims) < 2:
         raise ValueError(f"dense_autoencoder: dims must be two or more widths such as (784, 256, 32), got {dims!r}")
+    if code not in ("relu", "linear"):
+        raise ValueError(f"dense_autoencoder: code must be 'relu' or 'linear', got {code!r}")
     for i, d in enumerate(dims):
         check_positive_int("dense_autoencoder", f"dims[{i}]", d)
     rng = make_rng(rng)  # one generator for all layers: each layer gets different weights, reproducibly
@@ -111,6 +116,8 @@ def dense_autoencoder(dims=(784, 256, 128, 64, 32, 32), *, rng=None, xp=None, de
     encoder = []
     for n_in, n_out in zip(dims[:-1], dims[1:]):
         encoder += [Dense(n_in, n_out, **kw), ReLU()]
+    if code == "linear":
+        encoder.pop()  # the latent's ReLU
     up = dims[::-1]
     decoder = []
     for n_in, n_out in zip(up[:-1], up[1:]):

@@ -83,6 +83,11 @@ def settings(args):
         raise UsageError(f"--dims must start with 784, the number of pixels of a 28x28 image, got {cfg['dims'][0]}")
     if cfg["model"] == "dense" and len(cfg["dims"]) < 2:
         raise UsageError("--dims needs at least two widths: the input (784) and the latent size")
+    if cfg["model"] != "dense" and "code" in given:
+        raise UsageError(f"--code sets a dense autoencoder's latent activation; the {cfg['model']} model has its "
+                         "own, drop --code")
+    if cfg["model"] == "dense":
+        cfg.setdefault("code", "relu")
     if cfg["model"] == "vae" and len(cfg["dims"]) < 3:
         raise UsageError("a VAE's --dims needs the input (784), one or more hidden widths and the latent size, "
                          "such as 784 400 20")

@@ -20,7 +20,8 @@ from .vae import KL, dense_vae, evaluate_vae, vae_step
 
 # name -> builder(cfg, xp) -> model with fresh weights; the --model choices
 MODELS = {
-    "dense": lambda cfg, xp: dense_autoencoder(cfg["dims"], rng=cfg["seed"], xp=xp),  # widths cfg["dims"], mirrored
+    # widths cfg["dims"], mirrored; runs saved before --code existed have a ReLU code
+    "dense": lambda cfg, xp: dense_autoencoder(cfg["dims"], code=cfg.get("code", "relu"), rng=cfg["seed"], xp=xp),
     "conv": lambda cfg, xp: conv_autoencoder(rng=cfg["seed"], xp=xp),  # strided convolutions, code 7x7x64
     "conv-pool": lambda cfg, xp: conv_pool_autoencoder(rng=cfg["seed"], xp=xp),  # MaxPool2D and UpSampling2D
     "tf-denoiser": lambda cfg, xp: tf_denoiser(rng=cfg["seed"], xp=xp),  # the TensorFlow tutorial's
@@ -113,6 +114,8 @@ def model_name(cfg):
         return "-".join(map(str, cfg["dims"])) + " VAE"
     name = "-".join(map(str, cfg["dims"])) if cfg["model"] == "dense" else cfg["model"]
     name += " autoencoder"
+    if cfg.get("code") == "linear":
+        name += " (linear code)"
     if cfg.get("noise") is not None:
         name += f" (denoising, noise {cfg['noise']:g})"
     if cfg.get("sparsity") is not None:

@@ -44,6 +44,10 @@ def build_parser():
     p.add_argument("--lr", type=positive(float), help="Adam learning rate (default: 1e-3)")
     p.add_argument("--dims", type=positive(int), nargs="+", metavar="D",
                    help="encoder widths from input to latent, mirrored by the decoder (default: 784 256 128 64 32 32)")
+    p.add_argument("--code", choices=["relu", "linear"],
+                   help="the dense model's code: relu (the assignment's model: a ReLU after every Dense, the latent "
+                        "too) or linear (no ReLU on the latent, so no code unit can die; for small codes) "
+                        "(default: relu)")
     p.add_argument("--loss", choices=sorted(LOSSES), help="reconstruction loss, mean per pixel; elbo: the VAE's negative ELBO, nats per "
                                                        "image (default: bce)")
     p.add_argument("--output-bias", choices=["mean", "zero"],

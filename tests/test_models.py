@@ -44,6 +44,23 @@ def test_reference_architecture():
     assert sum(p.size for _, p, _ in model.named_params()) == 2 * (784 * 256 + 256 * 128 + 128 * 64 + 64 * 32 + 32 * 32) + (256 + 128 + 64 + 32 + 32) + (32 + 64 + 128 + 256 + 784)
 
 
+def test_a_linear_code_drops_only_the_latents_relu(backend, rng, record_gradcheck):
+    relu, linear = (dense_autoencoder((20, 8, 3), code=code, rng=0, **backend.kw()) for code in ("relu", "linear"))
+    assert [type(layer).__name__ for layer in linear.encoder.layers] == ["Dense", "ReLU", "Dense"]
+    assert [type(layer).__name__ for layer in linear.decoder.layers] == \
+        [type(layer).__name__ for layer in relu.decoder.layers]
+    for (name, a, _), (name_b, b, _) in zip(relu.named_params(), linear.named_params()):
+        assert name == name_b and np.array_equal(host(a), host(b))  # the same weights from the same seed
+    x = backend.asarray(rng.uniform(0, 1, (40, 20)))
+    z_linear, z_relu = host(linear.encode(x)), host(relu.encode(x))
+    assert np.allclose(np.maximum(z_linear, 0), z_relu) and np.any(z_linear < 0)  # the ReLU code, before its ReLU
+    report = check_model(linear, BCE(), x[:2, ...], x[:2, ...], rng=rng, max_entries=12)
+    record_gradcheck(report)
+    assert_close(report, 1e-7)
+    with pytest.raises(ValueError, match="code must be 'relu' or 'linear', got 'tanh'"):
+        dense_autoencoder((20, 8), code="tanh")
+
+
 @pytest.mark.parametrize("dims", [(784,), (784, 0), (784, 2.5), ()])
 def test_bad_dims_are_a_clear_error(dims):
     with pytest.raises(ValueError, match="dims"):

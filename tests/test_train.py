@@ -56,6 +56,9 @@ def test_run_folder_has_everything(tmp_path, capsys):
     (["--dims", "100", "32"], "--dims must start with 784"),
     (["--epochs", "two"], "is not a number"),
     (["--bogus"], "unrecognized arguments"),
+    (["--code", "tanh"], "invalid choice: 'tanh'"),
+    (["--preset", "keras-conv", "--code", "linear"], "--code sets a dense autoencoder's latent activation"),
+    (["--preset", "vae", "--code", "linear"], "the vae model has its own, drop --code"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(bad, message, capsys):
     assert train.main(bad) == 2
@@ -152,6 +155,23 @@ def test_resume_refuses_to_change_the_run(tmp_path, capsys):
     assert "drop --lr" in capsys.readouterr().err
     assert run_main("--resume", tmp_path / "nope.npz") == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_linear_code_run_saves_resumes_and_keeps_its_code(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_main(*QUICK, "--code", "linear", "--epochs", 1, "--out", out) == 0
+    assert "784-32-8 autoencoder (linear code)" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["code"] == "linear"
+    assert run_main("--resume", out / "checkpoint.npz", "--code", "relu") == 2
+    assert "drop --code" in capsys.readouterr().err
+    assert run_main("--resume", out / "checkpoint.npz", "--epochs", 2) == 0
+    model, _, progress, cfg = load_checkpoint(out / "checkpoint.npz")
+    assert progress.epoch == 2 and cfg["code"] == "linear"
+    assert [type(layer).__name__ for layer in model.encoder.layers] == ["Dense", "ReLU", "Dense"]
+    relu = tmp_path / "relu"
+    assert run_main(*QUICK, "--epochs", 1, "--out", relu) == 0  # the default: the assignment's ReLU code
+    assert json.loads((relu / "config.json").read_text())["code"] == "relu"
+    assert [type(layer).__name__ for layer in load_checkpoint(relu / "checkpoint.npz")[0].encoder.layers][-1] == "ReLU"
 
 
 def test_crash_during_checkpoint_save_leaves_the_old_one(tmp_path, monkeypatch):
