@@ -39,13 +39,13 @@ def evaluate(folders, columns=8):
             data[cfg["dataset"]] = load(cfg["dataset"])
         x_train, _, x_test, y_test = data[cfg["dataset"]]
         k = cfg["dims"][-1]
-        rows = reconstruction_rows(model, x_train, x_test, k, cfg)
-        x = x_test[one_per_class(y_test)[:columns]]
-        mean, components = pca_fit(x_train, k)
-        pictures = (x, mean + ((x - mean) @ components.T) @ components, model.decode(model.encode(x)))
-        dead = int(np.sum(np.all(encode_all(model, x_test) == 0, axis=0)))
         if any((r["dataset"], r["code_size"]) == (cfg["dataset"], k) for r in runs):
             raise SystemExit(f"{folder}: a second {cfg['dataset']} run with a code of {k}; give one run per size")
+        mean, components = pca_fit(x_train, k)  # once: for the table's row and for the figure's pictures
+        rows = reconstruction_rows(model, x_train, x_test, k, cfg, pca=(mean, components))
+        x = x_test[one_per_class(y_test)[:columns]]
+        pictures = (x, mean + ((x - mean) @ components.T) @ components, model.decode(model.encode(x)))
+        dead = int(np.sum(np.all(encode_all(model, x_test) == 0, axis=0)))
         runs.append({"dataset": cfg["dataset"], "code_size": k, "dims": cfg["dims"], "epochs": epochs_trained(folder),
                      "code": cfg.get("code", "relu"), "dead": dead, "rows": rows, "pictures": pictures})
     return sorted(runs, key=lambda r: (r["dataset"] != "mnist", r["dataset"], r["code_size"]))

@@ -44,11 +44,12 @@ def build_parser():
     return p
 
 
-def reconstruction_rows(model, x_train, x_test, code_size, cfg):
+def reconstruction_rows(model, x_train, x_test, code_size, cfg, pca=None):
     """Test error of the run's model and of PCA with as many components as the code has numbers.
 
     Two units: the mean squared error per pixel, and the squared error summed over an image's 784 pixels and
-    averaged over images (Hinton and Salakhutdinov's unit). A VAE reconstructs from its mean code.
+    averaged over images (Hinton and Salakhutdinov's unit). A VAE reconstructs from its mean code. ``pca``, a
+    (mean, components) already fitted on ``x_train`` with ``code_size`` components, saves fitting it again.
     """
     xp = get_xp(x_test)
     parts = []
@@ -59,7 +60,7 @@ def reconstruction_rows(model, x_train, x_test, code_size, cfg):
     rows = [{"model": f"{cfg['model']} autoencoder", "code_size": code_size, "mse_per_pixel": ae,
              "squared_error_per_image": ae * x_test.shape[1]}]
     if code_size <= x_test.shape[1]:  # PCA has at most 784 directions; a conv code of 3136 has no PCA twin
-        mean, components = pca_fit(x_train, code_size)
+        mean, components = pca if pca is not None else pca_fit(x_train, code_size)
         pca = float(np.mean(to_numpy(pca_errors(x_test, mean, components))))
         rows.append({"model": f"PCA-{code_size}", "code_size": code_size, "mse_per_pixel": pca,
                      "squared_error_per_image": pca * x_test.shape[1]})
