@@ -110,9 +110,10 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less
 # Three autoencoders from the library, 784-128-$k$-128-784, with codes of $k$ = 2, 8 and 32 numbers. They train
 # on the same images with the same loss (BCE), optimiser (Adam) and batches. `sa.dense_autoencoder` puts a ReLU
 # on the code too, as the assignment's model does. A code unit that is 0 for every image is *dead* (lesson 06
-# counts them), and with only 2 numbers one dead unit would halve the code. So we drop that last ReLU: the code
-# is the output of a Dense layer. Each model trains for two epochs: on 3,000 images in quick mode (used by the
-# tests), on 15,000 with the full settings. That takes a few seconds on a GPU and a minute or two on a CPU.
+# counts them), and with only 2 numbers one dead unit would halve the code. So we drop that last ReLU with
+# `code="linear"`: the code is the output of a Dense layer. Each model trains for two epochs: on 3,000 images in
+# quick mode (used by the tests), on 15,000 with the full settings. That takes a few seconds on a GPU and a
+# minute or two on a CPU.
 
 # %%
 import matplotlib.pyplot as plt
@@ -135,9 +136,7 @@ y_test = y_test[:1000]
 
 def bottleneck_model(k):
     """784-128-k-128-784 from the library, with no ReLU on the code."""
-    built = sa.dense_autoencoder((784, 128, k), rng=0, xp=xp)
-    encoder = sa.Sequential(built.encoder.layers[:-1])  # Dense, ReLU, Dense: the code is the last Dense's output
-    return sa.Autoencoder(encoder, built.decoder)
+    return sa.dense_autoencoder((784, 128, k), code="linear", rng=0, xp=xp)  # the code: the last Dense's output
 
 
 models, errors = {}, {}

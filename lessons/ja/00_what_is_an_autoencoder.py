@@ -118,7 +118,7 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定します�
 # `sa.dense_autoencoder` は、課題のモデルと同じく、コードにも ReLU を付けます。
 # どの画像でも 0 になるコードのユニットは*死んだ*ユニット（dead unit）です（レッスン 06 で数えます）。
 # 数が 2 個しかないと、死んだユニットが 1 つあるだけでコードが半分になってしまいます。
-# そこで、この最後の ReLU は外します。コードは全結合層の出力そのものです。
+# そこで、`code="linear"` を指定して、この最後の ReLU を外します。コードは全結合層の出力そのものです。
 # どのモデルも 2 エポック学習します。
 # クイックモード（テストで使います）では 3,000 枚、本来の設定では 15,000 枚の画像を使います。
 # GPU なら数秒、CPU なら 1〜2 分かかります。
@@ -144,9 +144,7 @@ y_test = y_test[:1000]
 
 def bottleneck_model(k):
     """784-128-k-128-784 from the library, with no ReLU on the code."""
-    built = sa.dense_autoencoder((784, 128, k), rng=0, xp=xp)
-    encoder = sa.Sequential(built.encoder.layers[:-1])  # Dense, ReLU, Dense。コードは最後の Dense の出力です
-    return sa.Autoencoder(encoder, built.decoder)
+    return sa.dense_autoencoder((784, 128, k), code="linear", rng=0, xp=xp)  # コードは最後の Dense の出力です
 
 
 models, errors = {}, {}
