@@ -61,9 +61,9 @@ def reconstruction_rows(model, x_train, x_test, code_size, cfg, pca=None):
              "squared_error_per_image": ae * x_test.shape[1]}]
     if code_size <= x_test.shape[1]:  # PCA has at most 784 directions; a conv code of 3136 has no PCA twin
         mean, components = pca if pca is not None else pca_fit(x_train, code_size)
-        pca = float(np.mean(to_numpy(pca_errors(x_test, mean, components))))
-        rows.append({"model": f"PCA-{code_size}", "code_size": code_size, "mse_per_pixel": pca,
-                     "squared_error_per_image": pca * x_test.shape[1]})
+        pca_mse = float(np.mean(to_numpy(pca_errors(x_test, mean, components))))
+        rows.append({"model": f"PCA-{code_size}", "code_size": code_size, "mse_per_pixel": pca_mse,
+                     "squared_error_per_image": pca_mse * x_test.shape[1]})
     return rows
 
 
