@@ -5,13 +5,17 @@ the ref that Colab opens and clones in ``[scratchae:lessons] ref``. This script 
 Colab badge and setup cell, in both editions (lessons/en/ and lessons/ja/), and into the badges of the two
 indexes (lessons/README.md and lessons/README.ja.md), then runs ``jupytext --to ipynb --update`` on each lesson,
 which keeps the notebook's cell ids and writes no outputs. Never ``--sync``: it picks a direction by
-file times and can overwrite the .py, which is the source.
+file times and can overwrite the .py, which is the source. Last, it writes each lesson's student edition,
+lessons/student/<edition>/NN_topic.ipynb, from that notebook (lessons/student_edition.py says what it removes).
 """
 import configparser
+import importlib.util
 import pathlib
 import re
 import subprocess
 import sys
+
+import nbformat
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BADGE_SVG = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -76,6 +80,48 @@ def rewrite_index(text, url, ref, name="lessons/README.md"):
     return BADGE.sub(fix, text)
 
 
+def student_path(notebook):
+    """Where the student edition of ``notebook`` (lessons/<edition>/NN_topic.ipynb) lives, in lessons/student/."""
+    return f"lessons/student/{edition_of(notebook)}/{pathlib.PurePosixPath(notebook).name}"
+
+
+def _student_edition():
+    """lessons/student_edition.py, the transforms (loaded by path: lessons/ is not a package)."""
+    path = pathlib.Path(__file__).with_name("student_edition.py")
+    spec = importlib.util.spec_from_file_location("student_edition", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def student_notebook(notebook, self_study, url, ref):
+    """The student edition of ``self_study`` (the nbformat notebook at path ``notebook``): cells transformed by
+    lessons/student_edition.py, each keeping its cell id, and the badge pointed at the student edition's own path."""
+    nb = nbformat.from_dict(self_study)
+    cells = _student_edition().transform(notebook, [(c.cell_type, c.source) for c in nb.cells])
+    kept = []
+    for index, source in cells:  # a cell keeps its source cell's id, so rebuilding gives the same bytes
+        cell = nb.cells[index]
+        cell.source = source
+        kept.append(cell)
+    nb.cells = kept
+    first = nb.cells[0]
+    first.source = BADGE.sub(lambda _: badge(url, ref, student_path(notebook)), first.source, count=1)
+    return nb
+
+
+def write_student(root, notebook, url, ref):
+    """Write the student edition of lesson ``notebook``; returns whether its bytes changed."""
+    self_study = nbformat.read(root / notebook, as_version=4)
+    target = root / student_path(notebook)
+    text = nbformat.writes(student_notebook(notebook, self_study, url, ref)) + "\n"
+    if target.exists() and target.read_text(encoding="utf-8") == text:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return True
+
+
 def main(root=ROOT):
     url, ref = settings(root)
     for name in INDEXES:
@@ -97,6 +143,7 @@ def main(root=ROOT):
         subprocess.run([sys.executable, "-m", "jupytext", "--quiet", "--to", "ipynb", "--update", str(py)], check=True)
         changed = ["badge or clone line"] * (new != text) + ["notebook"] * (ipynb.read_bytes() != before)
         print(f"{notebook}: {' and '.join(changed) + ' updated' if changed else 'unchanged'}")
+        print(f"{student_path(notebook)}: {'updated' if write_student(root, notebook, url, ref) else 'unchanged'}")
 
 
 if __name__ == "__main__":
