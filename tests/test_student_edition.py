@@ -12,7 +12,6 @@ import re
 
 import jupytext
 import matplotlib
-import nbclient
 import nbformat
 import pytest
 
@@ -164,19 +163,17 @@ def test_a_wrong_class_in_the_student_edition_fails_a_check(right, wrong, monkey
     assert failed is not None and "assert" in cells[failed] and "rows" not in namespace
 
 
-def test_the_self_study_classes_pass_every_check_of_the_student_edition(monkeypatch):
+def test_the_self_study_classes_pass_every_check_of_the_student_edition(monkeypatch, tmp_path, capsys):
     nb, mine = lesson_05()
-    for cell, source in zip([c for c in nb.cells if c.cell_type == "code"], pasted(nb, mine)):
-        cell.source = source
-    monkeypatch.setenv("SCRATCHAE_QUICK", "1")  # the kernel inherits it
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                            resources={"metadata": {"path": str(ROOT / "lessons" / "student" / "en")}}).execute()
-    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    failed, namespace = run(pasted(nb, mine), monkeypatch, tmp_path)
+    assert failed is None and namespace["WRITTEN"] is True
+    printed = capsys.readouterr().out
     for line in ("5 of 5 pieces pass their gradient check", "every class is written",
                  "the whole model passes the end-to-end gradient check", "your step is the library's step",
                  "identical reconstructions: True"):
         assert line in printed
-    assert "skipped" not in printed and "not written yet (" not in printed
+    assert "skipped: write your classes first" not in printed and "not written yet (" not in printed
+    assert namespace["rows"][-1]["val"] < 0.9 * namespace["rows"][0]["val"]
 
 
 @pytest.mark.parametrize("cells, problem", [
