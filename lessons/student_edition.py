@@ -98,7 +98,7 @@ def gated(notebook, source, edition):
     if not tree.body:  # comments only: nothing to run
         return source
     out = f"if {GATE}:  {WAITS[edition]}\n" + textwrap.indent(source, "    ") + \
-        f"\nelse:\n    print({SKIPPED[edition]!r})"
+        f'\nelse:\n    print("{SKIPPED[edition]}")'
     if ast.dump(ast.Module(ast.parse(out).body[0].body, [])) != ast.dump(tree):
         fail(notebook, f"indenting the cell that starts {source[:50]!r} changes its code (a multi-line string?)")
     return out
