@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+import array_api_compat
+
 import gpu_cases  # benchmarks/gpu_cases.py: run as python benchmarks/gpu_check.py
 import gpu_runs
 from scratchae.backend import BACKEND_ENV, cpu_xp
@@ -68,6 +70,17 @@ def find_gpu():
         return None, f"CuPy failed on first use: {type(err).__name__}: {str(err).splitlines()[0]}"
 
 
+def device_tools(xp):
+    """(memory pool, sync guard) for ``xp``: CuPy's default pool and allow_synchronize(False); on the
+    array_api_strict stand-in no pool and its flags that refuse data-dependent shapes; (None, None) without."""
+    if xp is None:
+        return None, None
+    if array_api_compat.is_cupy_namespace(xp):
+        import cupy
+        return cupy.get_default_memory_pool(), gpu_cases.cupy_guard
+    return None, gpu_cases.strict_guard
+
+
 def mib(pool):
     """The pool's size in MiB as text ('-' without CuPy); CuPy keeps freed blocks, so this is the peak since
     the last free_all_blocks()."""
@@ -87,7 +100,7 @@ def stage_sync(ctx):
     for name in gpu_cases.CASES:
         ctx.pool and ctx.pool.free_all_blocks()
         try:
-            gpu_cases.audit_steps(name, ctx.xp, lambda: ctx.guard())
+            gpu_cases.audit_steps(name, ctx.xp, ctx.guard)
             rows.append((name, "ok", mib(ctx.pool)))
         except gpu_cases.SyncError as err:
             failed.append(str(err))
@@ -188,19 +201,22 @@ def run_stage(name, ctx, skip=()):
     return result
 
 
+def cells(*values):
+    """One Markdown table row; a | inside a value would end its cell, so it becomes /."""
+    return "| " + " | ".join(str(v).replace("|", "/") for v in values) + " |"
+
+
 def markdown(results, ctx, argv):
     """The report: when and how it ran, one line per stage, then each stage's table."""
-    out = [f"# GPU check, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC", "",
-           f"`python benchmarks/gpu_check.py {' '.join(argv)}`".replace("`python benchmarks/gpu_check.py `",
-                                                                         "`python benchmarks/gpu_check.py`"),
-           "", f"GPU: {'found' if ctx.xp is not None else 'none, ' + ctx.why_not}; commands' short epoch: "
-           f"{ctx.limit} training images.", "", "| stage | status | seconds | detail |", "|---|---|---|---|"]
-    out += [f"| {STAGES[name][0]} | {r.status} | {r.seconds:.1f} | {r.detail.replace('|', '/')} |"
-            for name, r in results.items()]
+    command = " ".join(["python benchmarks/gpu_check.py", *argv])
+    out = [f"# GPU check, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC", "", f"`{command}`", "",
+           f"GPU: {'found' if ctx.xp is not None else 'none, ' + ctx.why_not}; each command's short epoch: "
+           f"{ctx.limit} training images.", "", cells("stage", "status", "seconds", "detail"), "|---|---|---|---|"]
+    out += [cells(STAGES[name][0], r.status, f"{r.seconds:.1f}", r.detail) for name, r in results.items()]
     for name, r in results.items():
         if r.rows:
-            out += ["", f"## {STAGES[name][0]}", "", "| " + " | ".join(r.header) + " |", "|" + "---|" * len(r.header)]
-            out += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in r.rows]
+            out += ["", f"## {STAGES[name][0]}", "", cells(*r.header), "|" + "---|" * len(r.header)]
+            out += [cells(*row) for row in r.rows]
     return "\n".join(out) + "\n"
 
 
@@ -227,9 +243,7 @@ def main(argv=None):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as work:
         ctx = Context(xp, why_not, limit=args.limit, work=pathlib.Path(work), env=env)
-        if xp is not None:
-            import cupy
-            ctx.pool, ctx.guard = cupy.get_default_memory_pool(), gpu_cases.cupy_guard
+        ctx.pool, ctx.guard = device_tools(xp)
         results = {}
         for name in STAGES:
             print(f"== {STAGES[name][0]}", flush=True)

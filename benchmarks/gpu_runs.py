@@ -7,8 +7,6 @@ array_api_strict stand-in that $SCRATCHAE_BACKEND switches on).
 """
 import csv
 import json
-import os
-import pathlib
 import platform
 import shutil
 import subprocess
@@ -20,7 +18,7 @@ import numpy as np
 
 import scratchae
 from scratchae import train
-from scratchae.backend import describe
+from scratchae.backend import describe, gpu_xp
 from scratchae.fit import load_checkpoint
 from scratchae.presets import PRESETS
 
@@ -141,7 +139,7 @@ def cross_resume(work, limit):
         _, _, before, _ = load_checkpoint(work / first / "checkpoint.npz")
         space = json.loads((folder / "config.json").read_text())["versions"]["array_namespace"]
         loss = progress.metrics[-1]["test_loss"]
-        expected_space = "numpy" if then == "cpu" else describe(train.gpu_xp())
+        expected_space = "numpy" if then == "cpu" else describe(gpu_xp())
         problem = ("ran on " + space if space != expected_space else
                    "lost epoch 1's row" if progress.metrics[:1] != before.metrics or progress.epoch != 2 else
                    f"test loss {loss:.6f} vs straight {want:.6f}" if not abs(loss / want - 1) <= 1e-3 else "")
