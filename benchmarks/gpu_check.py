@@ -98,7 +98,8 @@ def stage_sync(ctx):
     """One step of every model twice (the first compiles kernels) with each step inside ctx.guard()."""
     rows, failed = [], []
     for name in gpu_cases.CASES:
-        ctx.pool and ctx.pool.free_all_blocks()
+        if ctx.pool is not None:  # start each model from an empty pool, so its size after is this model's peak
+            ctx.pool.free_all_blocks()
         try:
             gpu_cases.audit_steps(name, ctx.xp, ctx.guard)
             rows.append((name, "ok", mib(ctx.pool)))

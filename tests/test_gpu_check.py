@@ -5,6 +5,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import types
 import warnings
 
 import numpy as np
@@ -164,3 +165,25 @@ def test_setup_cfg_lets_exactly_cupys_benign_warnings_through(message, category)
     warnings.warn(message, category)  # ignored by setup.cfg's filterwarnings (else an error here)
     with pytest.raises(category):
         warnings.warn("a different " + message, category)  # anything else is still an error
+
+
+def test_versions_read_cupy_cuda_and_the_device(monkeypatch):
+    runtime = types.SimpleNamespace(runtimeGetVersion=lambda: 12040, driverGetVersion=lambda: 12080,
+                                    getDeviceProperties=lambda i: {"name": b"Tesla T4", "major": 7, "minor": 5,
+                                                                   "totalGlobalMem": 15 * 2**30 + 2**29})
+    cuda = types.SimpleNamespace(runtime=runtime, Device=lambda: types.SimpleNamespace(id=0))
+    monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(__version__="13.3.0", cuda=cuda))
+    monkeypatch.setattr(gpu_runs, "nvidia_driver", lambda: "550.54.15")
+    rows = dict(gpu_runs.versions(object()))
+    assert rows["numpy"] == np.__version__ and rows["cupy"] == "13.3.0"
+    assert (rows["CUDA runtime"], rows["CUDA driver API"], rows["NVIDIA driver"]) == ("12.4", "12.8", "550.54.15")
+    assert rows["device"] == "Tesla T4, compute capability 7.5, 15.5 GiB"
+    assert "device" not in dict(gpu_runs.versions(None))  # CuPy without a device: its version only
+
+
+def test_a_pytest_stage_is_ok_when_pytest_passes_and_failed_with_its_last_line_when_not():
+    env = subprocess_env()
+    passed = gpu_check.pytest_stage(["tests/test_gpu_check.py::test_bad_flags_are_one_line_and_exit_2"], env, 300)
+    assert passed.status == "ok" and passed.detail.startswith("exit 0: 1 passed")
+    missing = gpu_check.pytest_stage(["tests/no_such_file.py"], env, 300)
+    assert missing.status == "failed" and missing.detail.startswith("exit 4: ") and "no_such_file" in missing.detail
