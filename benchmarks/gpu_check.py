@@ -2,14 +2,14 @@
 
     python benchmarks/gpu_check.py --out gpu_check.md
 
-Stages, each reported as ok, failed (with a one-line reason) or skipped (with why): versions and the device; one
-step of every model the commands train under cupyx.allow_synchronize(False); 50 steps of each on NumPy and on
-CuPy from the same weights and batches (losses within 1e-3 relative); every preset of scratchae.train and the
-anomaly commands with --gpu for one short epoch (seconds per epoch, peak memory of CuPy's pool); a GPU
-checkpoint resumed on the CPU and a CPU checkpoint on the GPU; `pytest -m gpu`; lesson 08 at full settings and
-lessons 04, 09, 13 and 15 in quick mode. Without CuPy or a device every stage after the versions is skipped and
-the command exits 0; on a GPU it exits 1 when a stage failed, 2 on a bad flag. The report is rewritten after
-every stage, so a run cut short keeps what finished.
+Stages, each reported as ok, failed (with a one-line reason) or skipped (with why): versions and the device; two
+steps of every model the commands train under cupyx.allow_synchronize(False); 50 steps of each on NumPy and on
+CuPy from the same weights and batches (losses within 1e-3 relative); every preset of scratchae.train, the
+anomaly commands and the features command with --gpu, each for one short epoch (seconds per epoch, peak memory
+of CuPy's pool); a GPU checkpoint resumed on the CPU and a CPU checkpoint on the GPU; `pytest -m gpu`; lesson 08
+at full settings and lessons 04, 09, 13 and 15 in quick mode. Without CuPy or a device every stage after the
+versions is skipped and the command exits 0; on a GPU it exits 1 when a stage failed, 2 on a bad flag. The
+report is rewritten after every stage, so a run cut short keeps what finished.
 """
 import dataclasses
 import datetime
@@ -128,10 +128,11 @@ def stage_compare(ctx, steps=50):
 
 def stage_commands(ctx, commands=None):
     rows, bad = [], []
-    for label, argv in commands or gpu_runs.commands(ctx.limit):
-        run = gpu_runs.run_command(argv, ctx.work / label.replace(" ", "_"), ctx.env)
+    for label, argv, out in commands or gpu_runs.commands(ctx.limit, ctx.work):
+        run = gpu_runs.run_command(argv, out, ctx.env)
         bad += [] if run["status"] == "ok" else [f"{label}: {run['status']}"]
-        rows.append((f"`python -m {' '.join(argv)} --gpu`", run["status"], run["images"], run["seconds"],
+        shown = " ".join(str(a).replace(str(ctx.work), "$WORK") for a in argv)  # no machine paths in the report
+        rows.append((f"`python -m {shown} --gpu`", run["status"], run["images"], run["seconds"],
                      run["per_s"], run["full_epoch"], run["pool"]))
     detail = f"{len(rows) - len(bad)} of {len(rows)} commands finished one short epoch" + \
              (f"; first failure: {bad[0]}" if bad else "")

@@ -71,21 +71,28 @@ def nvidia_driver():
     return done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else "unknown"
 
 
-def commands(limit):
-    """[(label, argv after python -m)]: every preset of scratchae.train and the anomaly commands, one short epoch."""
+def commands(limit, work):
+    """[(label, argv after python -m, run folder)]: every preset of scratchae.train, the anomaly commands, and
+    scratchae.features on the reference run's folder, each for one short epoch (or a few hundred steps)."""
     short = ["--epochs", "1", "--quiet"]
     runs = [(f"train {name}", ["scratchae.train", "--preset", name, "--limit", str(limit), *short]) for name in PRESETS]
-    return runs + [("anomaly", ["scratchae.anomaly", "--normal", "1", "--limit", str(limit), *short]),
-                   ("series ItalyPowerDemand", ["scratchae.series_anomaly", "--dataset", "ItalyPowerDemand", *short]),
-                   ("series 135", ["scratchae.series_anomaly", "--dataset", "series135", *short])]
+    runs += [("anomaly", ["scratchae.anomaly", "--normal", "1", "--limit", str(limit), *short]),
+             ("series ItalyPowerDemand", ["scratchae.series_anomaly", "--dataset", "ItalyPowerDemand", *short]),
+             ("series 135", ["scratchae.series_anomaly", "--dataset", "series135", *short])]
+    found = [(label, [*argv, "--out", str(work / label.replace(" ", "_"))], work / label.replace(" ", "_"))
+             for label, argv in runs]
+    reference = work / "train_reference"  # features reads a finished run and writes into its folder
+    return found + [("features", ["scratchae.features", str(reference), "--labels", "100", "1000", "--steps", "300"],
+                     reference)]
 
 
 def run_command(argv, out, env, timeout=300):
-    """Run ``python -m argv --gpu --out out``; returns its status and, from metrics.csv where the command writes
-    one, the epoch's images, seconds and images/s, the full epoch's estimated seconds, and the pool's peak MiB."""
+    """Run ``python -m argv --gpu`` (argv names its run folder ``out``); returns its status and, from metrics.csv
+    where the command writes one, the epoch's images, seconds and images/s, the full epoch's estimated seconds,
+    and the pool's peak MiB."""
     out.mkdir(parents=True, exist_ok=True)
-    pool_file = out.parent / f"{out.name}.pool"
-    cmd = [sys.executable, "-c", PROBE, *argv, "--gpu", "--out", str(out)]
+    pool_file = out.parent / f"{out.name}.{argv[0]}.pool"
+    cmd = [sys.executable, "-c", PROBE, *argv, "--gpu"]
     start = time.perf_counter()
     try:
         done = subprocess.run(cmd, env={**env, POOL_ENV: str(pool_file)}, capture_output=True, text=True,
@@ -98,7 +105,7 @@ def run_command(argv, out, env, timeout=300):
              "per_s": "-", "full_epoch": "-",
              "pool": f"{int(pool_file.read_text()) / 2**20:.0f}" if pool_file.exists() else "-"}
     metrics = out / "metrics.csv"
-    if metrics.exists():  # scratchae.train: the epoch itself, without start-up, data loading and figures
+    if argv[0] == "scratchae.train" and metrics.exists():  # the epoch itself, without start-up, data and figures
         with open(metrics, newline="") as fh:
             row = list(csv.DictReader(fh))[-1]
         per_s, seconds = float(row["images_per_s"]), float(row["seconds"])

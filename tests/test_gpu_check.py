@@ -131,15 +131,30 @@ def test_the_comparison_fails_a_model_beyond_1e_3_or_not_a_number(found, status,
 
 def test_the_commands_stage_runs_a_preset_with_gpu_and_reads_its_epoch(tmp_path):
     ctx = gpu_check.Context(None, "", work=tmp_path, env=subprocess_env(SCRATCHAE_BACKEND="standin"))
-    good = ["scratchae.train", "--preset", "reference", "--limit", "256", "--epochs", "1", "--quiet"]
-    result = gpu_check.stage_commands(ctx, [("train reference", good), ("bad", ["scratchae.train", "--preset", "x"])])
+    out = tmp_path / "train_reference"
+    good = ["scratchae.train", "--preset", "reference", "--limit", "256", "--epochs", "1", "--quiet", "--out", str(out)]
+    bad = ["scratchae.train", "--preset", "x", "--out", str(tmp_path / "bad")]
+    result = gpu_check.stage_commands(ctx, [("train reference", good, out), ("bad", bad, tmp_path / "bad")])
     assert result.status == "failed" and "first failure: bad: exit 2: " in result.detail
-    row, bad = result.rows
-    with open(tmp_path / "train_reference" / "metrics.csv", newline="") as fh:
+    row, failed = result.rows
+    with open(out / "metrics.csv", newline="") as fh:
         epoch = next(csv.DictReader(fh))
+    assert row[0] == "`python -m scratchae.train --preset reference --limit 256 --epochs 1 --quiet --out " \
+                     "$WORK/train_reference --gpu`"  # the report names no machine path
     assert row[1:4] == ("ok", 256, f"{float(epoch['seconds']):.2f}")
     assert row[4:] == (f"{float(epoch['images_per_s']):.0f}", f"{60000 / float(epoch['images_per_s']):.1f}", "-")
-    assert bad[1].startswith("exit 2: ") and "--preset" in bad[1]
+    assert failed[1].startswith("exit 2: ") and "--preset" in failed[1]
+
+
+def test_the_commands_cover_every_preset_the_anomaly_commands_and_features(tmp_path):
+    found = {argv[0]: [] for _, argv, _ in gpu_runs.commands(500, tmp_path)}
+    for _, argv, out in gpu_runs.commands(500, tmp_path):
+        found[argv[0]].append(argv[1:])
+        assert str(out) in argv  # each names the run folder it writes (features: the reference run's)
+    assert sorted(a[1] for a in found["scratchae.train"]) == sorted(train.PRESETS)
+    assert all(a[a.index("--epochs") + 1] == "1" and a[a.index("--limit") + 1] == "500" for a in found["scratchae.train"])
+    assert [a[a.index("--dataset") + 1] for a in found["scratchae.series_anomaly"]] == ["ItalyPowerDemand", "series135"]
+    assert found["scratchae.features"][0][0] == str(tmp_path / "train_reference") and len(found["scratchae.anomaly"]) == 1
 
 
 def test_checkpoints_cross_devices_on_the_standin_and_a_run_on_the_wrong_device_fails(tmp_path, standin, monkeypatch):
