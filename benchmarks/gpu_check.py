@@ -67,7 +67,13 @@ def find_gpu():
     except GPUUnavailableError as err:
         return None, err.reason
     except Exception as err:  # a CuPy that imports and sees a device but fails on its first allocation
-        return None, f"CuPy failed on first use: {type(err).__name__}: {str(err).splitlines()[0]}"
+        return None, f"CuPy failed on first use: {one_line(err)}"
+
+
+def one_line(err):
+    """An exception as one line: its type and the first line of its message."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0] if lines else 'no message'}"
 
 
 def device_tools(xp):
@@ -103,9 +109,9 @@ def stage_sync(ctx):
         try:
             gpu_cases.audit_steps(name, ctx.xp, ctx.guard)
             rows.append((name, "ok", mib(ctx.pool)))
-        except gpu_cases.SyncError as err:
-            failed.append(str(err))
-            rows.append((name, f"failed: {err}", mib(ctx.pool)))
+        except Exception as err:  # SyncError says where a step synchronised; anything else fails this model only
+            failed.append(str(err) if isinstance(err, gpu_cases.SyncError) else f"{name}: {one_line(err)}")
+            rows.append((name, f"failed: {failed[-1]}", mib(ctx.pool)))
     detail = f"{len(rows) - len(failed)} of {len(rows)} models step without a host synchronisation"
     return Result("failed" if failed else "ok", f"{detail}; first: {failed[0]}" if failed else detail,
                   ("model", "two steps under the guard", "pool MiB"), rows)
@@ -114,7 +120,12 @@ def stage_sync(ctx):
 def stage_compare(ctx, steps=50):
     rows, bad = [], []
     for name in gpu_cases.CASES:
-        a, b, worst = gpu_cases.compare_steps(name, cpu_xp, ctx.xp, steps)
+        try:
+            a, b, worst = gpu_cases.compare_steps(name, cpu_xp, ctx.xp, steps)
+        except Exception as err:  # this model fails; the others are still compared
+            bad.append(f"{name} ({one_line(err)})")
+            rows.append((name, "-", "-", "-", "-", "-", f"failed: {one_line(err)}"))
+            continue
         ok = worst <= gpu_cases.TOLERANCE  # False for NaN too
         bad += [] if ok else [f"{name} {worst:.1e}"]
         rows.append((name, f"{a[0]:.6g}", f"{b[0]:.6g}", f"{a[-1]:.6g}", f"{b[-1]:.6g}", f"{worst:.1e}",
@@ -158,7 +169,9 @@ def pytest_stage(args, env, timeout):
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     last = lines[-1].strip("= ") if lines else "no output"
     print("\n".join(lines[-15:]))
-    return Result("ok" if done.returncode == 0 else "failed", f"exit {done.returncode}: {last}")
+    failures = [(line,) for line in lines if line.startswith(("FAILED ", "ERROR "))]  # pytest's summary (-ra)
+    return Result("ok" if done.returncode == 0 else "failed", f"exit {done.returncode}: {last}",
+                  ("what failed",), failures[:30])
 
 
 def stage_pytest_gpu(ctx):
@@ -197,8 +210,7 @@ def run_stage(name, ctx, skip=()):
     try:
         result = function(ctx)
     except Exception as err:  # one stage's crash is reported and the others still run
-        lines = str(err).strip().splitlines()
-        result = Result("failed", f"{type(err).__name__}: {lines[0] if lines else 'no message'}")
+        result = Result("failed", one_line(err))
     result.seconds = time.perf_counter() - start
     return result
 

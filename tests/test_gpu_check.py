@@ -196,9 +196,37 @@ def test_versions_read_cupy_cuda_and_the_device(monkeypatch):
     assert "device" not in dict(gpu_runs.versions(None))  # CuPy without a device: its version only
 
 
-def test_a_pytest_stage_is_ok_when_pytest_passes_and_failed_with_its_last_line_when_not():
+def test_a_pytest_stage_is_ok_when_pytest_passes_and_lists_what_failed_when_not(tmp_path):
     env = subprocess_env()
     passed = gpu_check.pytest_stage(["tests/test_gpu_check.py::test_bad_flags_are_one_line_and_exit_2"], env, 300)
-    assert passed.status == "ok" and passed.detail.startswith("exit 0: 1 passed")
-    missing = gpu_check.pytest_stage(["tests/no_such_file.py"], env, 300)
-    assert missing.status == "failed" and missing.detail.startswith("exit 4: ") and "no_such_file" in missing.detail
+    assert passed.status == "ok" and passed.detail.startswith("exit 0: 1 passed") and passed.rows == []
+    (tmp_path / "test_two.py").write_text("def test_passes():\n    pass\n\n\ndef test_fails():\n    assert 1 == 2\n")
+    failed = gpu_check.pytest_stage([str(tmp_path / "test_two.py")], env, 300)
+    assert failed.status == "failed" and failed.detail.startswith("exit 1: 1 failed, 1 passed")
+    assert len(failed.rows) == 1 and failed.rows[0][0].startswith("FAILED ") and "test_two.py::test_fails" in failed.rows[0][0]
+
+
+def test_one_models_failure_is_its_row_and_the_other_models_still_run(monkeypatch):
+    def audit(name, xp, guard):
+        if name == "syncs":
+            raise gpu_cases.SyncError("syncs: DeviceSynchronized inside a step at losses.py:40 in forward (...)")
+        if name == "crashes":
+            raise ValueError("shapes (2, 3) and (4,) do not match\nmore")
+        return np.zeros(2)
+
+    def compare(name, xa, xb, steps):
+        if name == "crashes":
+            raise ValueError("shapes do not match")
+        return np.ones(2), np.ones(2), 0.0
+    monkeypatch.setattr(gpu_cases, "CASES", ("syncs", "crashes", "fine"))
+    monkeypatch.setattr(gpu_cases, "audit_steps", audit)
+    monkeypatch.setattr(gpu_cases, "compare_steps", compare)
+    sync = gpu_check.stage_sync(gpu_check.Context(cpu_xp, ""))
+    assert sync.status == "failed" and sync.detail.startswith("1 of 3 models step without a host synchronisation; "
+                                                              "first: syncs: DeviceSynchronized inside a step at")
+    assert [r[1] for r in sync.rows] == ["failed: syncs: DeviceSynchronized inside a step at losses.py:40 in "
+                                         "forward (...)", "failed: crashes: ValueError: shapes (2, 3) and (4,) do "
+                                         "not match", "ok"]
+    compared = gpu_check.stage_compare(gpu_check.Context(cpu_xp, ""))
+    assert compared.status == "failed" and [r[-1] for r in compared.rows] == [
+        "ok", "failed: ValueError: shapes do not match", "ok"]
