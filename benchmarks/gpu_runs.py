@@ -82,8 +82,8 @@ def commands(limit, work):
     found = [(label, [*argv, "--out", str(work / label.replace(" ", "_"))], work / label.replace(" ", "_"))
              for label, argv in runs]
     reference = work / "train_reference"  # features reads a finished run and writes into its folder
-    return found + [("features", ["scratchae.features", str(reference), "--labels", "100", "1000", "--steps", "300"],
-                     reference)]
+    features = ["scratchae.features", str(reference), "--features", "code", "--labels", "100", "1000", "--steps", "300"]
+    return found + [("features", features, reference)]
 
 
 def run_command(argv, out, env, timeout=300):
