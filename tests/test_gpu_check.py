@@ -1,5 +1,6 @@
 """benchmarks/gpu_check.py here, without a GPU: the whole command skips with reasons, and each stage's logic runs
 against NumPy and the array_api_strict stand-in in place of CuPy (the stand-in refuses what makes CuPy wait)."""
+import contextlib
 import csv
 import os
 import pathlib
@@ -230,3 +231,25 @@ def test_one_models_failure_is_its_row_and_the_other_models_still_run(monkeypatc
     compared = gpu_check.stage_compare(gpu_check.Context(cpu_xp, ""))
     assert compared.status == "failed" and [r[-1] for r in compared.rows] == [
         "ok", "failed: ValueError: shapes do not match", "ok"]
+
+
+def test_the_cupy_guard_refuses_synchronisation_inside_and_hides_only_its_deprecation_warning(monkeypatch):
+    state = {"allowed": True}
+
+    @contextlib.contextmanager
+    def allow_synchronize(allow):  # as CuPy 10-14's: warns at every use, then sets a thread-local flag
+        warnings.warn("cupyx.allow_synchronize will be removed in future releases as it is not possible to "
+                      "reliably detect synchronizations.")
+        old, state["allowed"] = state["allowed"], allow
+        try:
+            yield
+        finally:
+            state["allowed"] = old
+    monkeypatch.setitem(sys.modules, "cupyx", types.SimpleNamespace(allow_synchronize=allow_synchronize))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # stricter than setup.cfg, which lets this warning through
+        with gpu_cases.cupy_guard():
+            assert state["allowed"] is False
+            with pytest.raises(UserWarning, match="a step's own"):
+                warnings.warn("a step's own warning still shows")
+    assert state["allowed"] is True
