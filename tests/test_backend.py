@@ -112,7 +112,7 @@ class FakeDeviceArray:
     (lambda n: (_ for _ in ()).throw(MemoryError("cudaErrorMemoryAllocation: out of memory")), "out of memory"),
     (lambda n: FakeDeviceArray(RuntimeError("cudaErrorNoKernelImageForDevice")), "cudaErrorNoKernelImageForDevice"),
     (lambda n: FakeDeviceArray(5), "gave 5, not 6"),
-])
+], ids=["allocation fails", "kernel fails", "wrong result"])
 def test_pick_xp_falls_back_when_the_device_cannot_allocate_or_run(monkeypatch, arange, reason):
     monkeypatch.setitem(sys.modules, "cupy", fake_cupy_with_a_device(arange))
     with pytest.raises(GPUUnavailableError, match="could not allocate or run a kernel"):
