@@ -1,7 +1,7 @@
 """A test tool, not a user feature: array_api_strict dressed as a strict GPU that counts the work of a step.
 
 ``namespace()`` returns an array namespace whose arrays wrap array_api_strict arrays on ``Device("device1")`` (as
-standin.py's do). Inside ``audit.step()`` they refuse what makes CuPy wait for the device: boolean-mask indexing
+standin.py's do). Inside ``ns.audit.step()`` they refuse what makes CuPy wait for the device: boolean-mask indexing
 and other data-dependent shapes (array_api_strict's own flag), and any host conversion (float(), int(), bool(),
 np.asarray, backend.to_numpy), and the functions in CUPY_SYNCS, which synchronise on CuPy only; each refusal
 raises SyncError naming the call. Everywhere they count:
@@ -30,11 +30,9 @@ _Raw = type(array_api_strict.asarray(0.0))  # array_api_strict's array class (no
 HOST = array_api_strict.Device("CPU_DEVICE")
 INPLACE = ("__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__", "__ipow__",
            "__imatmul__", "__iand__", "__ior__", "__ixor__", "__ilshift__", "__irshift__")
-OPERATORS = ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
-             "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__",
-             "__rmatmul__", "__and__", "__rand__", "__or__", "__ror__", "__xor__", "__rxor__", "__lshift__",
-             "__rlshift__", "__rshift__", "__rrshift__", "__neg__", "__pos__", "__abs__", "__invert__", "__lt__",
-             "__le__", "__gt__", "__ge__", "__eq__", "__ne__")
+OPERATORS = tuple(f"__{r}{op}__" for op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and",
+                                             "or", "xor", "lshift", "rshift") for r in ("", "r"))
+OPERATORS += tuple(f"__{op}__" for op in ("neg", "pos", "abs", "invert", "lt", "le", "gt", "ge", "eq", "ne"))
 HOST_CONVERSIONS = ("__float__", "__int__", "__bool__", "__index__", "__complex__", "__array__", "__dlpack__")
 # Functions that NumPy and array_api_strict run in one pass but that array_api_compat 1.16's CuPy namespace (what
 # backend.gpu_xp returns) builds on boolean-mask assignment, out[mask] = ..., for which CuPy reads the mask's count
@@ -54,12 +52,11 @@ class Audit:
 
     def __init__(self):
         self.in_step = False
-        self.ops, self.uploads, self.reads = 0, 0, 0
-        self.by_name = Counter()  # op name -> count, for reading where a step's work goes
+        self.reset()
 
     def reset(self):
         self.ops, self.uploads, self.reads = 0, 0, 0
-        self.by_name.clear()
+        self.by_name = Counter()  # op name -> count, for reading where a step's work goes
 
     def count(self, name):
         self.ops += 1
@@ -106,6 +103,12 @@ def _raw_arrays(args, kw):
     return found
 
 
+def _has_mask(key):
+    """True where an index holds a boolean array (alone or in a tuple): its result's shape depends on the data."""
+    keys = key if isinstance(key, tuple) else (key,)
+    return any(isinstance(k, Counted) and k.dtype == array_api_strict.bool for k in keys)
+
+
 def _is_view(out, inputs):
     """True where the result's data is an argument's data (a view, or the argument itself): no kernel on CuPy."""
     return any(np.may_share_memory(out._array, a._raw._array) for a in inputs)
@@ -144,12 +147,12 @@ class Counted:
         return self._wrap(self._raw.to_device(device), "to_device", [self])
 
     def __getitem__(self, key):
-        if isinstance(key, Counted) and key.dtype == array_api_strict.bool:
+        if _has_mask(key):
             self._ns.audit.refuse("boolean-mask indexing")
         return self._wrap(self._raw[_unwrap(key)], "getitem", [self])
 
     def __setitem__(self, key, value):
-        if isinstance(key, Counted) and key.dtype == array_api_strict.bool:
+        if _has_mask(key):
             self._ns.audit.refuse("boolean-mask assignment")
         self._raw[_unwrap(key)] = _unwrap(value)
         self._ns.audit.count("setitem")
@@ -203,7 +206,7 @@ def _function(ns, name, make):
             kw["device"] = DEVICE  # creators land on the device, as CuPy's on the current GPU
         inputs = _raw_arrays(args, kw)
         out = make(*_unwrap(args), **{k: _unwrap(v) for k, v in kw.items()})
-        if name == "asarray" and not inputs and not isinstance(args[0], _Raw):
+        if name == "asarray" and not inputs and args and not isinstance(args[0], _Raw):
             ns.audit.uploads += 1  # host data (a NumPy array, a list, a Python number) copied to the device
             return ns._wrap(out, name, inputs, free=True)
         return ns._wrap(out, name, inputs, always=name in CREATORS and name != "empty")

@@ -35,6 +35,7 @@ def test_the_audit_refuses_each_kind_of_sync_inside_a_step(ns):
         "to_numpy": lambda: to_numpy(x),
         "boolean mask": lambda: x[x > 0],
         "boolean assignment": lambda: x.__setitem__(x > 0, 0.0),
+        "boolean mask in a tuple": lambda: x[x[:, 0] > 0, 0:1],
         "clip": lambda: ns.clip(x, 0.0, 1.0),
         "sign": lambda: ns.sign(x),
     }
