@@ -70,7 +70,18 @@ def gpu_xp():
     if count < 1:
         raise GPUUnavailableError("--gpu found CuPy but no CUDA device; drop --gpu to run on the CPU",
                                   reason="CuPy is installed but finds no CUDA device")
-    return array_api_compat.array_namespace(cupy.empty(0))
+    try:  # allocate and run one tiny kernel, read back: a device seen but unusable fails here, not in a step
+        probe = (cupy.arange(3) * 2).sum()
+        value = int(probe.get())  # the read waits for the kernel, so a launch failure surfaces now
+        if value != 6:
+            raise RuntimeError(f"(arange(3) * 2).sum() gave {value}, not 6")
+        return array_api_compat.array_namespace(probe)
+    except Exception as err:  # out of memory, a driver too old for CuPy's kernels, a busy or broken device, ...
+        raise GPUUnavailableError(
+            f"--gpu found a CUDA device but could not allocate or run a kernel on it ({err}); "
+            "drop --gpu to run on the CPU",
+            reason=f"CuPy sees a CUDA device but cannot allocate or run a kernel on it: {err}",
+        ) from None
 
 
 def pick_xp():

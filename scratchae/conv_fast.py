@@ -22,12 +22,25 @@ def im2col_take(x, k, s, out_hw, pads):
     xpad = pad2d(x, pads)
     n, hp, wp, c = xpad.shape
     oh, ow = out_hw
-    dev = device_of(x)
-    rows = xp.reshape(xp.arange(oh, device=dev) * s, (oh, 1, 1, 1)) + xp.reshape(xp.arange(k, device=dev), (1, 1, k, 1))
-    cols = xp.reshape(xp.arange(ow, device=dev) * s, (1, ow, 1, 1)) + xp.reshape(xp.arange(k, device=dev), (1, 1, 1, k))
-    index = xp.reshape(rows * wp + cols, (-1,))  # (oh ow k k,): flat pixel of patch (y, x), tap (i, j)
+    index = patch_index(xp, device_of(x), k, s, out_hw, wp)  # (oh ow k k,)
     patches = xp.take(xp.reshape(xpad, (n, hp * wp, c)), index, axis=1)  # (N, oh ow k k, C)
     return xp.reshape(patches, (n * oh * ow, k * k * c))
+
+
+_PATCH_INDEX = {}  # (namespace, device, k, s, out_hw, wp) -> index: made once, not ten operations every step
+
+
+def patch_index(xp, device, k, s, out_hw, wp):
+    """im2col_take's gather index: (oh ow k k,), entry (y, x, i, j) = (y s + i) wp + x s + j, kept per shape."""
+    key = (xp, str(device), k, s, tuple(out_hw), wp)  # str: a device need not be hashable
+    if key not in _PATCH_INDEX:
+        oh, ow = out_hw
+        rows = xp.reshape(xp.arange(oh, device=device) * s, (oh, 1, 1, 1)) + xp.reshape(xp.arange(k, device=device),
+                                                                                       (1, 1, k, 1))
+        cols = xp.reshape(xp.arange(ow, device=device) * s, (1, ow, 1, 1)) + xp.reshape(xp.arange(k, device=device),
+                                                                                       (1, 1, 1, k))
+        _PATCH_INDEX[key] = xp.reshape(rows * wp + cols, (-1,))  # flat pixel of patch (y, x), tap (i, j)
+    return _PATCH_INDEX[key]
 
 
 def tap_range(i, before, size, s, out):

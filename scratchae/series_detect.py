@@ -5,7 +5,7 @@ autoencoder with a linear output (the series are real numbers, not pixels in [0,
 mean squared reconstruction error of a series. The fourth, for windows of a long series, is the baseline of the
 UCR anomaly archive's authors: the distance of a window to its nearest training window.
 """
-from .backend import device_of, get_xp
+from .backend import device_of, get_xp, make_rng
 from .fit import fit
 from .layers import Dense, ReLU
 from .losses import MSE
@@ -24,7 +24,7 @@ def dense_series_autoencoder(length, hidden, code, *, rng=None, xp=None, device=
 
     x: (N, T) -> z: (N, code) -> out: (N, T).
     """
-    kw = {"rng": rng, "xp": xp, "device": device, "dtype": dtype}
+    kw = {"rng": make_rng(rng), "xp": xp, "device": device, "dtype": dtype}  # one generator: each layer draws anew
     encoder = Sequential([Dense(length, hidden, **kw), ReLU(), Dense(hidden, code, **kw)])
     decoder = Sequential([Dense(code, hidden, **kw), ReLU(), Dense(hidden, length, **kw)])
     return Autoencoder(encoder, decoder)

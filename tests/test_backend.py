@@ -82,3 +82,42 @@ def test_pick_xp_names_a_missing_device(monkeypatch):
     xp, message = pick_xp()
     assert xp is cpu_xp
     assert message.startswith("using NumPy on the CPU (CuPy is installed but finds no usable CUDA device: cudaError")
+
+
+def fake_cupy_with_a_device(arange):
+    """A stand-in ``cupy`` module that sees one CUDA device and whose arange is ``arange``."""
+    runtime = types.SimpleNamespace(getDeviceCount=lambda: 1)
+    return types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=runtime), arange=arange)
+
+
+class FakeDeviceArray:
+    """What the fake cupy.arange returns: arithmetic that works, and a read back whose result is ``value``."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __mul__(self, other):
+        return self
+
+    def sum(self):
+        return self
+
+    def get(self):
+        if isinstance(self.value, Exception):
+            raise self.value
+        return np.asarray(self.value)
+
+
+@pytest.mark.parametrize("arange, reason", [
+    (lambda n: (_ for _ in ()).throw(MemoryError("cudaErrorMemoryAllocation: out of memory")), "out of memory"),
+    (lambda n: FakeDeviceArray(RuntimeError("cudaErrorNoKernelImageForDevice")), "cudaErrorNoKernelImageForDevice"),
+    (lambda n: FakeDeviceArray(5), "gave 5, not 6"),
+], ids=["allocation fails", "kernel fails", "wrong result"])
+def test_pick_xp_falls_back_when_the_device_cannot_allocate_or_run(monkeypatch, arange, reason):
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy_with_a_device(arange))
+    with pytest.raises(GPUUnavailableError, match="could not allocate or run a kernel"):
+        gpu_xp()
+    xp, message = pick_xp()
+    assert xp is cpu_xp
+    assert message.startswith("using NumPy on the CPU (CuPy sees a CUDA device but cannot allocate or run a kernel")
+    assert reason in message and "\n" not in message
