@@ -144,8 +144,13 @@ def check_forward(inp, raw, kind, key, points, extra=()):
 def check_activation_backward(inp, raw, kind, key, points):
     def check():
         note, own = activation_backward(inp, raw, kind, key)
-        return (0.0 if note else points), [note, None if own else ("library_forward", {})]
+        return (0.0 if note else points), [note, library_note(own, [note])]
     return check
+
+
+def library_note(own, notes):
+    """Say that the library's forward stood in, where the student's was wrong and a gradient was compared."""
+    return None if own or not any(n and n[0] == "gradient" for n in notes) else ("library_forward", {})
 
 
 def dense_parts(inp, raw, key):
@@ -181,9 +186,7 @@ def check_dense_backward(inp, raw):
             part_notes = [parts[part] for parts, _ in both if parts[part]]
             earned += 0.0 if part_notes else 4.0
             notes += part_notes
-        if not all(own for _, own in both):
-            notes.append(("library_forward", {}))
-        return earned, notes
+        return earned, notes + [library_note(all(own for _, own in both), notes)]
     return check
 
 
@@ -216,7 +219,7 @@ def check_loss_backward(inp, raw, kind, key, points):
             values = np.array([float(library_forward(kind, pp, t)) for pp in pert])
         note = gradient_note(f"{key}.dpred", need(raw, f"{key}.dpred", p.shape),
                              numeric_from_outputs(values, None, p.shape, h))
-        return (0.0 if note else points), [note, None if own else ("library_forward", {})]
+        return (0.0 if note else points), [note, library_note(own, [note])]
     return check
 
 

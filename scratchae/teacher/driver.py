@@ -21,14 +21,20 @@ def floats(value):
     return _asarray(value, dtype=np.float64).copy()
 
 
+def describe(err):
+    """TypeError: the message (cut at 300 characters), or just the type when there is no message."""
+    text = str(err)[:300]
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
 def run_cells(cells, ns):
     """Execute each cell in one namespace; a cell that raises is recorded and the next one still runs."""
     errors = []
     for index, source in cells:
         try:
-            exec(compile(source, f"<cell {index}>", "exec"), ns)
+            exec(compile(source, f"<code cell {index}>", "exec"), ns)
         except BaseException as err:  # SystemExit too: the setup cell may raise it
-            errors.append(f"cell {index}: {type(err).__name__}: {str(err)[:300]}")
+            errors.append(f"code cell {index}: {describe(err)}")
     return errors
 
 
@@ -188,9 +194,9 @@ def main(cells_path, inputs_path, out_path):
         try:
             found |= {f"{group}.{key}": value for key, value in probe(ns, inp).items()}
         except BaseException as err:
-            where = [f for f in traceback.extract_tb(err.__traceback__) if f.filename.startswith("<cell")]
+            where = [f for f in traceback.extract_tb(err.__traceback__) if f.filename.startswith("<code cell")]
             line = f" ({where[-1].filename[1:-1]}, line {where[-1].lineno})" if where else ""
-            found[f"{group}.error"] = np.array(f"{type(err).__name__}: {str(err)[:300]}{line}")
+            found[f"{group}.error"] = np.array(f"{describe(err)}{line}")
         save(out_path, found)
 
 
