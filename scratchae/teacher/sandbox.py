@@ -5,11 +5,16 @@ MemoryError there), RLIMIT_FSIZE caps any file it writes (its output log include
 process group is killed (SIGKILL), so a loop, a sleep or a grandchild stops too. What the child prints goes to a
 capped log file that the grader keeps for the teacher and never parses.
 
-This contains mistakes and naive cheating, not a determined attacker: the child runs as the same user and could,
-for instance, read other files. For hostile classes, run the grader inside a container or a throwaway account.
+Where the machine allows unprivileged namespaces (most Linux desktops and CI runners), the child also runs under
+``unshare`` in its own user, PID and network namespaces: it sees no other process (so it cannot signal the
+grader or another submission) and has no network. Without them, the child runs as the grader's user and could,
+for instance, signal the grader; the limits above still hold. Neither stops it reading the user's files: for
+hostile classes, run the grader in a container or a throwaway account.
 """
+import functools
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +45,22 @@ def child_env(extra):
     return env | extra
 
 
+NAMESPACES = ("--user", "--map-root-user", "--pid", "--fork", "--kill-child", "--net", "--mount-proc")
+
+
+@functools.cache
+def isolation():
+    """The ``unshare`` command prefix when this machine allows unprivileged namespaces, else ()."""
+    exe = shutil.which("unshare")
+    if exe is None:
+        return ()
+    try:
+        done = subprocess.run([exe, *NAMESPACES, "true"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    return (exe, *NAMESPACES) if done.returncode == 0 else ()
+
+
 def apply_limits(memory_mb):
     """Cap this process's address space, the size of any file it writes, and core dumps (kept across exec)."""
     cap = int(memory_mb) * 1024 * 1024
@@ -56,13 +77,15 @@ def run_python(args, cwd, log_path, timeout_s=DEFAULT_TIMEOUT_S, memory_mb=DEFAU
     with open(log_path, "wb") as log:
         # This module as the launcher: it sets the limits on itself, then execs python with args (no preexec_fn,
         # which is unsafe when --jobs grades from several threads).
-        launcher = [sys.executable, os.path.abspath(__file__), str(int(memory_mb)), sys.executable, *args]
+        launcher = [*isolation(), sys.executable, os.path.abspath(__file__), str(int(memory_mb)), sys.executable,
+                    *args]
         child = subprocess.Popen(launcher, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                  env=child_env(env or {}), start_new_session=True)
         try:
             returncode, timed_out = child.wait(timeout=timeout_s), False
         except subprocess.TimeoutExpired:
             returncode, timed_out = None, True
+        child.kill()  # by pid, in case it left its group (os.setsid); with namespaces, --kill-child ends the rest
         _kill_group(child.pid)  # also on a normal exit: a grandchild it left running must not outlive it
         if returncode is None:
             returncode = child.wait()
