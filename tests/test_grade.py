@@ -14,7 +14,7 @@ import pytest
 import scratchae as sa
 import scratchae.teacher
 from scratchae.data import load
-from scratchae.teacher import checks, grade, probes, submission
+from scratchae.teacher import checks, grade, model_checks, probes, submission
 from scratchae.teacher.report import NOTES
 
 from grade_notebooks import lesson, save, stubbed
@@ -137,11 +137,11 @@ def test_adam_reference_is_the_librarys_adam():
         layer.grads["W"][...] = g
         adam.step()
         seen.append(layer.params["W"].copy())
-    assert sa.rel_error(np.stack(seen) - p, checks.adam_reference(p, grads, 3e-3) - p) < 1e-12
+    assert sa.rel_error(np.stack(seen) - p, model_checks.adam_reference(p, grads, 3e-3) - p) < 1e-12
 
 
 def test_the_assignments_parameter_count():
-    kinds, shapes, count = checks.expected_architecture(probes.DIMS)
+    kinds, shapes, count = model_checks.expected_architecture(probes.DIMS)
     widths = list(probes.DIMS) + list(probes.DIMS[-2::-1])
     assert count == sum(a * b + b for a, b in zip(widths[:-1], widths[1:])) == 491_248
     assert kinds == ["encoder:Dense", "encoder:ReLU"] * 5 + ["decoder:Dense", "decoder:ReLU"] * 4 + \
@@ -184,7 +184,7 @@ def test_the_training_bound_is_met_by_the_library_and_not_by_the_start():
         model.backward(loss.backward())
         opt.step()
     final = float(sa.BCE().forward(model.forward(inputs["train.eval"]), inputs["train.eval"]))
-    assert final < 0.85 * checks.TRAIN_BOUND < checks.TRAIN_BOUND < start
+    assert final < 0.85 * model_checks.TRAIN_BOUND < model_checks.TRAIN_BOUND < start
 
 
 def test_cells_after_the_classes_are_skipped_unless_they_redefine_one():

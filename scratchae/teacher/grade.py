@@ -27,7 +27,7 @@ from ..cli import EXIT_OK, EXIT_USAGE, Parser, UsageError, atomic_write_csv, ato
 from ..serialize import atomic_write
 from . import checks, mistakes, probes, sandbox, submission
 from . import report as write
-from .checks import Result
+from .compare import Result
 
 PROG = "python -m scratchae.grade"
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from scratchae.gradcheck import rel_error
 
-from .checks import adam_reference, expected_architecture
+from .model_checks import adam_reference, expected_architecture
 
 
 @dataclass(frozen=True)
