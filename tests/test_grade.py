@@ -220,3 +220,10 @@ def test_a_bad_archive_is_named(tmp_path, manifest, message):
 
 def test_names_stay_unique():
     assert grade.names_for(["a/x.ipynb", "b/x.ipynb", "x.zip", "y.ipynb"]) == ["x", "x-2", "x-3", "y"]
+
+
+def test_without_the_handin_checks_an_archive_gets_a_warning_row(monkeypatch):
+    monkeypatch.setitem(sys.modules, "scratchae.teacher.handin_check", None)  # import raises ImportError
+    monkeypatch.delattr(scratchae.teacher, "handin_check", raising=False)
+    (row,) = grade.handin_rows("x.zip", "en")
+    assert (row.name, row.points, row.max, row.status) == ("handin.checks", 0.0, 0.0, "warn")

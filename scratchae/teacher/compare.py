@@ -57,7 +57,8 @@ def values_note(key, yours, expected):
     if np.all(np.abs(yours - expected) <= 1e-9 + 1e-7 * np.abs(expected)):
         return None
     index, a, b = worst_entry(yours, expected)
-    return ("values", {"key": key, "index": index, "yours": a, "expected": b})
+    return ("values", {"key": key, "index": index, "yours": a, "expected": b}) if index else \
+        ("value", {"key": key, "yours": a, "expected": b})
 
 
 def gradient_note(key, analytic, numeric):

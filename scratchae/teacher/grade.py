@@ -5,12 +5,15 @@ notebook's language (or --lang), DIR/results/<name>.json (Gradescope's format) a
 notebook printed, for the teacher; never read by the grader). All files are written at the end, atomically.
 Exit 0 when every submission was graded (whatever its marks), 2 for a usage error.
 
-Why not nbgrader or otter-grader: both grade by running tests inside the notebook's kernel, the same process as
-the student's code, so a submission that patches NumPy or the test helpers passes; nbgrader does not run on Colab
-(nbgrader #1273) and its hidden tests leak through feedback (#1363); otter needs a tests folder beside the
-notebook (#630, #901) and a Docker image or Gradescope to isolate. We read their formats (nbgrader's cell
-metadata, otter's results and its Gradescope export) and kept one: results.json in Gradescope's format, which
-otter also writes, so a course on Gradescope can upload it. Neither is a dependency.
+Why not nbgrader or otter-grader (we read both before writing this): each grades by running tests in the
+notebook's own kernel, the process the student's code runs in, so a submission that patches NumPy or the test
+helpers passes them. nbgrader marks cells in their metadata ({"nbgrader": {"grade", "grade_id", "points",
+"solution", "locked", "checksum"}}) and keeps a gradebook database; it does not run on Colab (nbgrader #1273) and
+its hidden tests leak through feedback (#1363). otter's assignment format puts tests beside the notebook, which
+Colab lacks (#630, #901), and isolates only inside Docker or Gradescope. Neither serves a grader that runs the
+student's code apart from the checks, offline, so neither is a dependency. We kept the one format a course needs
+from them: results.json in Gradescope's autograder layout, as otter's GradingResults.to_gradescope_dict writes it
+("tests" with "name", "score", "max_score", "status", "output", "visibility"), so Gradescope can take our grades.
 """
 import json
 import pathlib

@@ -9,6 +9,7 @@ NOTES = {
     "en": {
         "values": "`{key}` differs from the library's values: worst entry {index}: yours {yours:.6g}, expected "
                   "{expected:.6g}.",
+        "value": "`{key}` is {yours:.6g}; the library gives {expected:.6g}.",
         "gradient": "`{key}` differs from the numerical gradient: rel. error {error:.1e} (must be 1e-7 or less); "
                     "worst entry {index}: yours {yours:.6g}, numerical {expected:.6g}.",
         "missing": "`{key}`: {why}.",
@@ -38,6 +39,7 @@ NOTES = {
     "ja": {
         "values": "`{key}` がライブラリの値と違います。最も違う要素 {index}: あなたの値 {yours:.6g}、期待値 "
                   "{expected:.6g}。",
+        "value": "`{key}` は {yours:.6g} ですが、ライブラリの値は {expected:.6g} です。",
         "gradient": "`{key}` が数値微分と合いません。相対誤差 {error:.1e} (1e-7 以下が必要)。最も違う要素 {index}: "
                     "あなたの値 {yours:.6g}、数値微分 {expected:.6g}。",
         "missing": "`{key}`: {why}。",
