@@ -17,7 +17,7 @@ from scratchae.data import load
 from scratchae.teacher import checks, grade, model_checks, probes, submission
 from scratchae.teacher.report import NOTES
 
-from grade_notebooks import lesson, save, stubbed
+from grade_notebooks import lesson, pasted, save, student_edition
 
 CLASS_CHECKS = [name for name, _ in checks.RUBRIC if not name.startswith("model.")]
 HANDIN = [("handin.architecture", 5.0, "pass"), ("handin.metrics", 10.0, "pass"), ("handin.provenance", 5.0, "fail"),
@@ -36,7 +36,8 @@ def archive(path, notebook):
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    """One run of the command over the correct notebooks (en, ja), the stubbed edition and an archive."""
+    """One run of the command over the correct notebooks (en, ja), the untouched student edition (en, ja) and an
+    archive."""
     folder = tmp_path_factory.mktemp("grade")
     calls = []
 
@@ -51,7 +52,9 @@ def batch(tmp_path_factory):
         mp.setitem(sys.modules, "scratchae.teacher.handin_check", fake)
         mp.setattr(scratchae.teacher, "handin_check", fake, raising=False)
         paths = [save(lesson("en"), folder / "alice.ipynb"), save(lesson("ja"), folder / "bob.ipynb"),
-                 save(stubbed(lesson("en")), folder / "untouched.ipynb"), archive(folder / "carol.zip", lesson())]
+                 save(student_edition("en"), folder / "untouched.ipynb"),
+                 save(student_edition("ja"), folder / "untouched_ja.ipynb"),
+                 save(pasted(student_edition("ja"), "ja"), folder / "dan.ipynb"), archive(folder / "carol.zip", lesson())]
         code = grade.main([*map(str, paths), "--out", str(folder / "out"), "--jobs", "2"])
     with open(folder / "out" / "grades.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -64,8 +67,8 @@ def test_exit_code_and_columns(batch):
     assert batch["header"] == ["submission", *[n for n, _ in checks.RUBRIC], *[n for n, _, _ in HANDIN], "total", "max"]
 
 
-@pytest.mark.parametrize("name", ["alice", "bob"])
-def test_the_correct_lesson_gets_full_marks_in_either_language(batch, name):
+@pytest.mark.parametrize("name", ["alice", "bob", "dan"])
+def test_the_correct_lesson_gets_full_marks_in_either_language_and_edition(batch, name):
     row = batch["rows"][name]
     assert [row[n] for n, _ in checks.RUBRIC] == [f"{p:g}" for _, p in checks.RUBRIC]
     assert row["total"] == row["max"] == "100" and row["handin.metrics"] == ""
@@ -77,11 +80,12 @@ def test_feedback_is_in_the_notebooks_language(batch):
     assert en.startswith("# Grade for alice: 100 / 100") and ja.startswith("# bob の採点結果: 100 / 100")
 
 
-def test_the_untouched_student_edition_gets_zero_without_crashing(batch):
-    row = batch["rows"]["untouched"]
+@pytest.mark.parametrize("name, heading", [("untouched", "# Grade for"), ("untouched_ja", "# untouched_ja の採点結果")])
+def test_the_untouched_student_edition_gets_zero_without_crashing(batch, name, heading):
+    row = batch["rows"][name]
     assert all(row[n] == "0" for n, _ in checks.RUBRIC) and row["total"] == "0"
-    feedback = (batch["out"] / "feedback" / "untouched.md").read_text(encoding="utf-8")
-    assert "NotImplementedError" in feedback
+    feedback = (batch["out"] / "feedback" / f"{name}.md").read_text(encoding="utf-8")
+    assert feedback.startswith(heading) and "NotImplementedError" in feedback
 
 
 def test_an_archive_is_graded_as_its_notebook_plus_the_handin_rows(batch):
