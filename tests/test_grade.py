@@ -17,7 +17,7 @@ from scratchae.data import load
 from scratchae.teacher import checks, grade, model_checks, probes, submission
 from scratchae.teacher.report import NOTES
 
-from grade_notebooks import lesson, pasted, save, student_edition
+from grade_notebooks import lesson, pasted, save, student_edition, stubbed
 
 CLASS_CHECKS = [name for name, _ in checks.RUBRIC if not name.startswith("model.")]
 HANDIN = [("handin.architecture", 5.0, "pass"), ("handin.metrics", 10.0, "pass"), ("handin.provenance", 5.0, "fail"),
@@ -231,3 +231,39 @@ def test_without_the_handin_checks_an_archive_gets_a_warning_row(monkeypatch):
     monkeypatch.delattr(scratchae.teacher, "handin_check", raising=False)
     (row,) = grade.handin_rows("x.zip", "en")
     assert (row.name, row.points, row.max, row.status) == ("handin.checks", 0.0, 0.0, "warn")
+
+
+def test_a_failing_handin_check_gives_a_warning_row_not_a_crash(monkeypatch):
+    def check_handin(archive_path, lang):
+        raise KeyError("metrics.csv")
+
+    fake = types.ModuleType("scratchae.teacher.handin_check")
+    fake.check_handin = check_handin
+    monkeypatch.setitem(sys.modules, "scratchae.teacher.handin_check", fake)
+    monkeypatch.setattr(scratchae.teacher, "handin_check", fake, raising=False)
+    (row,) = grade.handin_rows("x.zip", "en")
+    assert row.status == "warn" and "KeyError" in row.notes[0][1]["text"]
+
+
+def test_outputs_are_read_key_by_key_and_a_bomb_is_refused(tmp_path):
+    path = tmp_path / "out.npz"
+    np.savez(path, good=np.arange(3.0), bad=np.array([{"a": 1}], dtype=object))
+    assert list(grade.read_outputs(path)) == ["good"]
+    assert grade.read_outputs(path, limit=100) == {}
+    assert grade.read_outputs(tmp_path / "none.npz") == {}
+
+
+def test_a_grader_failure_on_one_submission_exits_1_and_grades_the_rest(tmp_path, monkeypatch, capsys):
+    real = grade.grade_one
+
+    def flaky(path, inputs, args):
+        if path.endswith("b.ipynb"):
+            raise RuntimeError("a bug in the grader")
+        return real(path, inputs, args)
+
+    monkeypatch.setattr(grade, "grade_one", flaky)
+    paths = [str(save(stubbed(lesson()), tmp_path / n)) for n in ("a.ipynb", "b.ipynb")]
+    assert grade.main([*paths, "--out", str(tmp_path / "out")]) == 1
+    assert "failed on b" in capsys.readouterr().err
+    assert "RuntimeError: a bug in the grader" in (tmp_path / "out" / "feedback" / "b.md").read_text(encoding="utf-8")
+    assert (tmp_path / "out" / "grades.csv").read_text(encoding="utf-8").count("\n") == 3

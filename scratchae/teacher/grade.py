@@ -3,7 +3,8 @@
 Writes DIR/grades.csv (a row per submission, a column per check, total, max), DIR/feedback/<name>.md in the
 notebook's language (or --lang), DIR/results/<name>.json (Gradescope's format) and DIR/logs/<name>.log (what the
 notebook printed, for the teacher; never read by the grader). All files are written at the end, atomically.
-Exit 0 when every submission was graded (whatever its marks), 2 for a usage error.
+Exit 0 when every submission was graded (whatever its marks), 2 for a usage error, 1 when the grader itself
+failed on a submission (a bug here, named in that submission's feedback; the others are graded).
 
 Why not nbgrader or otter-grader (we read both before writing this): each grades by running tests in the
 notebook's own kernel, the process the student's code runs in, so a submission that patches NumPy or the test
@@ -25,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..cli import EXIT_OK, EXIT_USAGE, Parser, UsageError, atomic_write_csv, atomic_write_json, positive, \
+from ..cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Parser, UsageError, atomic_write_csv, atomic_write_json, positive, \
     prepare_out, report as say
 from ..serialize import atomic_write
 from . import checks, mistakes, probes, sandbox, submission
@@ -33,6 +34,7 @@ from . import report as write
 from .compare import Result
 
 PROG = "python -m scratchae.grade"
+RAW_LIMIT_BYTES = 256 << 20  # the probes' outputs take about 10 MB
 
 
 def parse_args(argv):
@@ -85,14 +87,29 @@ def run_child(notebook, inputs, timeout, memory):
         outcome = sandbox.run_python(["-m", "scratchae.teacher.driver", "cells.json", "inputs.npz", "out.npz"],
                                      folder, folder / "log.txt", timeout_s=timeout, memory_mb=memory)
         log = (folder / "log.txt").read_bytes()
-        try:
-            with np.load(folder / "out.npz", allow_pickle=False) as data:
-                raw = {key: data[key] for key in data.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-            raw = {}  # nothing delivered, or a file the child broke
+        raw = read_outputs(folder / "out.npz")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return raw, outcome, log, skipped
+
+
+def read_outputs(path, limit=RAW_LIMIT_BYTES):
+    """The child's arrays, key by key: a key that is not a plain array is left out, and an archive that would
+    unpack past ``limit`` (a zip bomb) is refused whole. Missing or broken: {} (nothing delivered)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if sum(info.file_size for info in archive.infolist()) > limit:
+                return {}
+        with np.load(path, allow_pickle=False) as data:
+            raw = {}
+            for key in data.files:
+                try:
+                    raw[key] = data[key]
+                except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+                    pass  # an object array (pickle) or a broken member
+            return raw
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return {}
 
 
 def remarks_for(raw, outcome, skipped, timeout, memory):
@@ -116,11 +133,23 @@ def handin_rows(archive, lang):
     except ImportError:
         return [Result("handin.checks", 0.0, 0.0, "warn",
                        [("text", {"text": "scratchae.teacher.handin_check is not installed: no hand-in checks"})])]
-    rows = []
-    for row in handin_check.check_handin(str(archive), lang):
-        rows.append(Result(str(row["name"]), float(row["points"]), float(row["max"]), str(row["status"]),
-                           [("text", {"text": str(row["message"])})]))
-    return rows
+    try:
+        rows = handin_check.check_handin(str(archive), lang)
+        return [Result(str(row["name"]), float(row["points"]), float(row["max"]), str(row["status"]),
+                       [("text", {"text": str(row["message"])})]) for row in rows]
+    except Exception as err:  # a broken archive must not stop the batch
+        return [Result("handin.checks", 0.0, 0.0, "warn",
+                       [("text", {"text": f"the hand-in checks failed on this archive: {type(err).__name__}: {err}"})])]
+
+
+def grade_safely(path, inputs, args):
+    """grade_one, or zero marks and the grader's own error for this one submission (the batch goes on)."""
+    try:
+        return grade_one(path, inputs, args)
+    except Exception as err:
+        results = [Result(name, 0.0, points, "fail") for name, points in checks.RUBRIC]
+        return {"lang": args.lang or "en", "results": results, "log": b"", "failed": True,
+                "remarks": [("grader_error", {"text": f"{type(err).__name__}: {err}"})]}
 
 
 def grade_one(path, inputs, args):
@@ -168,8 +197,11 @@ def main(argv=None):
         return say(PROG, str(err), EXIT_USAGE)
     names = names_for(args.submissions)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        graded = list(pool.map(lambda path: grade_one(path, inputs, args), args.submissions))
+        graded = list(pool.map(lambda path: grade_safely(path, inputs, args), args.submissions))
     write_all(out, names, graded)
     for name, g in zip(names, graded):
         print(f"{name}: {sum(r.points for r in g['results']):g} / {sum(r.max for r in g['results']):g}")
+    failed = [name for name, g in zip(names, graded) if g.get("failed")]
+    if failed:
+        return say(PROG, f"the grader itself failed on {', '.join(failed)}: see their feedback files", EXIT_FAILED)
     return EXIT_OK
