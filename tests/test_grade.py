@@ -54,7 +54,8 @@ def batch(tmp_path_factory):
         paths = [save(lesson("en"), folder / "alice.ipynb"), save(lesson("ja"), folder / "bob.ipynb"),
                  save(student_edition("en"), folder / "untouched.ipynb"),
                  save(student_edition("ja"), folder / "untouched_ja.ipynb"),
-                 save(pasted(student_edition("ja"), "ja"), folder / "dan.ipynb"), archive(folder / "carol.zip", lesson())]
+                 save(pasted(student_edition("ja"), "ja"), folder / "dan.ipynb"),
+                 archive(folder / "carol.zip", lesson())]
         code = grade.main([*map(str, paths), "--out", str(folder / "out"), "--jobs", "2"])
     with open(folder / "out" / "grades.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))

@@ -39,7 +39,8 @@ PLANTS = {
     "adam_ignores_lr": [("= model, lr, beta1, beta2, eps", "= model, 1e-3, beta1, beta2, eps")],
     "decoder_not_mirror": [("zip(up[:-1], up[1:])", "zip(up[1:-1], up[2:])")],
     "missing_output_sigmoid": [("    decoder[-1] = Sigmoid()\n", "")],
-    "missing_relu": [("encoder += [Dense(n_in, n_out, rng, dtype), ReLU()]", "encoder += [Dense(n_in, n_out, rng, dtype)]")],
+    "missing_relu": [("encoder += [Dense(n_in, n_out, rng, dtype), ReLU()]",
+                      "encoder += [Dense(n_in, n_out, rng, dtype)]")],
 }
 GROUPS = (("bce_mean_over_batch", "mse_missing_two", "sigmoid_backward_from_input", "relu_passes_negative",
            "dense_db_mean", "adam_no_bias_correction", "decoder_not_mirror"),

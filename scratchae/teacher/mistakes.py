@@ -79,7 +79,8 @@ def layers(raw):
     """The student's layers as (part, kind, W shape) from the architecture probe, or [] when it failed."""
     if "arch.kinds" not in raw or "arch.shapes" not in raw:
         return []
-    return [(*str(k).split(":", 1), tuple(int(s) for s in row)) for k, row in zip(raw["arch.kinds"], raw["arch.shapes"])]
+    pairs = zip(raw["arch.kinds"], raw["arch.shapes"])
+    return [(*str(k).split(":", 1), tuple(int(s) for s in row)) for k, row in pairs]
 
 
 def decoder_not_mirror(inp, raw):
