@@ -66,6 +66,11 @@ def batch(tmp_path_factory):
 def test_exit_code_and_columns(batch):
     assert batch["code"] == 0
     assert batch["header"] == ["submission", *[n for n, _ in checks.RUBRIC], *[n for n, _, _ in HANDIN], "total", "max"]
+    for row in batch["rows"].values():  # every total is its row's sum, every max the rubric's (and the hand-in's)
+        earned = [float(row[n]) for n in batch["header"][1:-2] if row[n] != ""]
+        assert float(row["total"]) == sum(earned)
+        has_handin = row["handin.metrics"] != ""
+        assert float(row["max"]) == 100 + 20 * has_handin
 
 
 @pytest.mark.parametrize("name", ["alice", "bob", "dan"])
