@@ -273,3 +273,11 @@ def test_a_grader_failure_on_one_submission_exits_1_and_grades_the_rest(tmp_path
     assert "failed on b" in capsys.readouterr().err
     assert "RuntimeError: a bug in the grader" in (tmp_path / "out" / "feedback" / "b.md").read_text(encoding="utf-8")
     assert (tmp_path / "out" / "grades.csv").read_text(encoding="utf-8").count("\n") == 3
+
+
+def test_an_unreadable_notebook_grades_zero_in_the_language_asked_for(tmp_path):
+    bad = tmp_path / "garbled.ipynb"
+    bad.write_bytes(b"\x00not json")
+    assert grade.main([str(bad), "--out", str(tmp_path / "out"), "--lang", "ja"]) == 0
+    feedback = (tmp_path / "out" / "feedback" / "garbled.md").read_text(encoding="utf-8")
+    assert feedback.startswith("# garbled の採点結果: 0 / 100") and "読めませんでした" in feedback
