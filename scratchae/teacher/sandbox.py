@@ -55,7 +55,7 @@ def isolation():
     if exe is None:
         return ()
     try:
-        done = subprocess.run([exe, *NAMESPACES, "true"], capture_output=True, timeout=30)
+        done = subprocess.run([exe, *NAMESPACES, sys.executable, "-c", "pass"], capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return ()
     return (exe, *NAMESPACES) if done.returncode == 0 else ()
