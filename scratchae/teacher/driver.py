@@ -105,7 +105,7 @@ def probe_architecture(ns, inp):
     model = ns["build_autoencoder"](tuple(int(d) for d in inp["dims"]), seed=0, dtype=np.float32)
     kinds, shapes = [], []
     for part in ("encoder", "decoder"):
-        for layer in list(getattr(model, part)):
+        for layer in list(getattr(getattr(model, part), "layers", getattr(model, part))):  # a list, or Sequential
             kind = next((c for c in ("Dense", "ReLU", "Sigmoid") if isinstance(layer, ns[c])), type(layer).__name__)
             W = getattr(layer, "params", {}).get("W") if kind == "Dense" else None
             kinds.append(f"{part}:{kind}")

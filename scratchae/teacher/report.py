@@ -19,6 +19,7 @@ NOTES = {
                 "{step}: your update {yours:.6g}, expected {expected:.6g}.",
         "layers": "The {part}'s layers are {yours}; expected {expected}.",
         "count": "The model has {yours:,} parameters; the assignment's has {expected:,}.",
+        "classes_first": "The model uses every class: fix the failed class checks first ({checks}).",
         "zero_gradient": "Every gradient of the model is zero: nothing would learn.",
         "no_params": "named_params() yields no parameters.",
         "training": "After {steps} steps of Adam the test BCE is {final:.4f} (it started at {start:.4f}); it must "
@@ -49,6 +50,7 @@ NOTES = {
                 "{step}: あなたの更新量 {yours:.6g}、期待値 {expected:.6g}。",
         "layers": "{part} の層は {yours} ですが、期待される層は {expected} です。",
         "count": "モデルのパラメータ数は {yours:,} ですが、課題のモデルは {expected:,} です。",
+        "classes_first": "モデルはすべてのクラスを使います。まず不合格のクラスのチェック ({checks}) を直してください。",
         "zero_gradient": "モデルの勾配がすべて 0 です。これでは何も学習しません。",
         "no_params": "named_params() がパラメータを一つも返しません。",
         "training": "Adam で {steps} ステップ学習した後のテスト BCE は {final:.4f} (開始時 {start:.4f}) です。"
