@@ -281,3 +281,11 @@ def test_an_unreadable_notebook_grades_zero_in_the_language_asked_for(tmp_path):
     assert grade.main([str(bad), "--out", str(tmp_path / "out"), "--lang", "ja"]) == 0
     feedback = (tmp_path / "out" / "feedback" / "garbled.md").read_text(encoding="utf-8")
     assert feedback.startswith("# garbled の採点結果: 0 / 100") and "読めませんでした" in feedback
+
+
+def test_a_sampled_gradient_names_its_entry_in_the_whole_array():
+    where = [(0, 1), (2, 3), (1, 0)]
+    kind, values = model_checks.sampled_note("decoder.8.W", np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, -3.0]),
+                                             where)
+    assert kind == "gradient" and values["index"] == (1, 0) and (values["yours"], values["expected"]) == (3.0, -3.0)
+    assert model_checks.sampled_note("W", np.ones(3), np.ones(3), where) is None

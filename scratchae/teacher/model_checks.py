@@ -96,7 +96,17 @@ def layer_list(layers):
     return ", ".join(f"{k.split(':')[1]}({s[0]}, {s[1]})" if s[0] >= 0 else k.split(":")[1] for k, s in layers)
 
 
-def check_end_to_end(inp, raw, points):
+def sampled_note(key, analytic, numeric, where):
+    """gradient_note over the sampled entries, with the worst one named by its index in the whole array."""
+    note = gradient_note(key, analytic, numeric)
+    if note:
+        note[1]["index"] = where[int(np.argmax(np.abs(analytic - numeric)))]
+    return note
+
+
+def check_end_to_end(inp, raw, points, shown=3):
+    """Every parameter's sampled entries and dx against central differences of the child's losses; the feedback
+    shows the ``shown`` worst arrays."""
     def check():
         h, notes = float(inp["e2e.h"]), []
         if "e2e.names" not in raw:
@@ -106,20 +116,22 @@ def check_end_to_end(inp, raw, points):
         for k in range(len(raw["e2e.names"])):
             g = need(raw, f"e2e.g{k}")
             shape = need(raw, f"e2e.p{k}", g.shape).shape
-            index = [np.unravel_index(int(u * g.size), shape) for u in inp["e2e.u"]]
-            analytic = np.array([g[i] for i in index])
+            where = [tuple(int(i) for i in np.unravel_index(int(u * g.size), shape)) for u in inp["e2e.u"]]
             numeric = (need(raw, f"e2e.lp{k}") - need(raw, f"e2e.lm{k}", inp["e2e.u"].shape)) / (2 * h)
             total += float(np.abs(g).sum())
-            notes.append(gradient_note(f"e2e.{raw['e2e.names'][k]}", analytic, numeric))
-        x = inp["e2e.x"]
+            notes.append(sampled_note(f"{raw['e2e.names'][k]}", np.array([g[i] for i in where]), numeric, where))
+        x, index = inp["e2e.x"], inp["e2e.x_index"]
         dx = need(raw, "e2e.dx", x.shape)
-        numeric = (need(raw, "e2e.xlp") - need(raw, "e2e.xlm", inp["e2e.x_index"].shape)) / (2 * h)
-        notes.append(gradient_note("e2e.dx", dx.reshape(-1)[inp["e2e.x_index"]], numeric))
+        numeric = (need(raw, "e2e.xlp") - need(raw, "e2e.xlm", index.shape)) / (2 * h)
+        where = [tuple(int(i) for i in np.unravel_index(int(j), x.shape)) for j in index]
+        notes.append(sampled_note("dx", dx.reshape(-1)[index], numeric, where))
+        wrong = sorted((n for n in notes if n), key=lambda n: -n[1]["error"])
+        notes = wrong[:shown] + ([("more_arrays", {"count": len(wrong) - shown})] if len(wrong) > shown else [])
         if total == 0.0 or not np.any(dx):  # a model whose gradients are all zero checks trivially
             notes.append(("zero_gradient", {}))
         if len(raw["e2e.names"]) == 0:
             notes.append(("no_params", {}))
-        return (0.0 if any(notes) else points), notes
+        return (0.0 if notes else points), notes
     return check
 
 
