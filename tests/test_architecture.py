@@ -30,6 +30,7 @@ FLOORS = [
      "series_plots"},  # saving, the loop, figures, scores
     {"cli", "presets", "recipes", "series_detect"},  # what the commands share
     COMMANDS,
+    {"grade"},  # the teacher's commands: one-line shims over scratchae/teacher/, which builds on cli.py
 ]
 FLOORS[0] |= {"audit"}  # the sync audit, a test tool beside standin
 
