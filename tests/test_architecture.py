@@ -30,6 +30,7 @@ FLOORS = [
     {"cli", "presets", "recipes", "series_detect"},  # what the commands share
     COMMANDS,
 ]
+FLOORS[1] |= {"optim_fast"}  # the math: the fused Adam beside optim.py's
 
 
 def imports(module):
