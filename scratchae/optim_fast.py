@@ -8,8 +8,8 @@ buffer itself and ``p[...] = saved`` (serialize.restore_model, load_state_dict) 
 buffers too. A step gathers the gradients with one concat and updates the buffer in place: Adam's operations in
 Adam's order, elementwise, so the numbers are Adam's bit for bit (tests/test_optim_fast.py).
 
-The array API does not promise views (``reshape(..., copy=False)`` only forbids a copy), so the constructor checks
-that a write through the views reaches the buffer; ``make_adam`` falls back to the teaching Adam where it does not.
+The array API does not promise views, so the constructor checks once that a write through the views reaches the
+buffer; ``make_adam`` falls back to the teaching Adam where it does not.
 The state is Adam's format (moments keyed by parameter name, "type": "Adam"): checkpoints move between the two.
 """
 import math
@@ -34,11 +34,12 @@ class FlatGroup:
 
 
 def views_into(flat, shapes):
-    """Consecutive slices of flat (n,) reshaped to ``shapes``, without copying (a copy raises instead)."""
+    """Consecutive slices of flat (n,) reshaped to ``shapes``: views on NumPy, CuPy and array_api_strict, where a
+    slice of a contiguous array and its reshape copy nothing (shared_views checks it)."""
     xp, out, start = get_xp(flat), [], 0
     for shape in shapes:
         size = math.prod(shape)
-        out.append(xp.reshape(flat[start:start + size], shape, copy=False))
+        out.append(xp.reshape(flat[start:start + size], shape))
         start += size
     return out
 
@@ -50,8 +51,8 @@ def shared_views(params):
     flat = xp.zeros((sum(math.prod(p.shape) for p in params),), dtype=p0.dtype, device=device_of(p0))
     try:
         views = views_into(flat, [tuple(p.shape) for p in params])
-    except (TypeError, ValueError, NotImplementedError) as err:
-        raise ViewsUnavailable(f"FusedAdam: {xp.__name__} cannot reshape a slice without copying ({err})") from None
+    except (AttributeError, TypeError, ValueError, NotImplementedError) as err:
+        raise ViewsUnavailable(f"FusedAdam: {xp.__name__} cannot slice and reshape one buffer ({err})") from None
     for view in views:
         view[...] = 1.0
     if not bool(xp.all(flat == 1.0)):  # read once, at construction: never inside a step
