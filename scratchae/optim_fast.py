@@ -134,9 +134,9 @@ class FusedAdam(Adam):
             m *= b1
             m += (1.0 - b1) * g
             v *= b2
-            g2 = g * g
-            g2 *= 1.0 - b2
-            v += g2
+            g *= g  # g is concat's new array, ours to overwrite: Adam's g2 = g * g without a temporary (n,)
+            g *= 1.0 - b2
+            v += g
             denom = xp.sqrt(v)
             denom += eps_t
             step = m / denom
