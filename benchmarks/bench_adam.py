@@ -9,6 +9,7 @@ median seconds per step, the ratios Adam / FusedAdam and the load average before
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_adam.py               # threads 1 and 2
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_adam.py --repeats 3 --threads 1
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_adam.py --dims 784 32 8   # a small model
 """
 import argparse
 import os
@@ -22,12 +23,12 @@ from scratchae.optim_fast import FusedAdam
 from scratchae.training import backward_from_loss, train_step
 from timing import interleaved, print_blas  # benchmarks/timing.py: run as python3 benchmarks/<script>.py
 
-DIMS, BATCH = (784, 256, 128, 64, 32, 32), 256
+BATCH = 256
 
 
-def step_only(make_optimizer, xb, steps):
+def step_only(make_optimizer, dims, xb, steps):
     """optimizer.step() ``steps`` times on the gradients of one forward and backward pass."""
-    model, loss = dense_autoencoder(DIMS, rng=0), BCE()
+    model, loss = dense_autoencoder(dims, rng=0), BCE()
     opt = make_optimizer(model)
     loss.forward(model.forward(xb), xb)
     backward_from_loss(model, loss)
@@ -38,9 +39,9 @@ def step_only(make_optimizer, xb, steps):
     return run
 
 
-def whole_step(make_optimizer, batches):
+def whole_step(make_optimizer, dims, batches):
     """train_step (forward, loss, backward, optimizer step) once per batch; returns (runner, model)."""
-    model, loss = dense_autoencoder(DIMS, rng=0), BCE()
+    model, loss = dense_autoencoder(dims, rng=0), BCE()
     opt = make_optimizer(model)
 
     def run():
@@ -58,16 +59,19 @@ def main():
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds after one warm-up round")
     parser.add_argument("--steps", type=int, default=20, help="steps per runner per round")
+    parser.add_argument("--dims", type=int, nargs="+", default=[784, 256, 128, 64, 32, 32],
+                        help="the dense model's widths, mirrored (default: the reference model's)")
     args = parser.parse_args()
     print_blas()
     x = load("mnist")[0]
+    print(f"model {'-'.join(map(str, args.dims))} and its mirror, float32, batch {BATCH}")
     batches = [x[k * BATCH:(k + 1) * BATCH] for k in range(args.steps)]  # (256, 784) float32 each
     for threads in args.threads:
         print(f"\nthreads {threads}; {load_line()}", flush=True)
         with threadpool_limits(limits=threads, user_api="blas"):
-            plain_step, fused_step = (whole_step(make, batches) for make in (Adam, FusedAdam))
-            runners = {"Adam.step": step_only(Adam, batches[0], args.steps),
-                       "FusedAdam.step": step_only(FusedAdam, batches[0], args.steps),
+            plain_step, fused_step = (whole_step(make, args.dims, batches) for make in (Adam, FusedAdam))
+            runners = {"Adam.step": step_only(Adam, args.dims, batches[0], args.steps),
+                       "FusedAdam.step": step_only(FusedAdam, args.dims, batches[0], args.steps),
                        "train step, Adam": plain_step[0], "train step, FusedAdam": fused_step[0]}
             seconds = interleaved(runners, args.repeats)
         for (name, p, _), (_, q, _) in zip(plain_step[1].named_params(), fused_step[1].named_params(), strict=True):
