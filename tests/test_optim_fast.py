@@ -327,3 +327,11 @@ def test_fused_adam_issues_a_dozen_operations_where_adam_issues_twelve_per_param
     # 12 elementwise operations + 1 concat that flattens and joins the 20 gradients: 13, whatever their number.
     assert fused == 12 + 1 and fused_calls["concat"] == 1 and fused_calls["sqrt"] == 1
     assert_same(a, b, opt_a, opt_b)  # counting changed nothing
+    # A whole training step (benchmarks/README.md quotes both): the forward and backward are the same work, so the
+    # two counts differ by exactly the optimizers' difference.
+    xb = array_api_strict.asarray(np.random.default_rng(2).random((8, 784)), dtype=array_api_strict.float32,
+                                  device=strict["device"])
+    whole_plain, _ = counter.count(lambda: train_step(a, BCE(), opt_a, xb))
+    whole_fused, _ = counter.count(lambda: train_step(b, BCE(), opt_b, xb))
+    print(f"a whole reference step: {whole_plain} with Adam, {whole_fused} with FusedAdam")
+    assert whole_plain - whole_fused == plain - fused and whole_fused <= 120  # issue 24's target; 341 -> 114 here
