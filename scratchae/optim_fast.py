@@ -1,4 +1,4 @@
-"""FusedAdam: optim.Adam's update in about a dozen array operations per step, however many parameters there are.
+"""FusedAdam: optim.Adam's update in 13 array operations per step, however many parameters there are.
 
 The teaching Adam (optim.py, lesson 03) runs its twelve elementwise operations once per parameter: 240 for the
 reference model's 20 arrays, and on a GPU each is a kernel launch that costs host time. FusedAdam runs the same
@@ -9,7 +9,7 @@ buffers too. A step gathers the gradients with one concat and updates the buffer
 Adam's order, elementwise, so the numbers are Adam's bit for bit (tests/test_optim_fast.py).
 
 The array API does not promise views, so the constructor checks once that a write through the views reaches the
-buffer; ``make_adam`` falls back to the teaching Adam where it does not.
+buffer (one host read, never inside a step); ``make_adam`` falls back to the teaching Adam where it does not.
 The state is Adam's format (moments keyed by parameter name, "type": "Adam"): checkpoints move between the two.
 """
 import math
@@ -74,7 +74,7 @@ def layer_slots(model):
 
 
 class FusedAdam(Adam):
-    """Adam over flat buffers: the same constructor, numbers and state as optim.Adam, about 12 operations a step.
+    """Adam over flat buffers: the same constructor, numbers and state as optim.Adam, 13 array operations a step.
 
     After construction each layer's parameter is a view into the buffer: keep the model, not old parameter arrays.
     Raises ViewsUnavailable where that cannot be arranged (use make_adam to fall back to Adam).
@@ -130,7 +130,7 @@ class FusedAdam(Adam):
         for group in self.groups:
             xp = get_xp(group.p)
             # axis=None flattens every gradient as it joins them (the standard's concat): one call, no reshapes;
-            # CuPy joins more than eight same-dtype arrays in one kernel.
+            # CuPy joins many same-dtype arrays (more than eight, up to a size) in one kernel.
             g = xp.concat([grads[i] for i in group.index], axis=None)  # (n,)
             m, v = group.m, group.v
             m *= b1
