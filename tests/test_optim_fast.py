@@ -42,7 +42,6 @@ def assert_same(a, b, opt_a, opt_b):
             np.testing.assert_array_equal(host(state_a[key][name]), host(state_b[key][name]), err_msg=f"{key} {name}")
 
 
-# name -> (model builder, step(model, optimizer, xb, rng), input shape): every kind of model the commands train
 def dense_step(model, opt, xb, rng):
     return train_step(model, BCE(), opt, xb)
 
@@ -55,6 +54,7 @@ def vae_train_step(model, opt, xb, rng):
     return vae_step(model, BCE(reduction="image"), KL(), opt, xb, rng)["loss"]
 
 
+# name -> (model builder, step(model, optimizer, xb, rng), input shape): every kind of model the commands train
 MODELS = {
     "dense": (lambda kw: dense_autoencoder((24, 12, 6, 3), rng=3, **kw), dense_step, (5, 24)),
     "conv": (lambda kw: conv_autoencoder(rng=3, **kw), dense_step, (2, 784)),
