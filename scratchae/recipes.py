@@ -12,7 +12,7 @@ from .backend import device_of, get_xp, make_rng, to_device, to_numpy
 from .denoise import add_noise, denoise_step, evaluate_denoising, keras_blog_denoiser, tf_denoiser
 from .losses import BCE, MSE
 from .models import conv_autoencoder, conv_pool_autoencoder, dense_autoencoder, init_output_bias
-from .optim import Adam
+from .optim_fast import make_adam
 from .seq2seq import rows_autoencoder
 from .sparse import L1Activity, evaluate_sparse, sparse_step
 from .training import encode_all, evaluate, train_step
@@ -63,9 +63,13 @@ def noisy_test_set(cfg, x_test):
 def make_run(cfg, xp, x_train, x_test=None, model=None, x_val=None):
     """The run ``cfg`` describes: ``model`` (a fresh one from x_train (host) if None), its loss, Adam, the step and
     the evaluation on x_test (on the device; None: no evaluation), with the validation loss on x_val first if given
-    (a plain autoencoder's: presets.settings refuses --validation for the other variants)."""
+    (a plain autoencoder's: presets.settings refuses --validation for the other variants).
+
+    Adam is optim_fast.FusedAdam where the backend allows: optim.Adam's numbers and state in a dozen array
+    operations a step instead of twelve per parameter (benchmarks/README.md#fused-adam).
+    """
     model = build_model(cfg, xp, x_train) if model is None else model
-    optimizer, loss = Adam(model, lr=cfg["lr"]), LOSSES[cfg["loss"]]()
+    optimizer, loss = make_adam(model, lr=cfg["lr"]), LOSSES[cfg["loss"]]()
     test_inputs = x_test
     if cfg["model"] == "vae":  # loss is the reconstruction term; the step adds the KL term
         kl = KL()

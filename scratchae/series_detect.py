@@ -10,7 +10,7 @@ from .fit import fit
 from .layers import Dense, ReLU
 from .losses import MSE
 from .models import Autoencoder, Sequential
-from .optim import Adam
+from .optim_fast import make_adam
 from .pca import pca_errors, pca_fit
 from .training import train_step
 from .windows import mean_squared_errors, nearest_distances, point_scores, sliding_windows
@@ -46,15 +46,16 @@ def shaped(name, x):
 def reconstruction_scores(name, x_fit, x_score, cfg, quiet=True, label=""):
     """Fit detector ``name`` on the normal series x_fit (n, T) and score x_score (N, T): mean squared errors (N,).
 
-    The autoencoders train with MSE and Adam for cfg["epochs"] epochs in batches of cfg["batch_size"]; PCA keeps
-    cfg["code"] components, as many numbers as the autoencoders' code. Both arrays on one device.
+    The autoencoders train with MSE and Adam (optim_fast.make_adam: the fused one where the backend allows) for
+    cfg["epochs"] epochs in batches of cfg["batch_size"]; PCA keeps cfg["code"] components, as many numbers as the
+    autoencoders' code. Both arrays on one device.
     """
     if name == "pca":
         mean, components = pca_fit(x_fit, cfg["code"])
         return pca_errors(x_score, mean, components)
     xp = get_xp(x_fit)
     model = build(name, x_fit.shape[1], cfg, xp, device_of(x_fit))
-    loss, optimizer = MSE(), Adam(model, lr=cfg["lr"])
+    loss, optimizer = MSE(), make_adam(model, lr=cfg["lr"])
     fit(model, optimizer, lambda xb, rng: train_step(model, loss, optimizer, xb), None, shaped(name, x_fit),
         epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=cfg["seed"], on_epoch=lambda row: None,
         quiet=quiet, label=label)

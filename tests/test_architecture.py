@@ -33,6 +33,7 @@ FLOORS = [
     {"grade"},  # the teacher's commands: one-line shims over scratchae/teacher/, which builds on cli.py
 ]
 FLOORS[0] |= {"audit"}  # the sync audit, a test tool beside standin
+FLOORS[1] |= {"optim_fast"}  # the math: the fused Adam beside optim.py's
 
 
 def imports(module):

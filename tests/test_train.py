@@ -10,7 +10,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from scratchae import losses, optim, train
+from scratchae import losses, optim_fast, train
 from scratchae.fit import load_checkpoint
 
 QUICK = ["--limit", "600", "--batch-size", "128", "--dims", "784", "32", "8", "--quiet"]
@@ -119,7 +119,7 @@ def test_nan_loss_stops_with_advice_and_keeps_the_last_checkpoint(tmp_path, caps
 def interrupt_at(monkeypatch, step):
     """Send ourselves SIGINT during optimizer step number ``step``, as a Ctrl-C in the middle of training would."""
     calls = {"n": 0}
-    real = optim.Adam.step
+    real = optim_fast.FusedAdam.step  # the command's Adam
 
     def step_then_ctrl_c(self):
         calls["n"] += 1
@@ -127,7 +127,7 @@ def interrupt_at(monkeypatch, step):
             os.kill(os.getpid(), signal.SIGINT)
         real(self)
 
-    monkeypatch.setattr(optim.Adam, "step", step_then_ctrl_c)
+    monkeypatch.setattr(optim_fast.FusedAdam, "step", step_then_ctrl_c)
 
 
 def test_ctrl_c_then_resume_matches_an_uninterrupted_run(tmp_path, capsys, monkeypatch):

@@ -11,7 +11,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from scratchae import BCE, Conv2D, Conv2DTranspose, MaxPool2D, losses, optim, train
+from scratchae import BCE, Conv2D, Conv2DTranspose, MaxPool2D, losses, optim_fast, train
 from scratchae.data import load
 from scratchae.fit import load_checkpoint
 
@@ -104,7 +104,7 @@ def test_ctrl_c_then_resume_matches_an_uninterrupted_run(tmp_path, capsys, monke
     straight, broken = tmp_path / "straight", tmp_path / "broken"
     assert run_main(*QUICK, "--epochs", 2, "--seed", 5, "--out", straight) == 0
     calls = {"n": 0}
-    real = optim.Adam.step
+    real = optim_fast.FusedAdam.step  # the command's Adam
 
     def step_then_ctrl_c(self):
         calls["n"] += 1
@@ -113,7 +113,7 @@ def test_ctrl_c_then_resume_matches_an_uninterrupted_run(tmp_path, capsys, monke
         real(self)
 
     with monkeypatch.context() as m:
-        m.setattr(optim.Adam, "step", step_then_ctrl_c)
+        m.setattr(optim_fast.FusedAdam, "step", step_then_ctrl_c)
         assert run_main(*QUICK, "--epochs", 2, "--seed", 5, "--out", broken) == 130
     assert "interrupted at epoch 2, step 1" in capsys.readouterr().err
     assert run_main("--resume", broken / "checkpoint.npz") == 0
