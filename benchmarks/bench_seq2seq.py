@@ -92,18 +92,30 @@ def torch_runner(torch, model, xbs):
 
 
 def rounds(runners, repeats):
-    """Each runner once as warm-up, then ``repeats`` rounds A B C ...; returns each runner's list of seconds.
+    """Each runner once as warm-up, then ``repeats`` rounds A B C ...; returns {clock: {runner: [seconds]}}.
 
-    timing.interleaved's loop, keeping every round so that the spread of the per-round ratios can be printed.
+    timing.interleaved's loop, keeping every round so that the spread of the per-round ratios can be printed, and
+    timing each round twice: wall clock (perf_counter) and this process's CPU time (process_time). On a machine
+    shared with other work the CPU time leaves out the time spent waiting for a core; it still pays for caches
+    that other processes share. With more than one thread, CPU time adds up the threads and is not comparable.
     """
-    times = {name: [] for name in runners}
+    times = {clock: {name: [] for name in runners} for clock in ("wall", "cpu")}
     for round_ in range(repeats + 1):
         for name, run in runners.items():
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             run()
             if round_:
-                times[name].append(time.perf_counter() - start)
+                times["wall"][name].append(time.perf_counter() - wall)
+                times["cpu"][name].append(time.process_time() - cpu)
     return times
+
+
+def row(label, threads, times, batches):
+    """One Markdown table row: medians per step, the ratios, the per-round spread of FastLSTM / torch."""
+    a, p, b = (statistics.median(times[k]) / batches for k in ("fast", "plain", "torch"))
+    spread = [f / t for f, t in zip(times["fast"], times["torch"])]  # the ratio within each round
+    return (f"| {threads} | {label} | {a * 1e3:.1f} | {p * 1e3:.1f} | {b * 1e3:.1f} | {a / b:.2f} ({min(spread):.2f}-"
+            f"{max(spread):.2f}) | {p / b:.2f} | {a / p:.2f} | {a * STEPS_PER_EPOCH:.0f} | {b * STEPS_PER_EPOCH:.0f} |")
 
 
 def profile(xbs, fast=True):
@@ -135,19 +147,18 @@ def main():
           f"Adam 1e-3, batch {BATCH}, {args.batches} batches per round")
     print(f"numpy {np.__version__}, torch {torch.__version__}, scratchae {sa.__version__}; "
           f"median of {args.repeats} rounds after one warm-up, interleaved\n")
-    print("| threads | FastLSTM ms/step | plain LSTM ms/step | torch ms/step | FastLSTM / torch (rounds: low-high) "
-          "| plain / torch | FastLSTM s/epoch | torch s/epoch |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| threads | clock | FastLSTM ms/step | plain LSTM ms/step | torch ms/step | FastLSTM / torch (rounds: "
+          "low-high) | plain / torch | FastLSTM / plain | FastLSTM s/epoch | torch s/epoch |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for threads in args.threads:
         torch.set_num_threads(threads)
         with threadpool_limits(threads):
             fast, model = scratchae_runner(xbs)
             plain, _ = scratchae_runner(xbs, fast=False)
             times = rounds({"fast": fast, "plain": plain, "torch": torch_runner(torch, model, xbs)}, args.repeats)
-        a, p, b = (statistics.median(times[k]) / args.batches for k in ("fast", "plain", "torch"))
-        spread = [f / t for f, t in zip(times["fast"], times["torch"])]  # the ratio within each round
-        print(f"| {threads} | {a * 1e3:.1f} | {p * 1e3:.1f} | {b * 1e3:.1f} | {a / b:.2f} ({min(spread):.2f}-"
-              f"{max(spread):.2f}) | {p / b:.2f} | {a * STEPS_PER_EPOCH:.0f} | {b * STEPS_PER_EPOCH:.0f} |", flush=True)
+        print(row("wall", threads, times["wall"], args.batches), flush=True)
+        if threads == 1:
+            print(row("CPU", threads, times["cpu"], args.batches), flush=True)
 
 
 if __name__ == "__main__":

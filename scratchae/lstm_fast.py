@@ -48,6 +48,10 @@ class FastLSTM(LSTM):
         a_in = x_tm @ Wx_s  # (T N, 4H): the scaled input pre-activations of all steps in one product
         a_in += b_s  # in place: one (T N, 4H) temporary instead of two
         a_in = xp.reshape(a_in, (steps, n, 4 * H))  # (T, N, 4H)
+        # scale and shift as full (N, 4H) arrays: an in-place product with a same-shape array is about twice as fast
+        # in NumPy as one that broadcasts a (4H,) row.
+        ones = xp.ones((n, 4 * H), dtype=x.dtype, device=device_of(x))
+        scale, shift = ones * self.scale, ones * self.shift  # (N, 4H)
         acts, cells, tanh_cells, hs = [], [], [], []
         for t in range(steps):
             if t:  # h_0 = 0: the first step has no recurrent product
@@ -56,8 +60,8 @@ class FastLSTM(LSTM):
             else:
                 a = a_in[0, ...]
             act = xp.tanh(a)
-            act *= self.scale
-            act += self.shift  # i, f, o in (0, 1), g in (-1, 1)
+            act *= scale
+            act += shift  # i, f, o in (0, 1), g in (-1, 1)
             i, f, g, o = act[:, :H], act[:, H:2 * H], act[:, 2 * H:3 * H], act[:, 3 * H:]
             if t:
                 c = f * c
@@ -89,6 +93,8 @@ class FastLSTM(LSTM):
         xp, Wh = get_xp(dout), self.params["Wh"]
         # Wh.T as a row-major copy (flattened in row order, then reshaped): the product per step is faster on it.
         Wh_t = xp.reshape(xp.reshape(Wh.T, (-1,)), (4 * H, H))  # (4H, H)
+        ones = xp.ones((n, 4 * H), dtype=dout.dtype, device=device_of(dout))
+        sigmoid_blocks, tanh_block = ones * self.sigmoid_blocks, ones * self.tanh_block  # (N, 4H), as in forward
         if self.return_sequences:
             dout_tm = xp.permute_dims(dout, (1, 0, 2))  # (T, N, H)
         dh_next = dc_next = None
@@ -107,9 +113,9 @@ class FastLSTM(LSTM):
             if dc_next is not None:
                 dc += dc_next  # (N, H)
             c_prev = self.cells[t - 1] if t else self.zero_cell
-            da = self.sigmoid_blocks - act
+            da = sigmoid_blocks - act
             da *= act
-            da += self.tanh_block  # s (1 - s) on i, f, o and 1 - g^2 on g
+            da += tanh_block  # s (1 - s) on i, f, o and 1 - g^2 on g
             da *= xp.concat([g, c_prev, i, tc], axis=1)
             da *= xp.concat([dc, dc, dc, dh], axis=1)  # (N, 4H)
             das[t] = da
