@@ -3,11 +3,13 @@
 The recipe is ``python -m scratchae.train --preset seq2seq``: Fashion-MNIST images read as 28 rows of 28 pixels,
 LSTM(28 -> 100, all steps) -> LSTM(100 -> 30, last step) -> repeat 28 times -> LSTM(30 -> 100, all steps) ->
 the same Dense(100 -> 28) on every step, MSE, Adam lr 1e-3, batch 32, float32. For each thread count the script
-times, in turn (A B A B ...), the same ``--batches`` minibatches (the first ones of epoch 1's shuffled order) with
-scratchae's ``train_step`` (the command's step) and with PyTorch eager (``nn.LSTM`` with batch_first, ``nn.Linear``
-on the (N, T, 100) output, ``nn.MSELoss``, ``optim.Adam``). Same initial weights (Keras layout mapped to PyTorch's:
+times, in turn (A B C A B C ...), the same ``--batches`` minibatches (the first ones of epoch 1's shuffled order)
+with scratchae's ``train_step`` (the command's step) on the model the command builds (lstm_fast.FastLSTM), on the
+same model with lstm.py's plain LSTM (``fast=False``, the one lesson 15 teaches), and with PyTorch eager
+(``nn.LSTM`` with batch_first, ``nn.Linear`` on the (N, T, 100) output, ``nn.MSELoss``, ``optim.Adam``). Same initial weights (Keras layout mapped to PyTorch's:
 weight_ih = Wx.T, weight_hh = Wh.T, bias_ih = b, bias_hh = 0); every step reads the loss. It prints medians after
-a warm-up, the ratio, and the time of an epoch (1,719 steps) they imply.
+a warm-up, the ratios, the spread of the per-round ratio to PyTorch (lowest and highest of the rounds), and the
+time of an epoch (1,719 steps) they imply.
 
     pip install -e .[bench]
     python benchmarks/bench_seq2seq.py                        # threads 1 and 2, 200 batches, 5 repeats
@@ -17,6 +19,8 @@ a warm-up, the ratio, and the time of an epoch (1,719 steps) they imply.
 import argparse
 import cProfile
 import pstats
+import statistics
+import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -26,7 +30,7 @@ from scratchae.data import batch_slices, epoch_order, load
 from scratchae.lstm import LSTM
 from scratchae.seq2seq import rows_autoencoder
 from scratchae.training import train_step
-from timing import interleaved, print_blas  # benchmarks/timing.py: run as python3 benchmarks/<script>.py
+from timing import print_blas  # benchmarks/timing.py: run as python3 benchmarks/<script>.py
 
 BATCH, STEPS_PER_EPOCH = 32, 1719  # 55,000 training images in batches of 32
 
@@ -37,8 +41,8 @@ def batches(x, n, batch_size):
     return [np.take(x, order[a:b], axis=0) for a, b in list(batch_slices(x.shape[0], batch_size))[:n]]
 
 
-def scratchae_runner(xbs):
-    model = rows_autoencoder(rng=0)
+def scratchae_runner(xbs, fast=True):
+    model = rows_autoencoder(rng=0, fast=fast)
     opt, loss = sa.Adam(model, lr=1e-3), sa.MSE()
 
     def run():
@@ -87,8 +91,35 @@ def torch_runner(torch, model, xbs):
     return run
 
 
-def profile(xbs):
-    run, _ = scratchae_runner(xbs)
+def rounds(runners, repeats):
+    """Each runner once as warm-up, then ``repeats`` rounds A B C ...; returns {clock: {runner: [seconds]}}.
+
+    timing.interleaved's loop, keeping every round so that the spread of the per-round ratios can be printed, and
+    timing each round twice: wall clock (perf_counter) and this process's CPU time (process_time). On a machine
+    shared with other work the CPU time leaves out the time spent waiting for a core; it still pays for caches
+    that other processes share. With more than one thread, CPU time adds up the threads and is not comparable.
+    """
+    times = {clock: {name: [] for name in runners} for clock in ("wall", "cpu")}
+    for round_ in range(repeats + 1):
+        for name, run in runners.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            run()
+            if round_:
+                times["wall"][name].append(time.perf_counter() - wall)
+                times["cpu"][name].append(time.process_time() - cpu)
+    return times
+
+
+def row(label, threads, times, batches):
+    """One Markdown table row: medians per step, the ratios, the per-round spread of FastLSTM / torch."""
+    a, p, b = (statistics.median(times[k]) / batches for k in ("fast", "plain", "torch"))
+    spread = [f / t for f, t in zip(times["fast"], times["torch"])]  # the ratio within each round
+    return (f"| {threads} | {label} | {a * 1e3:.1f} | {p * 1e3:.1f} | {b * 1e3:.1f} | {a / b:.2f} ({min(spread):.2f}-"
+            f"{max(spread):.2f}) | {p / b:.2f} | {a / p:.2f} | {a * STEPS_PER_EPOCH:.0f} | {b * STEPS_PER_EPOCH:.0f} |")
+
+
+def profile(xbs, fast=True):
+    run, _ = scratchae_runner(xbs, fast)
     run()  # warm-up
     prof = cProfile.Profile()
     with threadpool_limits(1):
@@ -104,27 +135,30 @@ def main():
     p.add_argument("--repeats", type=int, default=5, help="timed rounds per variant after one warm-up (median)")
     p.add_argument("--batches", type=int, default=200, help="minibatches per timed round")
     p.add_argument("--profile", action="store_true", help="profile scratchae's steps instead of timing")
+    p.add_argument("--plain", action="store_true", help="with --profile: the plain LSTM of lstm.py")
     args = p.parse_args()
     print_blas()
     xbs = batches(load("fashion-mnist")[0][:55000], args.batches, BATCH)
     if args.profile:
-        return profile(xbs)
+        return profile(xbs, fast=not args.plain)
     import torch
 
     print(f"workload: LSTM autoencoder 28x28 rows, LSTM 100 -> 30 -> repeat 28 -> LSTM 100 -> Dense 28, MSE, "
           f"Adam 1e-3, batch {BATCH}, {args.batches} batches per round")
     print(f"numpy {np.__version__}, torch {torch.__version__}, scratchae {sa.__version__}; "
           f"median of {args.repeats} rounds after one warm-up, interleaved\n")
-    print("| threads | scratchae ms/step | torch ms/step | scratchae / torch | scratchae s/epoch | torch s/epoch |")
-    print("|---|---|---|---|---|---|")
+    print("| threads | clock | FastLSTM ms/step | plain LSTM ms/step | torch ms/step | FastLSTM / torch (rounds: "
+          "low-high) | plain / torch | FastLSTM / plain | FastLSTM s/epoch | torch s/epoch |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for threads in args.threads:
         torch.set_num_threads(threads)
         with threadpool_limits(threads):
-            ours, model = scratchae_runner(xbs)
-            med = interleaved({"scratchae": ours, "torch": torch_runner(torch, model, xbs)}, args.repeats)
-        a, b = (med[k] / args.batches for k in ("scratchae", "torch"))
-        print(f"| {threads} | {a * 1e3:.1f} | {b * 1e3:.1f} | {a / b:.2f} | {a * STEPS_PER_EPOCH:.0f} | "
-              f"{b * STEPS_PER_EPOCH:.0f} |", flush=True)
+            fast, model = scratchae_runner(xbs)
+            plain, _ = scratchae_runner(xbs, fast=False)
+            times = rounds({"fast": fast, "plain": plain, "torch": torch_runner(torch, model, xbs)}, args.repeats)
+        print(row("wall", threads, times["wall"], args.batches), flush=True)
+        if threads == 1:
+            print(row("CPU", threads, times["cpu"], args.batches), flush=True)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from .backend import cpu_xp, get_xp, to_device, to_numpy
 from .conv import Conv2D, Conv2DTranspose
 from .layers import Clip, Dense, ReLU, Sigmoid
 from .lstm import LSTM
+from .lstm_fast import FastLSTM
 from .models import Autoencoder, Sequential
 from .pooling import Flatten, MaxPool2D, Reshape, UpSampling2D
 from .seq import RepeatVector, TimeDistributed
@@ -27,6 +28,7 @@ FORMAT = "scratchae-v1"
 # and dtype (their weights are drawn, then overwritten by the saved ones).
 LAYER_TYPES = {cls.__name__: cls for cls in (Dense, ReLU, Sigmoid, Clip, Conv2D, Conv2DTranspose, MaxPool2D,
                                               UpSampling2D, Flatten, Reshape, LSTM, RepeatVector, TimeDistributed)}
+LAYER_TYPES["LSTM"] = FastLSTM  # what the builders make: LSTM's weights, spec and results, a shorter time loop
 WEIGHTED_TYPES = ("Dense", "Conv2D", "Conv2DTranspose", "LSTM")
 
 

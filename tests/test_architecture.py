@@ -23,7 +23,7 @@ COMMANDS |= {"features"}
 # The floors of docs/architecture.md: a module imports from its own floor or a lower one, never a higher one.
 FLOORS = [
     {"backend", "data", "standin", "series"},  # arrays and data
-    {"layers", "im2col", "conv_fast", "conv", "pooling", "losses", "optim", "gradcheck", "lstm", "seq"},  # the math
+    {"layers", "im2col", "conv_fast", "conv", "pooling", "losses", "optim", "gradcheck", "lstm", "lstm_fast", "seq"},  # the math
     {"models", "training"},  # models and the plain step
     {"denoise", "sparse", "vae", "pca", "seq2seq", "windows"} | {"classify", "knn", "probe"},  # the variants and the linear baseline
     {"serialize", "fit", "metrics", "plots", "anomaly_plots", "exercises",

@@ -133,8 +133,8 @@ def test_float32_stays_float32(backend, rng):
 def test_the_model_is_the_briefs_architecture():
     model = lstm_autoencoder(28, 28, rng=0)
     assert [repr(layer) for layer in model.layers] == [
-        "LSTM(28, 100, return_sequences=True)", "LSTM(100, 30, return_sequences=False)", "RepeatVector(28)",
-        "LSTM(30, 100, return_sequences=True)", "TimeDistributed(Dense(100, 28))"]
+        "FastLSTM(28, 100, return_sequences=True)", "FastLSTM(100, 30, return_sequences=False)", "RepeatVector(28)",
+        "FastLSTM(30, 100, return_sequences=True)", "TimeDistributed(Dense(100, 28))"]  # lstm_fast.py, by default
     names = [name for name, _, _ in model.named_params()]
     assert names[:3] == ["encoder.0.Wx", "encoder.0.Wh", "encoder.0.b"] and names[-2:] == ["decoder.2.W",
                                                                                           "decoder.2.b"]

@@ -255,6 +255,11 @@ for name, a, b_ in zip(["dx", "dWx", "dWh", "db"], mine, library):
 # (3rd edition). Its output is linear and the loss is MSE. `rows_autoencoder` wraps it for flat images: it
 # reshapes (N, 784) into (N, 28, 28) and back.
 #
+# The printed model names its LSTM layers `FastLSTM`: the builders use `scratchae/lstm_fast.py`, the same layer as
+# the `LSTM` above (the same weights and saved files, tested equal to it to rounding) written with fewer array
+# operations per time step, so that a training step takes less time (`benchmarks/README.md`).
+# `rows_autoencoder(rng=0, xp=xp, fast=False)` builds this lesson's `LSTM` instead.
+#
 # The full settings are the recipe's (`python -m scratchae.train --preset seq2seq`): the first 55,000 training
 # images, batch 32, 10 epochs, with the last 5,000 training images for validation. Quick mode trains on 1,000
 # images for one epoch, and validates on the first 1,000 of the 5,000.

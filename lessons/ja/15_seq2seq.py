@@ -271,6 +271,8 @@ for name, a, b_ in zip(["dx", "dWx", "dWh", "db"], mine, library):
 # `rows_autoencoder` は、このモデルを平らな画像に使えるように包んだものです。
 # (N, 784) を (N, 28, 28) に形を変えて入れ、出力を (N, 784) に戻します。
 #
+# モデルを表示すると、LSTM 層は `FastLSTM` と表示されます。組み立て関数は `scratchae/lstm_fast.py` の `FastLSTM` を使うからです。これは上で確かめた `LSTM` と同じ層（同じ重み、同じ保存ファイル）を、1 ステップあたりの配列演算を減らして書き直した実装で、`LSTM` と丸め誤差の範囲で一致することをテストで確かめています。そのぶん学習の 1 ステップが速くなります（`benchmarks/README.md`）。このレッスンの `LSTM` そのものを使うときは `rows_autoencoder(rng=0, xp=xp, fast=False)` とします。
+#
 # 本来の設定は、このレシピの設定です（`python -m scratchae.train --preset seq2seq`）。
 # 訓練画像の最初の 55,000 枚を、バッチ 32 で 10 エポック学習します。
 # 訓練画像の最後の 5,000 枚は、検証データにします。
