@@ -20,12 +20,13 @@ def kind_of(layer):
 def layer_rows(model):
     """The model as a list of dicts, one per Dense layer: part, index l (1-based), n_in, n_out, activation.
 
-    model: an Autoencoder whose encoder and decoder hold Dense layers, each followed by an activation or none
-    (a linear code). Raises ValueError for other layers (a convolutional model has no such picture here).
+    model: an Autoencoder whose encoder and decoder (Sequentials, or lists as in lesson 05) hold Dense layers, each
+    followed by an activation or none (a linear code). Raises ValueError for other layers (no conv pictures here).
     """
     rows = []
     for part in ("encoder", "decoder"):
-        layers = getattr(model, part).layers
+        layers = getattr(model, part)
+        layers = list(getattr(layers, "layers", layers))
         for i, layer in enumerate(layers):
             kind = kind_of(layer)
             if kind in ("ReLU", "Sigmoid"):

@@ -147,3 +147,12 @@ def test_the_archive_is_a_zip_of_bytes_not_paths(short_run, notebook, tmp_path):
     handin.pack(notebook, short_run, out)
     with zipfile.ZipFile(io.BytesIO(out.read_bytes())) as zf:
         assert all(not n.startswith("/") and ".." not in n.split("/") for n in zf.namelist())
+
+
+def test_the_report_takes_the_notebooks_language(short_run, tmp_path):
+    nb = tmp_path / "05_build_it_yourself.ipynb"
+    nb.write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": ["## 課題レポートのために"],
+                                         "metadata": {}}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    out = tmp_path / "handin.zip"
+    handin.pack(nb, short_run, out)
+    assert json.loads(members(out)["handin.json"])["lang"] == "ja"

@@ -148,10 +148,17 @@ def environment(prov, cfg):
                                                                     if prov["git_commit"] else ""))]
 
 
-def pack(notebook, run_dir, out, lang="en", report_path=None):
+def notebook_language(nb):
+    """'ja' if the notebook's Markdown has kana (the Japanese edition of a lesson), else 'en'."""
+    text = "".join("".join(c.get("source", "")) for c in nb["cells"] if c.get("cell_type") == "markdown")
+    return "ja" if any("\u3040" <= ch <= "\u30ff" for ch in text) else "en"
+
+
+def pack(notebook, run_dir, out, lang=None, report_path=None):
     """Write the hand-in archive ``out`` from ``notebook`` and ``run_dir``; returns the manifest.
 
-    report_path: the student's finished report.md (the scaffold's figure paths kept); None writes the scaffold."""
+    lang: "en" or "ja" for report.md, None: the notebook's language. report_path: the student's finished
+    report.md (the scaffold's figure paths kept); None writes the scaffold."""
     notebook = pathlib.Path(notebook)
     try:
         nb_bytes = notebook.read_bytes()
@@ -159,6 +166,7 @@ def pack(notebook, run_dir, out, lang="en", report_path=None):
         assert isinstance(nb, dict) and isinstance(nb.get("cells"), list) and "nbformat" in nb
     except (OSError, ValueError, AssertionError):
         raise UsageError(f"{notebook}: not a Jupyter notebook (.ipynb); give the notebook you ran") from None
+    lang = lang or notebook_language(nb)
     cfg, metrics, model, files = read_run(run_dir)
     rows = netfig.layer_rows(model)
     if "network.png" not in files:  # a run from before train drew it: draw it from the checkpoint
@@ -199,7 +207,8 @@ def build_parser():
     p.add_argument("notebook", help="the notebook you ran (.ipynb)")
     p.add_argument("run_dir", help="the run folder: config.json, metrics.csv, checkpoint.npz and the figures")
     p.add_argument("--out", required=True, help="the archive to write, e.g. handin.zip")
-    p.add_argument("--lang", choices=["en", "ja"], default="en", help="language of report.md (default: en)")
+    p.add_argument("--lang", choices=["en", "ja"],
+                   help="language of report.md (default: the notebook's, ja for the Japanese lessons, else en)")
     p.add_argument("--report", metavar="REPORT.md",
                    help="your finished report (the scaffold from a first packing, your parts written in) instead "
                         "of the scaffold")

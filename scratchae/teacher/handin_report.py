@@ -47,7 +47,8 @@ TEXT = {
         "env_head": "| item | value |\n|---|---|",
         "results": "## 6. Results",
         "final": ("After {epochs} epochs: test BCE {test:.4f} per pixel = {test_img:.1f} nats per image "
-                  "(train {train:.4f}{val}). Mean time per epoch: {seconds:.1f} s on {where}."),
+                  "(train {train:.4f}{val}).{time}"),
+        "time": " Mean time per epoch: {seconds:.1f} s on {where}.",
         "val": ", validation {val:.4f}",
         "curve": "![Loss per epoch]({figure})",
         "recon": "![Test images (top) and their reconstructions (bottom)]({figure})",
@@ -101,7 +102,8 @@ TEXT = {
         "env_head": "| 項目 | 値 |\n|---|---|",
         "results": "## 6. 結果",
         "final": ("{epochs} エポック後: テスト BCE は画素あたり {test:.4f}、画像 1 枚あたり {test_img:.1f} nats"
-                  "(学習 {train:.4f}{val})。1 エポックの平均時間: {seconds:.1f} 秒({where})。"),
+                  "(学習 {train:.4f}{val})。{time}"),
+        "time": "1 エポックの平均時間: {seconds:.1f} 秒({where})。",
         "val": "、検証 {val:.4f}",
         "curve": "![エポックごとの損失]({figure})",
         "recon": "![テスト画像(上)とその再構成(下)]({figure})",
@@ -149,8 +151,8 @@ def report_markdown(lang, rows, cfg, metrics, environment, figures):
              "bias": BIAS[lang].get(cfg.get("output_bias"), cfg.get("output_bias"))}
     last = metrics[-1]
     val = t["val"].format(val=last["val_loss"]) if last.get("val_loss") is not None else ""
-    where = dict(environment).get("device", "?")
-    seconds = sum(r["seconds"] for r in metrics) / len(metrics)
+    times = [r["seconds"] for r in metrics if r.get("seconds") is not None]
+    time = t["time"].format(seconds=sum(times) / len(times), where=dict(environment).get("device", "?")) if times else ""
     out = [t["title"], "", t["name"], "", t["overview"], "", t["overview_prompt"].format(code=rows[n_enc - 1]["n_out"]),
            "", t["network"], "", t["figure"].format(figure=figures["network"]), "", t["layers_head"]]
     out += [f"| {r['l']} | {t['parts'][r['part']]} | {r['n_in']} → {r['n_out']} | "
@@ -168,7 +170,7 @@ def report_markdown(lang, rows, cfg, metrics, environment, figures):
     out += [f"| {item} | {value} |" for item, value in environment]
     out += ["", t["results"], "",
             t["final"].format(epochs=int(last["epoch"]), test=last["test_loss"], test_img=PIXELS * last["test_loss"],
-                              train=last["train_loss"], val=val, seconds=seconds, where=where), "",
+                              train=last["train_loss"], val=val, time=time), "",
             t["curve"].format(figure=figures["curve"]), "", t["recon"].format(figure=figures["recon"]), "",
             t["results_prompt"], "", t["references"], "", t["refs"], ""]
     return "\n".join(out)
