@@ -143,7 +143,7 @@ def environment(prov, cfg):
     v = prov["run_versions"]
     return [("device", prov["device"]), ("platform", prov["platform"]), ("Python", v.get("python", prov["python"])),
             ("NumPy", v.get("numpy", "?")), ("CuPy", v.get("cupy") or "—"),
-            ("array namespace", v.get("array_namespace", "?")), ("scratchae", f"{prov['scratchae']}"
+            ("array_namespace", v.get("array_namespace", "?")), ("scratchae", f"{prov['scratchae']}"
                                                                  + (f" ({prov['git_commit'][:12]})"
                                                                     if prov["git_commit"] else ""))]
 

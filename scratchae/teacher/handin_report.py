@@ -45,6 +45,7 @@ TEXT = {
                         "4. The last cell packs the hand-in into Google Drive (MyDrive/scratchae)."),
         "environment": "## 5. Environment",
         "env_head": "| item | value |\n|---|---|",
+        "env_names": {"device": "device", "platform": "platform", "array_namespace": "array namespace"},
         "results": "## 6. Results",
         "final": ("After {epochs} epochs: test BCE {test:.4f} per pixel = {test_img:.1f} nats per image "
                   "(train {train:.4f}{val}).{time}"),
@@ -59,7 +60,7 @@ TEXT = {
                  "Science 313, 2006.\n"
                  "- Y. LeCun, C. Cortes, C. J. C. Burges. The MNIST database of handwritten digits.\n"
                  "- scratchae, lessons 01 to 05.\n"
-                 "> Add what else you read."),
+                 "\n> Add what else you read."),
     },
     "ja": {
         "title": "# MNIST のオートエンコーダ: レポート",
@@ -100,6 +101,7 @@ TEXT = {
                         "4. 最後のセルが提出物を Google ドライブ(MyDrive/scratchae)にまとめます。"),
         "environment": "## 5. 実行環境",
         "env_head": "| 項目 | 値 |\n|---|---|",
+        "env_names": {"device": "デバイス", "platform": "プラットフォーム", "array_namespace": "配列の名前空間"},
         "results": "## 6. 結果",
         "final": ("{epochs} エポック後: テスト BCE は画素あたり {test:.4f}、画像 1 枚あたり {test_img:.1f} nats"
                   "(学習 {train:.4f}{val})。{time}"),
@@ -115,7 +117,7 @@ TEXT = {
                  "- Y. LeCun, C. Cortes, C. J. C. Burges. The MNIST database of handwritten digits.\n"
                  "- 斎藤康毅『ゼロから作る Deep Learning』オライリー・ジャパン, 2016.\n"
                  "- scratchae、レッスン 01〜05。\n"
-                 "> ほかに読んだものを足してください。"),
+                 "\n> ほかに読んだものを足してください。"),
     },
 }
 BIAS = {"en": {"mean": "logit of the mean training image", "zero": "zero"},
@@ -167,7 +169,7 @@ def report_markdown(lang, rows, cfg, metrics, environment, figures):
     out += [f"    {line}" for line in layer_formulas(rows)]
     out += ["", t["losses"].format(pixels=PIXELS), "", t["formulas_prompt"], "", t["colab"], "", t["colab_steps"],
             "", t["environment"], "", t["env_head"]]
-    out += [f"| {item} | {value} |" for item, value in environment]
+    out += [f"| {t['env_names'].get(item, item)} | {value} |" for item, value in environment]
     out += ["", t["results"], "",
             t["final"].format(epochs=int(last["epoch"]), test=last["test_loss"], test_img=PIXELS * last["test_loss"],
                               train=last["train_loss"], val=val, time=time), "",
