@@ -1,7 +1,6 @@
 """The grader's hand-in checks on real archives: an honest one passes, an edited metrics.csv or a swapped
 checkpoint fails handin.metrics, a short run is flagged as unusual without a deduction, unsafe zips are refused."""
 import csv
-import io
 import json
 import shutil
 import zipfile
