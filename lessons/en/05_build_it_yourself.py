@@ -559,11 +559,12 @@ assert adam_gap < 1e-3, adam_gap
 # 55,000 and hold out the last 5,000 for validation: they choose the settings (epochs, learning rate) without
 # touching the test set. The table printed below is read from the variables the training used.
 #
-# **Time.** One epoch (55,000 images) took 21 to 48 s on this project's shared 2-core CPU with one BLAS thread
-# while about 12 processes competed for it, and about 6 to 9 s when it was nearly idle (docs/results.md has the
-# measurements). On Colab's T4 GPU we *estimate* 1 to 3 s per epoch: the model is small, so each of the about
-# 215 steps costs a few hundred small GPU launches rather than arithmetic. That is an estimate, not a
-# measurement: no T4 was measured. Write down your own time per epoch in the report.
+# **Time.** On this project's shared 2-core CPU with one BLAS thread, an epoch of the same model (the library's
+# command, 60,000 images) took 8 to 72 s, median 15 s, while other jobs kept the load average at 10 to 16, and 6 to
+# 9 s when the machine was nearly idle (docs/results.md has the measurements). On Colab's T4 GPU we *estimate* 1
+# to 3 s per epoch: the model is small, so each of the about 215 steps costs a few hundred small GPU launches
+# rather than arithmetic. That is an estimate, not a measurement: no T4 was measured. Write down your own time
+# per epoch in the report (the training cell prints it).
 
 # %%
 from IPython.display import Image, display
