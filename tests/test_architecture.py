@@ -26,9 +26,10 @@ FLOORS = [
     {"models", "training"},  # models and the plain step
     {"denoise", "sparse", "vae", "pca", "seq2seq", "windows"} | {"classify", "knn", "probe"},  # the variants and the linear baseline
     {"serialize", "fit", "metrics", "plots", "anomaly_plots", "exercises",
-     "series_plots"},  # saving, the loop, figures, scores
+     "series_plots", "netfig"},  # saving, the loop, figures, scores
     {"cli", "presets", "recipes", "series_detect"},  # what the commands share
     COMMANDS,
+    {"handin"},  # shims of the teacher's commands: the code (built on cli.py) lives in scratchae/teacher/
 ]
 
 
