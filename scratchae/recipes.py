@@ -7,7 +7,7 @@ write_figures draws its run folder's pictures. Those are the only two readers of
 """
 from dataclasses import dataclass
 
-from . import plots
+from . import netfig, plots
 from .backend import device_of, get_xp, make_rng, to_device, to_numpy
 from .denoise import add_noise, denoise_step, evaluate_denoising, keras_blog_denoiser, tf_denoiser
 from .losses import BCE, MSE
@@ -128,7 +128,8 @@ def model_name(cfg):
 
 
 def write_figures(out, cfg, run, x_test, y_test, rows):
-    """reconstructions.png, loss_curve.png and latent.png in the run folder ``out`` (and the VAE's own figures).
+    """reconstructions.png, loss_curve.png and latent.png in the run folder ``out`` (and the VAE's own figures);
+    a dense autoencoder's network.png too (netfig: its layers as boxes, for the report).
 
     x_test, y_test: the host test set; run.test_inputs: what the model is shown of it, on the device.
     """
@@ -136,6 +137,8 @@ def write_figures(out, cfg, run, x_test, y_test, rows):
     images = x_test[pick]  # (10, 784)
     if cfg["model"] == "vae":
         return write_vae_figures(out, cfg, run.model, images, run.test_inputs, y_test, rows)
+    if cfg["model"] == "dense":
+        netfig.network_figure(run.model, out / "network.png")
     xp, device = get_xp(run.test_inputs), device_of(run.test_inputs)
     noisy = to_numpy(run.test_inputs)[pick] if cfg.get("noise") is not None else None
     seen = images if noisy is None else noisy  # a denoiser is shown the noisy images it was scored on

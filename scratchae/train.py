@@ -1,7 +1,7 @@
 """``python -m scratchae.train``: train the reference autoencoder on MNIST (or Fashion-MNIST) and write a run folder.
 
 The run folder holds config.json, metrics.csv, checkpoint.npz (model and optimizer state), reconstructions.png,
-loss_curve.png and latent.png. Usage errors print one line and exit 2; a diverged loss exits 1; Ctrl-C saves a
+loss_curve.png and latent.png (a dense model's network.png too). Usage errors print one line and exit 2; a diverged loss exits 1; Ctrl-C saves a
 checkpoint at the end of the current step and exits 130; ``--resume`` continues from any checkpoint.
 """
 import datetime

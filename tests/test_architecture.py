@@ -27,10 +27,10 @@ FLOORS = [
     {"models", "training"},  # models and the plain step
     {"denoise", "sparse", "vae", "pca", "seq2seq", "windows"} | {"classify", "knn", "probe"},  # the variants and the linear baseline
     {"serialize", "fit", "metrics", "plots", "anomaly_plots", "exercises",
-     "series_plots"},  # saving, the loop, figures, scores
+     "series_plots", "netfig"},  # saving, the loop, figures, scores
     {"cli", "presets", "recipes", "series_detect"},  # what the commands share
     COMMANDS,
-    {"grade"},  # the teacher's commands: one-line shims over scratchae/teacher/, which builds on cli.py
+    {"grade", "handin"},  # the teacher's commands: one-line shims over scratchae/teacher/, which builds on cli.py
 ]
 FLOORS[0] |= {"audit"}  # the sync audit, a test tool beside standin
 FLOORS[1] |= {"optim_fast"}  # the math: the fused Adam beside optim.py's

@@ -31,7 +31,7 @@ def test_run_folder_has_everything(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "epoch   1  train bce" in printed and "img/s" in printed and "done: test bce" in printed
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "config.json", "latent.png", "loss_curve.png",
-                                                     "metrics.csv", "reconstructions.png"]
+                                                     "metrics.csv", "network.png", "reconstructions.png"]
     config = json.loads((out / "config.json").read_text())
     assert config["dims"] == [784, 32, 8] and config["lr"] == 1e-3 and config["limit"] == 600
     assert config["versions"]["numpy"] == np.__version__
@@ -39,7 +39,7 @@ def test_run_folder_has_everything(tmp_path, capsys):
         rows = list(csv.DictReader(fh))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert float(rows[1]["test_loss"]) < float(rows[0]["test_loss"]) < 0.7
-    for name in ("reconstructions.png", "loss_curve.png", "latent.png"):
+    for name in ("reconstructions.png", "loss_curve.png", "latent.png", "network.png"):
         picture = matplotlib.image.imread(out / name)
         assert picture.ndim == 3 and picture.shape[0] > 200 and picture.std() > 0.05, name
     _, state, progress = params_of(out / "checkpoint.npz")

@@ -24,7 +24,8 @@
 # - how the five classes of lessons 01-03 fit into one model with two loops;
 # - how to check a whole model end to end, and one training step against the library's;
 # - how to train with a validation split, and touch the test set only once;
-# - how to save the weights and load them into a fresh model (and keep the file on Google Drive on Colab).
+# - how to save the weights and load them into a fresh model (and keep the file on Google Drive on Colab);
+# - what the assignment's report needs: the formulas in its notation, the figures as files, and the hand-in.
 
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
@@ -357,7 +358,8 @@ for check in list(report.values())[:4]:
 print(f"... {len(report)} arrays checked, worst rel. error {worst(report):.1e}")
 
 # %%
-# Check: expect about 1e-8 or less through all 12 layers; above 1e-7 means a bug in one of your classes.
+# Check: expect about 1e-8 or less through all 20 layers (10 Dense, 9 ReLU, 1 Sigmoid); above 1e-7 means a bug
+# in one of your classes.
 assert_close(report, tol=1e-7)
 print("the whole model passes the end-to-end gradient check")
 
@@ -531,6 +533,168 @@ print(f"saved {os.path.getsize(path) / 1e6:.1f} MB to {path}; identical reconstr
 # %%
 # Check: loaded weights give exactly the same reconstructions of all 5,000 validation images.
 assert same, "the loaded model reconstructs differently"
+
+# %% [markdown]
+# ## For your report
+#
+# The assignment's hand-in is a short report: an overview, the network (a figure, the layers one by one, the
+# settings), the formulas, how to run it on Colab, the environment, your results, and references. This part
+# gives you every fact for it from the model you just trained, saves the figures to files, and packs a hand-in
+# archive with a report scaffold at the end. The parts in your own words stay yours.
+#
+# **The formulas in the assignment's notation.** The encoder $f_\theta$ maps an image $x$ (a row of 784 pixels
+# in $[0, 1]$) to the code $z$; the decoder $g_\phi$ maps $z$ back to the reconstruction $\hat{x}$:
+#
+# $$z = f_\theta(x), \qquad \hat{x} = g_\phi(z), \qquad \theta = \{W_l, b_l\}_{l=1}^{5}, \quad \phi = \{W_l, b_l\}_{l=6}^{10}.$$
+#
+# Layer by layer, with $\sigma$ the Sigmoid:
+#
+# $$h_1 = \mathrm{ReLU}(x W_1 + b_1),\ h_2 = \mathrm{ReLU}(h_1 W_2 + b_2),\ \dots,\ z = h_5 = \mathrm{ReLU}(h_4 W_5 + b_5),$$
+# $$h_6 = \mathrm{ReLU}(z W_6 + b_6),\ \dots,\ h_9 = \mathrm{ReLU}(h_8 W_9 + b_9),\ \hat{x} = \sigma(h_9 W_{10} + b_{10}),$$
+#
+# with $\mathrm{ReLU}(u) = \max(u, 0)$ and $\sigma(u) = 1 / (1 + e^{-u})$, elementwise. The lessons write a layer
+# as $x W + b$: $x$ is a row vector (a minibatch is rows), $W$ has shape (in, out). Slides often write $W x + b$
+# with column vectors and $W$ of shape (out, in): the same layer, transposed. Say which one you use.
+#
+# The next cell reads the layers from your model, so the list is the model's, not a copy.
+
+# %%
+from scratchae.netfig import count_params, layer_rows
+from scratchae.teacher.handin_report import layer_formulas
+
+layers = layer_rows(model)  # one row per Dense layer, read from your model
+for r in layers:
+    print(f"W{r['l']:<2d} b{r['l']:<2d} {r['part']:7s} {r['n_in']:3d} -> {r['n_out']:3d}  then {r['activation']}")
+print("\n".join(layer_formulas(layers)))
+n_layers = len(model.encoder) + len(model.decoder)
+n_params = sum(p.size for _, p, _ in model.named_params())
+print(f"{len(layers)} Dense layers, {n_layers} layers in all, {n_params:,} parameters")
+
+# %%
+# Check: 10 Dense, 9 ReLU and 1 Sigmoid are 20 layers; the count by hand is 2 (784*256 + 256*128 + 128*64 + 64*32
+# + 32*32) weights + (256 + 128 + 64 + 32 + 32) + (32 + 64 + 128 + 256 + 784) biases = 491,248.
+assert n_layers == 20 and len(layers) == 10
+assert n_params == count_params(layers) == 2 * (784 * 256 + 256 * 128 + 128 * 64 + 64 * 32 + 32 * 32) + 512 + 1264
+print("20 layers, 491,248 parameters")
+
+# %% [markdown]
+# **BCE summed over the 784 pixels.** The assignment writes the loss of one image as a sum over its pixels,
+#
+# $$L(x, \hat{x}) = -\sum_{j=1}^{784} \left[ x_j \log \hat{x}_j + (1 - x_j) \log (1 - \hat{x}_j) \right],$$
+#
+# averaged over the images of a minibatch. Our `BCE` takes the mean over every pixel of every image instead, so
+# every number this lesson prints is per pixel: multiply by 784 for nats per image (the test BCE 0.0991 is 77.7
+# nats per image). For training the choice hardly matters with Adam: the sum's gradient is 784 times the mean's,
+# and Adam divides each step by the gradient's size, so the steps are the same up to the tiny $\epsilon$. With
+# plain SGD the step is the gradient times the learning rate, so the sum would need a learning rate 784 times
+# smaller. The next cell measures the conversion, and trains a small model both ways with Adam.
+
+# %%
+x_some = sa.to_device(x_test_host[:100], xp)
+per_pixel = float(BCE().forward(model.forward(x_some), x_some))  # what the lesson prints
+p = np.clip(sa.to_numpy(model.forward(x_some)).astype(np.float64), 1e-7, 1 - 1e-7)
+t = x_test_host[:100].astype(np.float64)
+per_image = -(t * np.log(p) + (1 - t) * np.log(1 - p)).sum(axis=1)  # the assignment's sum, one value per image
+print(f"100 test images: {per_pixel:.5f} per pixel x 784 = {784 * per_pixel:.2f}; "
+      f"summed over the pixels: {per_image.mean():.2f} nats per image")
+print(f"all 10,000 test images: {test_bce:.4f} per pixel = {784 * test_bce:.1f} nats per image")
+
+
+def train_small(scale, steps=100):
+    """A small model trained ``steps`` Adam steps with its loss gradient multiplied by ``scale``: its test BCE."""
+    small = build_autoencoder((784, 64, 16), seed=0, dtype=xp.float32)
+    bce, adam = BCE(), Adam(small, lr=LR)
+    for k in range(steps):
+        xb = sa.to_device(x_train_host[k * 128:(k + 1) * 128], xp)
+        bce.forward(small.forward(xb), xb)
+        small.backward(scale * bce.backward())  # scale 784: the gradient of the sum over pixels
+        adam.step()
+    return mean_loss(small, sa.to_device(x_test_host[:2000], xp))
+
+
+with_mean, with_sum = train_small(1.0), train_small(784.0)
+adam_gap = abs(with_sum - with_mean) / with_mean
+print(f"Adam, 100 steps: test BCE {with_mean:.5f} with the mean, {with_sum:.5f} with the sum "
+      f"(relative difference {adam_gap:.1e})")
+
+# %%
+# Check: x 784 is the sum over pixels (to rounding); with Adam the two losses train alike (we measured a
+# relative difference of 1.2e-4, and 1e-7 with eps = 1e-12: eps is all that differs).
+assert abs(784 * per_pixel - per_image.mean()) < 1e-4 * per_image.mean()
+assert adam_gap < 1e-3, adam_gap
+
+# %% [markdown]
+# **The figures, as files.** A report needs picture files, not plots in a notebook. The next cell writes a run
+# folder in the format `python -m scratchae.train` writes: `config.json` (every setting), `metrics.csv` (the
+# losses per epoch), `checkpoint.npz` (your weights in the library's file format) and three figures:
+# `network.png` (the network, drawn from your model), `loss_curve.png` (train and validation per epoch, and the
+# test BCE) and `reconstructions.png` (the first **test** image of each digit and its reconstruction; the plot
+# above showed validation images). We show them here too.
+#
+# **The settings and the data.** MNIST has 60,000 training images and 10,000 test images. We train on the first
+# 55,000 and hold out the last 5,000 for validation: they choose the settings (epochs, learning rate) without
+# touching the test set. The table printed below is read from the variables the training used.
+#
+# **Time.** On this project's shared 2-core CPU with one BLAS thread, an epoch of the same model (the library's
+# command, 60,000 images) took 8 to 72 s, median 15 s, while other jobs kept the load average at 10 to 16, and 6 to
+# 9 s when the machine was nearly idle (docs/results.md has the measurements). On Colab's T4 GPU we *estimate* 1
+# to 3 s per epoch: the model is small, so each of the about 215 steps costs a few hundred small GPU launches
+# rather than arithmetic. That is an estimate, not a measurement: no T4 was measured. Write down your own time
+# per epoch in the report (the training cell prints it).
+
+# %%
+from IPython.display import Image, display
+
+from scratchae.teacher.notebook_run import lesson_config, save_run
+
+_, _, _, y_test_host = load("mnist")
+config = lesson_config(epochs=EPOCHS, n_fit=N_FIT, batch_size=BATCH, lr=LR, seed=SEED, gpu=xp.__name__ != "numpy")
+metrics = [{"epoch": r["epoch"], "train_loss": r["train"], "val_loss": r["val"],
+            "test_loss": test_bce if r is rows[-1] else None} for r in rows[1:]]  # the test set: once, at the end
+run_dir = save_run(os.path.join(SAVE_DIR, "report_run"), model, config, metrics, x_test_host, y_test_host)
+settings_table = {"data": "MNIST", "images trained on": f"{N_FIT:,}", "held out for validation": "5,000",
+                  "test images": f"{x_test_host.shape[0]:,}", "epochs": EPOCHS, "minibatch": BATCH,
+                  "optimizer": f"Adam, lr {LR:g}, betas (0.9, 0.999), eps 1e-8", "loss": "BCE, mean per pixel",
+                  "seed": SEED, "parameters": f"{n_params:,}"}
+for key, value in settings_table.items():
+    print(f"{key:24s} {value}")
+print("files in", run_dir, ":", ", ".join(sorted(os.listdir(run_dir))))
+for name in ("network.png", "loss_curve.png", "reconstructions.png"):
+    display(Image(filename=os.path.join(run_dir, name), width=700))
+
+# %%
+# Check: the library reads your weights back from checkpoint.npz and finds your test BCE again (to rounding): the
+# grader will do the same with your hand-in.
+reread = sa.load_model(os.path.join(run_dir, "checkpoint.npz"), xp=xp)
+again = mean_loss(reread, sa.to_device(x_test_host, xp))
+assert abs(again - test_bce) < 5e-5, (again, test_bce)
+print(f"test BCE from the saved checkpoint {again:.6f}, yours {test_bce:.6f}")
+
+# %% [markdown]
+# **Pack the hand-in.** The last cell writes `handin.zip`: this notebook, the run folder, `provenance.json`
+# (versions, device, the data files' SHA-256, every setting) and `report.md`, the report in the assignment's
+# shape with every fact filled in and short prompts (lines starting with `>`) for your parts. On Colab it lands
+# in Google Drive (`MyDrive/scratchae`, mounted above). Take `report.md` out, write your parts, and pack again
+# with your report: `python -m scratchae.handin NOTEBOOK RUN_DIR --out handin.zip --report report.md`. The
+# report is in the notebook's language.
+
+# %%
+import json
+
+from scratchae.teacher.handin import pack
+
+NOTEBOOK = "05_build_it_yourself.ipynb"  # this notebook, in a checkout
+if "google.colab" in sys.modules:  # on Colab the notebook lives in Drive: ask Colab for what you see now
+    from google.colab import _message
+
+    NOTEBOOK = os.path.join(SAVE_DIR, NOTEBOOK)
+    with open(NOTEBOOK, "w", encoding="utf-8") as fh:
+        json.dump(_message.blocking_request("get_ipynb", timeout_sec=60)["ipynb"], fh)
+if os.path.isfile(NOTEBOOK):
+    manifest = pack(NOTEBOOK, run_dir, os.path.join(SAVE_DIR, "handin.zip"))
+    print(f"packed {len(manifest['files'])} files ({manifest['lang']}) into", os.path.join(SAVE_DIR, "handin.zip"))
+else:
+    print(f"save this notebook as {NOTEBOOK} next to where it runs, then run this cell again")
 
 # %% [markdown]
 # ## Try it

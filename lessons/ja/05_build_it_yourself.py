@@ -28,6 +28,7 @@
 # - モデル全体を端から端まで確かめる方法と、学習 1 ステップをライブラリのステップと比べる方法。
 # - 検証データを分けて学習し、テストデータには 1 回だけ触れる方法。
 # - 重みを保存して、新しいモデルに読み込む方法（Colab では、ファイルを Google ドライブに残す方法も）。
+# - 課題レポートに必要なもの: 課題の記法での数式、ファイルに保存した図、提出物のまとめ方。
 
 # %%
 # 準備のセルです。手元のチェックアウト（`pip install -e .` の後）では、何もインストールしません。
@@ -361,7 +362,7 @@ for check in list(report.values())[:4]:
 print(f"... {len(report)} arrays checked, worst rel. error {worst(report):.1e}")
 
 # %%
-# 確認: 12 層すべてを通して 1e-8 程度かそれ以下になるはずです。1e-7 を超えたら、どれかのクラスにバグがあります。
+# 確認: 20 層(Dense 10、ReLU 9、Sigmoid 1)すべてを通して 1e-8 程度かそれ以下になるはずです。1e-7 を超えたら、どれかのクラスにバグがあります。
 assert_close(report, tol=1e-7)
 print("the whole model passes the end-to-end gradient check")
 
@@ -542,6 +543,140 @@ print(f"saved {os.path.getsize(path) / 1e6:.1f} MB to {path}; identical reconstr
 # %%
 # 確認: 読み込んだ重みは、5,000 枚の検証画像すべてについて、まったく同じ再構成を出します。
 assert same, "the loaded model reconstructs differently"
+
+# %% [markdown]
+# ## 課題レポートのために
+#
+# 課題の提出物は短いレポートです。概要、ネットワーク(図、層ごとの一覧、設定)、数式、Colab での実行方法、実行環境、結果、参考文献を書きます。この節では、いま学習したモデルからレポートに必要な事実をすべて取り出し、図をファイルに保存し、最後にレポートのひな形を含む提出用アーカイブをまとめます。自分の言葉で書く部分は、あなたが書きます。
+#
+# **課題の記法での数式。** エンコーダ $f_\theta$ は画像 $x$([0, 1] の値をもつ 784 画素の行ベクトル)を潜在表現 $z$ に写し、デコーダ $g_\phi$ は $z$ を再構成 $\hat{x}$ に戻します。
+#
+# $$z = f_\theta(x), \qquad \hat{x} = g_\phi(z), \qquad \theta = \{W_l, b_l\}_{l=1}^{5}, \quad \phi = \{W_l, b_l\}_{l=6}^{10}.$$
+#
+# 層ごとに書くと、次のようになります($\sigma$ は Sigmoid です)。
+#
+# $$h_1 = \mathrm{ReLU}(x W_1 + b_1),\ h_2 = \mathrm{ReLU}(h_1 W_2 + b_2),\ \dots,\ z = h_5 = \mathrm{ReLU}(h_4 W_5 + b_5),$$
+# $$h_6 = \mathrm{ReLU}(z W_6 + b_6),\ \dots,\ h_9 = \mathrm{ReLU}(h_8 W_9 + b_9),\ \hat{x} = \sigma(h_9 W_{10} + b_{10}),$$
+#
+# ここで $\mathrm{ReLU}(u) = \max(u, 0)$、$\sigma(u) = 1 / (1 + e^{-u})$ で、どちらも要素ごとに計算します。このレッスンでは層を $x W + b$ と書きます。$x$ は行ベクトル(ミニバッチは行を並べたもの)で、$W$ の形は (入力, 出力) です。講義のスライドでは列ベクトルを使って $W x + b$($W$ の形は (出力, 入力))と書くことがよくあります。転置しただけで、同じ層です。レポートではどちらの書き方を使うのかを明記しましょう。
+#
+# 次のセルは、あなたのモデルから層を読み取ります。ですから、この一覧は写し書きではなく、モデルそのものです。
+
+# %%
+from scratchae.netfig import count_params, layer_rows
+from scratchae.teacher.handin_report import layer_formulas
+
+layers = layer_rows(model)  # Dense 層 1 つにつき 1 行、あなたのモデルから読む
+for r in layers:
+    print(f"W{r['l']:<2d} b{r['l']:<2d} {r['part']:7s} {r['n_in']:3d} -> {r['n_out']:3d}  then {r['activation']}")
+print("\n".join(layer_formulas(layers)))
+n_layers = len(model.encoder) + len(model.decoder)
+n_params = sum(p.size for _, p, _ in model.named_params())
+print(f"{len(layers)} Dense layers, {n_layers} layers in all, {n_params:,} parameters")
+
+# %%
+# 確認: Dense 10 個、ReLU 9 個、Sigmoid 1 個で 20 層。手で数えると、重みが 2 (784*256 + 256*128 + 128*64 + 64*32
+# + 32*32) 個、バイアスが (256 + 128 + 64 + 32 + 32) + (32 + 64 + 128 + 256 + 784) 個で、合わせて 491,248 個。
+assert n_layers == 20 and len(layers) == 10
+assert n_params == count_params(layers) == 2 * (784 * 256 + 256 * 128 + 128 * 64 + 64 * 32 + 32 * 32) + 512 + 1264
+print("20 layers, 491,248 parameters")
+
+# %% [markdown]
+# **784 画素について和をとる BCE。** 課題では、1 枚の画像の損失を画素についての和で書きます。
+#
+# $$L(x, \hat{x}) = -\sum_{j=1}^{784} \left[ x_j \log \hat{x}_j + (1 - x_j) \log (1 - \hat{x}_j) \right]$$
+#
+# これをミニバッチの画像について平均します。一方、私たちの `BCE` は、すべての画像のすべての画素について平均をとります。ですから、このレッスンが表示する数はどれも画素あたりの値です。784 倍すると、画像 1 枚あたりの nats になります(テスト BCE 0.0991 は画像 1 枚あたり 77.7 nats です)。学習について言えば、Adam ではどちらを選んでもほとんど変わりません。和の勾配は平均の勾配のちょうど 784 倍ですが、Adam は各ステップを勾配の大きさで割るので、ステップは小さな $\epsilon$ の分しか違わないからです。素朴な SGD では、ステップは勾配に学習率を掛けたものなので、和を使うなら学習率を 784 分の 1 にする必要があります。次のセルでは、この換算を確かめ、小さなモデルを Adam で両方の損失を使って学習させてみます。
+
+# %%
+x_some = sa.to_device(x_test_host[:100], xp)
+per_pixel = float(BCE().forward(model.forward(x_some), x_some))  # このレッスンが表示する値
+p = np.clip(sa.to_numpy(model.forward(x_some)).astype(np.float64), 1e-7, 1 - 1e-7)
+t = x_test_host[:100].astype(np.float64)
+per_image = -(t * np.log(p) + (1 - t) * np.log(1 - p)).sum(axis=1)  # 課題の和。画像ごとに 1 つの値
+print(f"100 test images: {per_pixel:.5f} per pixel x 784 = {784 * per_pixel:.2f}; "
+      f"summed over the pixels: {per_image.mean():.2f} nats per image")
+print(f"all 10,000 test images: {test_bce:.4f} per pixel = {784 * test_bce:.1f} nats per image")
+
+
+def train_small(scale, steps=100):
+    """A small model trained ``steps`` Adam steps with its loss gradient multiplied by ``scale``: its test BCE."""
+    small = build_autoencoder((784, 64, 16), seed=0, dtype=xp.float32)
+    bce, adam = BCE(), Adam(small, lr=LR)
+    for k in range(steps):
+        xb = sa.to_device(x_train_host[k * 128:(k + 1) * 128], xp)
+        bce.forward(small.forward(xb), xb)
+        small.backward(scale * bce.backward())  # scale 784: 画素についての和の勾配
+        adam.step()
+    return mean_loss(small, sa.to_device(x_test_host[:2000], xp))
+
+
+with_mean, with_sum = train_small(1.0), train_small(784.0)
+adam_gap = abs(with_sum - with_mean) / with_mean
+print(f"Adam, 100 steps: test BCE {with_mean:.5f} with the mean, {with_sum:.5f} with the sum "
+      f"(relative difference {adam_gap:.1e})")
+
+# %%
+# 確認: 784 倍は画素についての和に(丸め誤差の範囲で)一致する。Adam では 2 つの損失で同じように学習が進む
+# (測定では相対差 1.2e-4。eps = 1e-12 にすると 1e-7 になる。違いは eps だけから来る)。
+assert abs(784 * per_pixel - per_image.mean()) < 1e-4 * per_image.mean()
+assert adam_gap < 1e-3, adam_gap
+
+# %% [markdown]
+# **図をファイルに。** レポートに必要なのは、ノートブックの中のプロットではなく画像ファイルです。次のセルは、`python -m scratchae.train` と同じ形式の実行フォルダを書き出します。中身は `config.json`(すべての設定)、`metrics.csv`(エポックごとの損失)、`checkpoint.npz`(ライブラリのファイル形式で保存したあなたの重み)と、3 つの図です。`network.png` はあなたのモデルから描いたネットワークの図、`loss_curve.png` はエポックごとの学習と検証の損失とテスト BCE、`reconstructions.png` は各数字の最初の**テスト**画像とその再構成です(上のプロットは検証画像でした)。ここにも表示します。
+#
+# **設定とデータ。** MNIST には 60,000 枚の学習画像と 10,000 枚のテスト画像があります。最初の 55,000 枚で学習し、最後の 5,000 枚は検証用に取り置きます。検証用の画像があれば、テストデータに触れずに設定(エポック数や学習率)を選べます。下に表示する表は、学習に使った変数から読み取ったものです。
+#
+# **時間。** このプロジェクトの共有の 2 コア CPU で BLAS のスレッドを 1 つにしたとき、同じモデルの 1 エポック(ライブラリのコマンドで 60,000 枚)は、ほかの処理でロードアベレージが 10〜16 のあいだ 8〜72 秒(中央値 15 秒)、ほとんど空いているときは 6〜9 秒かかりました(測定は docs/results.md にあります)。Colab の T4 GPU では 1 エポック 1〜3 秒と*見積もって*います。このモデルは小さいので、約 215 ステップのそれぞれで時間を使うのは計算そのものではなく、数百回の小さな GPU の呼び出しだからです。これは見積もりで、測定ではありません(T4 では測っていません)。レポートには、あなた自身の 1 エポックの時間を書きましょう(学習のセルが表示します)。
+
+# %%
+from IPython.display import Image, display
+
+from scratchae.teacher.notebook_run import lesson_config, save_run
+
+_, _, _, y_test_host = load("mnist")
+config = lesson_config(epochs=EPOCHS, n_fit=N_FIT, batch_size=BATCH, lr=LR, seed=SEED, gpu=xp.__name__ != "numpy")
+metrics = [{"epoch": r["epoch"], "train_loss": r["train"], "val_loss": r["val"],
+            "test_loss": test_bce if r is rows[-1] else None} for r in rows[1:]]  # テストデータは最後に 1 度だけ
+run_dir = save_run(os.path.join(SAVE_DIR, "report_run"), model, config, metrics, x_test_host, y_test_host)
+settings_table = {"data": "MNIST", "images trained on": f"{N_FIT:,}", "held out for validation": "5,000",
+                  "test images": f"{x_test_host.shape[0]:,}", "epochs": EPOCHS, "minibatch": BATCH,
+                  "optimizer": f"Adam, lr {LR:g}, betas (0.9, 0.999), eps 1e-8", "loss": "BCE, mean per pixel",
+                  "seed": SEED, "parameters": f"{n_params:,}"}
+for key, value in settings_table.items():
+    print(f"{key:24s} {value}")
+print("files in", run_dir, ":", ", ".join(sorted(os.listdir(run_dir))))
+for name in ("network.png", "loss_curve.png", "reconstructions.png"):
+    display(Image(filename=os.path.join(run_dir, name), width=700))
+
+# %%
+# 確認: ライブラリが checkpoint.npz からあなたの重みを読み直し、同じテスト BCE を(丸め誤差の範囲で)得る。
+# 採点でも、提出物に対して同じことをする。
+reread = sa.load_model(os.path.join(run_dir, "checkpoint.npz"), xp=xp)
+again = mean_loss(reread, sa.to_device(x_test_host, xp))
+assert abs(again - test_bce) < 5e-5, (again, test_bce)
+print(f"test BCE from the saved checkpoint {again:.6f}, yours {test_bce:.6f}")
+
+# %% [markdown]
+# **提出物をまとめる。** 最後のセルが `handin.zip` を書き出します。中身は、このノートブック、実行フォルダ、`provenance.json`(バージョン、デバイス、データファイルの SHA-256、すべての設定)、そして `report.md` です。`report.md` は課題の形に沿ったレポートで、事実はすべて埋めてあり、あなたが書く部分には短い指示(`>` で始まる行)があります。Colab では Google ドライブ(上でマウントした `MyDrive/scratchae`)に保存されます。`report.md` を取り出して自分の部分を書き、`python -m scratchae.handin NOTEBOOK RUN_DIR --out handin.zip --report report.md` で、あなたのレポートと一緒にもう一度まとめてください。レポートはノートブックと同じ言語(日本語版なら日本語)で書かれます。
+
+# %%
+import json
+
+from scratchae.teacher.handin import pack
+
+NOTEBOOK = "05_build_it_yourself.ipynb"  # チェックアウトの中のこのノートブック
+if "google.colab" in sys.modules:  # Colab ではノートブックはドライブにある。いま見えている内容を Colab から受け取る
+    from google.colab import _message
+
+    NOTEBOOK = os.path.join(SAVE_DIR, NOTEBOOK)
+    with open(NOTEBOOK, "w", encoding="utf-8") as fh:
+        json.dump(_message.blocking_request("get_ipynb", timeout_sec=60)["ipynb"], fh)
+if os.path.isfile(NOTEBOOK):
+    manifest = pack(NOTEBOOK, run_dir, os.path.join(SAVE_DIR, "handin.zip"))
+    print(f"packed {len(manifest['files'])} files ({manifest['lang']}) into", os.path.join(SAVE_DIR, "handin.zip"))
+else:
+    print(f"save this notebook as {NOTEBOOK} next to where it runs, then run this cell again")
 
 # %% [markdown]
 # ## やってみよう
