@@ -232,14 +232,7 @@ def test_names_stay_unique():
     assert grade.names_for(["a/x.ipynb", "b/x.ipynb", "x.zip", "y.ipynb"]) == ["x", "x-2", "x-3", "y"]
 
 
-def test_without_the_handin_checks_an_archive_gets_a_warning_row(monkeypatch):
-    monkeypatch.setitem(sys.modules, "scratchae.teacher.handin_check", None)  # import raises ImportError
-    monkeypatch.delattr(scratchae.teacher, "handin_check", raising=False)
-    (row,) = grade.handin_rows("x.zip", "en")
-    assert (row.name, row.points, row.max, row.status) == ("handin.checks", 0.0, 0.0, "warn")
-
-
-def test_a_failing_handin_check_gives_a_warning_row_not_a_crash(monkeypatch):
+def test_a_failing_handin_check_fails_the_handin_rows_not_the_batch(monkeypatch):
     def check_handin(archive_path, lang):
         raise KeyError("metrics.csv")
 
@@ -247,8 +240,12 @@ def test_a_failing_handin_check_gives_a_warning_row_not_a_crash(monkeypatch):
     fake.check_handin = check_handin
     monkeypatch.setitem(sys.modules, "scratchae.teacher.handin_check", fake)
     monkeypatch.setattr(scratchae.teacher, "handin_check", fake, raising=False)
-    (row,) = grade.handin_rows("x.zip", "en")
-    assert row.status == "warn" and "KeyError" in row.notes[0][1]["text"]
+    fake.MAX_POINTS = {"handin.architecture": 5, "handin.metrics": 10, "handin.provenance": 5, "handin.range": 0}
+    rows = grade.handin_rows("x.zip", "en")
+    assert [(r.name, r.points, r.max, r.status) for r in rows] == [
+        ("handin.architecture", 0.0, 5.0, "fail"), ("handin.metrics", 0.0, 10.0, "fail"),
+        ("handin.provenance", 0.0, 5.0, "fail"), ("handin.range", 0.0, 0.0, "warn")]
+    assert all("KeyError" in r.notes[0][1]["text"] for r in rows)
 
 
 def test_outputs_are_read_key_by_key_and_a_bomb_is_refused(tmp_path):

@@ -131,3 +131,30 @@ def test_reference_runs_and_the_range():
     far = range_check({**ref["settings"], "lr": 0.1}, 2 * mean, "en")
     assert far["status"] == "warn" and "learning rate 0.1 instead of 0.001" in far["message"]
     assert range_check(ref["settings"], 2 * mean, "ja")["message"].startswith("通常と異なる結果")
+
+
+def test_the_grader_grades_a_real_archive_with_its_handin_rows(runs, tmp_path):
+    """python -m scratchae.grade on real archives of lesson 05 (the self-study notebook, correct classes): the honest
+    one earns the hand-in's 20 points, the one with an edited metrics.csv loses handin.metrics' 10."""
+    from pathlib import Path
+
+    from scratchae.teacher import grade
+
+    notebook = Path(__file__).resolve().parents[1] / "lessons" / "en" / "05_build_it_yourself.ipynb"
+    archives = []
+    for name, change in (("honest", None), ("edited", edit_metrics)):
+        run = tmp_path / name / "run"
+        shutil.copytree(runs / "seed0", run)
+        if change:
+            change(run)
+        archives.append(tmp_path / f"{name}.zip")
+        handin.pack(notebook, run, archives[-1], "en")
+    assert grade.main([*map(str, archives), "--out", str(tmp_path / "out")]) == 0
+    with open(tmp_path / "out" / "grades.csv", newline="", encoding="utf-8") as fh:
+        rows = {r["submission"]: r for r in csv.DictReader(fh)}
+    honest, edited = rows["honest"], rows["edited"]
+    assert (honest["total"], honest["max"]) == ("120", "120")
+    assert [honest[n] for n in ("handin.architecture", "handin.metrics", "handin.provenance")] == ["5", "10", "5"]
+    assert edited["handin.metrics"] == "0" and (edited["total"], edited["max"]) == ("110", "120")
+    feedback = (tmp_path / "out" / "feedback" / "edited.md").read_text(encoding="utf-8")
+    assert "handin.metrics" in feedback and "handin.range" in feedback
