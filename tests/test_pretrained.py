@@ -1,0 +1,104 @@
+"""The shipped models: each loads, scores its recorded test numbers again on its test set, and trains on."""
+import math
+
+import numpy as np
+import pytest
+
+from scratchae import pretrained
+from scratchae.backend import to_device, to_numpy
+from scratchae.data import load
+from scratchae.fit import load_checkpoint
+from scratchae.presets import PRESETS
+from scratchae.recipes import make_run
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load("mnist")
+
+
+def test_every_name_is_a_preset_and_ships_one_file_and_nothing_else_ships():
+    assert set(pretrained.NAMES) <= set(PRESETS)
+    assert sorted(p.stem for p in pretrained.WEIGHTS.glob("*.npz")) == sorted(pretrained.NAMES)
+    sizes = [pretrained.path_of(name).stat().st_size for name in pretrained.NAMES]
+    assert sum(sizes) < 8e6  # "a few MB in all": weights only, float32
+
+
+def test_an_unknown_name_is_one_line_naming_the_choices():
+    with pytest.raises(ValueError, match=r"no pretrained model 'vae-3d'; choose one of reference, vae-2d"):
+        pretrained.load("vae-3d")
+
+
+@pytest.mark.parametrize("name", pretrained.NAMES)
+def test_the_record_is_the_preset_run_in_full(name):
+    p = pretrained.load(name)
+    preset = PRESETS[name]
+    assert {k: p.settings[k] for k in preset} == preset and p.settings["preset"] == name
+    assert p.settings["limit"] is None and "out" not in p.settings  # all the training data; no machine's path
+    assert [row["epoch"] for row in p.metrics] == list(range(1, preset["epochs"] + 1))
+    assert p.test == {k: v for k, v in p.metrics[-1].items() if k.startswith("test_")} and "test_loss" in p.test
+    assert math.isclose(p.seconds, sum(row["seconds"] for row in p.metrics))
+    dtypes = {a.dtype for _, a, _ in p.model.named_params()}
+    assert dtypes == {np.dtype("float32")}
+
+
+@pytest.mark.parametrize("name", pretrained.NAMES)
+def test_evaluating_on_the_test_set_reproduces_the_recorded_numbers(name, mnist):
+    p = pretrained.load(name)
+    x_test = mnist[2]
+    assert x_test.shape == (10000, 784)  # the whole test set, as the run scored it every epoch
+    got = pretrained.evaluate(p, x_test)
+    assert got.keys() == p.test.keys()
+    for key, value in p.test.items():
+        assert got[key] == pytest.approx(value, rel=1e-6), key
+    # Independently of the recipe: the reconstruction term by hand from the model's own output.
+    out = np.asarray(p.model.forward(x_test) if p.settings["model"] != "vae" else p.model.decode(
+        p.model.encode(x_test)), dtype=np.float64).clip(1e-7, 1 - 1e-7)
+    bce = -(x_test * np.log(out) + (1 - x_test) * np.log1p(-out))  # (N, 784)
+    if p.settings["model"] == "vae":  # decoded from mu, no noise: a little better than the sampled test_recon
+        assert 0.9 * p.test["test_recon"] < bce.sum(axis=1).mean() < p.test["test_recon"]
+    else:
+        assert bce.mean() == pytest.approx(p.test["test_loss"], rel=1e-4)
+
+
+def test_a_model_loads_on_the_device_stand_in_and_scores_the_same(mnist):
+    from scratchae.standin import DEVICE, namespace
+    xp = namespace()
+    p = pretrained.load("vae-2d", xp=xp)
+    assert all(a.device == DEVICE for _, a, _ in p.model.named_params())
+    got = pretrained.evaluate(p, to_device(mnist[2][:2000], xp, DEVICE))
+    on_numpy = pretrained.evaluate(pretrained.load("vae-2d"), mnist[2][:2000])
+    assert got["test_loss"] == pytest.approx(on_numpy["test_loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("name", pretrained.NAMES)
+def test_a_loaded_model_trains_a_step_and_its_loss_moves(name, mnist):
+    p = pretrained.load(name)
+    xb = mnist[0][:256]
+    run = make_run(p.settings, np, xb, xb, model=p.model)
+    before = run.evaluate()["test_loss"]
+    weights = {n: a.copy() for n, a, _ in p.model.named_params()}
+    for k in range(3):
+        run.step(xb, np.random.default_rng(k))
+    after = run.evaluate()["test_loss"]
+    assert after != before and math.isfinite(after)
+    assert all(not np.array_equal(a, weights[n]) for n, a, _ in p.model.named_params())
+
+
+def test_write_checkpoint_continues_as_train_resume_would(tmp_path, mnist):
+    path = pretrained.write_checkpoint("reference", tmp_path / "run")
+    model, state, progress, config = load_checkpoint(path)
+    p = pretrained.load("reference")
+    assert progress.epoch == len(p.metrics) == config["epochs"] and progress.step == 0
+    assert progress.metrics == p.metrics and config["out"] == str(tmp_path / "run")
+    assert state["t"] == 0 and all(not a.any() for a in state["m"].values())  # Adam starts its moments afresh
+    for (name, a, _), (_, b, _) in zip(model.named_params(), p.model.named_params()):
+        assert np.array_equal(a, b), name
+    # What train.run does with a checkpoint: the run's recipe around the saved model, the optimizer's state loaded.
+    xb = mnist[0][:256]
+    run = make_run(config, np, xb, to_device(xb, np), model=model)
+    run.optimizer.load_state_dict(state)
+    before = run.evaluate()["test_loss"]
+    run.step(xb, np.random.default_rng(0))
+    assert run.optimizer.t == 1 and run.evaluate()["test_loss"] != before
+    assert to_numpy(model.forward(xb)).shape == (256, 784)
