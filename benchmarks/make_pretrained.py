@@ -1,8 +1,8 @@
 """Reproduce the pretrained models of scratchae/weights/ with the project's own command, then pack them.
 
-For each name: ``python -m scratchae.train --preset NAME --out RUNS/NAME --quiet`` (a subprocess on one BLAS thread, timed), then its
-checkpoint's weights, settings and metrics go into scratchae/weights/NAME.npz (weights only: see
-scratchae/pretrained.py). It prints how long each run took and the size of each file.
+For each name: ``python -m scratchae.train --preset NAME --out RUNS/NAME --quiet`` (a subprocess on one BLAS
+thread, timed), then its checkpoint's weights, settings and metrics go into scratchae/weights/NAME.npz (weights
+only: see scratchae/pretrained.py). It prints how long each run took and the size of each file.
 
     python benchmarks/make_pretrained.py                    # every name in scratchae.pretrained.NAMES
     python benchmarks/make_pretrained.py --only cvae        # one preset (then add it to NAMES)

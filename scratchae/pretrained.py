@@ -6,10 +6,12 @@ and, in its meta, the run's settings and every epoch's metrics row; Adam's two m
 would triple the size. ``write_checkpoint`` turns a shipped model into a training checkpoint with fresh Adam
 moments, so ``python -m scratchae.train --resume`` trains it on like any other run.
 """
+import os
 import pathlib
+import sys
 from typing import NamedTuple
 
-from .backend import get_xp
+from .backend import cpu_xp, get_xp
 from .fit import Progress, save_checkpoint
 from .optim import Adam
 from .recipes import make_run
@@ -19,6 +21,7 @@ WEIGHTS = pathlib.Path(__file__).resolve().parent / "weights"  # package data (s
 # The presets shipped, in the order make_pretrained.py trains them. The conv VAE joins as "cvae" once its preset
 # is merged and `python benchmarks/make_pretrained.py --only cvae` has written weights/cvae.npz.
 NAMES = ("reference", "vae-2d")
+PRETRAINED_ENV = "SCRATCHAE_PRETRAINED"  # "1" or "0": the lessons' PRETRAINED flag, wherever they run
 
 
 class Pretrained(NamedTuple):
@@ -67,3 +70,16 @@ def write_checkpoint(name, folder):
     path = folder / "checkpoint.npz"
     save_checkpoint(path, p.model, Adam(p.model, lr=p.settings["lr"]), progress, {**p.settings, "out": str(folder)})
     return path
+
+
+def wanted(xp, environ=None, colab=None):
+    """The lessons' PRETRAINED flag: $SCRATCHAE_PRETRAINED ("1" load, "0" train) where set, else True on Colab's
+    CPU runtime (xp is NumPy), where training the lessons' models takes minutes, and False elsewhere."""
+    environ = os.environ if environ is None else environ
+    colab = "google.colab" in sys.modules if colab is None else colab
+    value = environ.get(PRETRAINED_ENV)
+    if value is None:
+        return colab and xp is cpu_xp
+    if value not in ("0", "1"):
+        raise ValueError(f"{PRETRAINED_ENV}={value!r}: set it to 1 (load the shipped models) or 0 (train them)")
+    return value == "1"

@@ -102,3 +102,36 @@ def test_write_checkpoint_continues_as_train_resume_would(tmp_path, mnist):
     run.step(xb, np.random.default_rng(0))
     assert run.optimizer.t == 1 and run.evaluate()["test_loss"] != before
     assert to_numpy(model.forward(xb)).shape == (256, 784)
+
+
+def test_the_lessons_flag_is_on_for_colab_without_a_gpu_and_the_variable_decides_everywhere():
+    from scratchae.backend import cpu_xp
+    from scratchae.standin import namespace
+    assert pretrained.wanted(cpu_xp, environ={}, colab=True)
+    assert not pretrained.wanted(namespace(), environ={}, colab=True)  # a GPU runtime trains
+    assert not pretrained.wanted(cpu_xp, environ={}, colab=False)
+    assert pretrained.wanted(cpu_xp, environ={"SCRATCHAE_PRETRAINED": "1"}, colab=False)
+    assert not pretrained.wanted(cpu_xp, environ={"SCRATCHAE_PRETRAINED": "0"}, colab=True)
+    with pytest.raises(ValueError, match="SCRATCHAE_PRETRAINED='yes': set it to 1"):
+        pretrained.wanted(cpu_xp, environ={"SCRATCHAE_PRETRAINED": "yes"})
+
+
+def test_lesson_13_with_pretrained_on_loads_the_shipped_vae_and_shows_the_static_explorer(tmp_path):
+    # nbmake runs every lesson with the flag off (it is off outside Colab); this covers the other branch, and the
+    # explorer's static figure, as a plain script (no kernel, so no sliders).
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    from scratchae.explorer import NO_WIDGETS
+    root = pathlib.Path(__file__).resolve().parent.parent
+    env = {**os.environ, "SCRATCHAE_PRETRAINED": "1", "SCRATCHAE_QUICK": "1", "MPLBACKEND": "Agg",
+           "PYTHONPATH": str(root), "PYTHONWARNINGS": "ignore::UserWarning:matplotlib"}
+    done = subprocess.run([sys.executable, str(root / "lessons" / "en" / "13_vae.py")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "PRETRAINED = True" in done.stdout
+    assert "PRETRAINED: loaded the shipped vae-2d (10 epochs of python -m scratchae.train --preset vae-2d)" in done.stdout
+    assert "epoch 1: test recon" not in done.stdout  # nothing trained the VAE
+    assert NO_WIDGETS in done.stdout
