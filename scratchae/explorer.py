@@ -7,6 +7,8 @@ which moves the same point along the segment between them. With ipywidgets (Cola
 figure of the same things: the decoded plane as a grid and a row of mixes. Any model with ``encode`` (x -> codes
 (N, 2)) and ``decode`` (codes -> images (N, 784) in [0, 1]) works: the dense VAE, the conv VAE, a 2-D autoencoder.
 """
+import io
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -54,7 +56,7 @@ def draw_codes(ax, codes, labels, dataset="mnist"):
 def static_figure(model, codes, labels, x_index=(0, 1), limit=3.0, n=15, decode=None):
     """What the sliders show, as one figure: the decoded n x n grid over [-limit, limit]^2, the codes with the two
     chosen images marked, and the decodes of nine mixes between their codes.  Returns the Figure."""
-    fig = Figure(figsize=(11, 6.5))  # outside pyplot, as plots.subplots: nothing stays open
+    fig = Figure(figsize=(11, 6))  # outside pyplot, as plots.subplots: nothing stays open
     grid_ax, map_ax, row_ax = fig.add_subplot(2, 2, 1), fig.add_subplot(2, 2, 2), fig.add_subplot(2, 1, 2)
     plane = decode_at(model, latent_grid(n, limit), decode).reshape(n * n, 784)
     grid_ax.imshow(tile(plane, n, n), cmap="gray", vmin=0, vmax=1, extent=(-limit, limit, -limit, limit))
@@ -104,12 +106,12 @@ class Explorer:
         self.segment, = self.map_ax.plot([0, 0], [0, 0], "k:", lw=1)
         self.shown = self.image_ax.imshow(np.zeros((28, 28)), cmap="gray", vmin=0, vmax=1)
         self.image_ax.set_axis_off()
-        self.out = w.Output()
+        self.picture = w.Image(format="png")  # the figure as PNG bytes: shows alike in Jupyter, Colab, VS Code
         self.z1.observe(self._moved, "value")
         self.z2.observe(self._moved, "value")
         for s in (self.a, self.b, self.t):
             s.observe(self._mixed, "value")
-        self.widget = w.VBox([w.HBox([self.z1, self.z2]), w.HBox([self.a, self.b, self.t]), self.out])
+        self.widget = w.VBox([w.HBox([self.z1, self.z2]), w.HBox([self.a, self.b, self.t]), self.picture])
         self._mixed()
 
     def _mixed(self, change=None):
@@ -124,8 +126,6 @@ class Explorer:
 
     def show(self, z):
         """Decode at z (2,), mark it on the map, set the z sliders to it, and redraw the figure."""
-        from IPython.display import display
-
         self.point = np.asarray(z, dtype=np.float64)
         self.image = decode_at(self.model, self.point[None, :], self.decode)[0]
         self.marker.set_data([self.point[0]], [self.point[1]])
@@ -135,9 +135,9 @@ class Explorer:
             slider.unobserve(self._moved, "value")  # the sliders follow the point without moving it again
             slider.value = float(value)  # a slider clips to its range; the point itself may lie outside
             slider.observe(self._moved, "value")
-        with self.out:
-            self.out.clear_output(wait=True)
-            display(self.fig)
+        png = io.BytesIO()
+        self.fig.savefig(png, format="png", dpi=80)
+        self.picture.value = png.getvalue()
 
 
 def explore(model, x, labels, *, encode=None, decode=None, limit=3.0, index=(0, 1)):

@@ -89,4 +89,7 @@ def test_the_sliders_move_the_point_and_the_image_follows(rng):
     np.testing.assert_allclose(ex.image, by_hand(model, np.array([[1.5, -0.5]]))[0], rtol=1e-12, atol=1e-14)
     assert ex.marker.get_xydata().tolist() == [[1.5, -0.5]]
     np.testing.assert_array_equal(ex.shown.get_array(), ex.image)
-    assert ex.widget.children[-1] is ex.out
+    assert ex.widget.children[-1] is ex.picture and bytes(ex.picture.value).startswith(b"\x89PNG")
+    drawn = bytes(ex.picture.value)
+    ex.z2.value = 0.5
+    assert bytes(ex.picture.value) != drawn  # every move redraws the picture
