@@ -371,7 +371,8 @@ print("the whole VAE passes; leaving out the KL's direct gradients fails at", ",
 
 # %% [markdown]
 # Train the 2-D VAE (784-400, latent 2; the library's `--preset vae-2d`). `eps` comes from a generator seeded
-# by (seed, epoch, step), as in `python -m scratchae.train`, so a run repeats exactly.
+# by (seed, epoch, step), as in `python -m scratchae.train`, so a run repeats exactly. With `PRETRAINED` on, the
+# cell loads the VAE that `--preset vae-2d` trained for 10 epochs on all the data instead.
 
 # %%
 recon_loss, kl_loss = sa.BCE(reduction="image"), KL()

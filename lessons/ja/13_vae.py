@@ -390,6 +390,8 @@ print("the whole VAE passes; leaving out the KL's direct gradients fails at", ",
 # 2 次元の VAE（784-400、潜在次元 2。ライブラリの `--preset vae-2d`）を学習させます。
 # `eps` は、`python -m scratchae.train` と同じく、(seed, epoch, step) でシードした生成器から引きます。
 # そのため、同じ実行をくり返すと、まったく同じ結果になります。
+#
+# `PRETRAINED` がオンのときは、学習させる代わりに、`--preset vae-2d` が全データで 10 エポック学習させた VAE を読み込みます。
 
 # %%
 recon_loss, kl_loss = sa.BCE(reduction="image"), KL()
