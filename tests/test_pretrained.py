@@ -17,27 +17,43 @@ def mnist():
     return load("mnist")
 
 
-def test_every_name_is_a_preset_and_ships_one_file_and_nothing_else_ships():
-    assert set(pretrained.NAMES) <= set(PRESETS)
+TRAINED = [name for name in pretrained.NAMES if name in PRESETS]  # by python -m scratchae.train --preset NAME
+
+
+def test_every_name_is_a_preset_or_the_one_class_model_and_ships_one_file_and_nothing_else_ships():
+    assert set(pretrained.NAMES) - set(TRAINED) == {"anomaly-4"}
     assert sorted(p.stem for p in pretrained.WEIGHTS.glob("*.npz")) == sorted(pretrained.NAMES)
     sizes = [pretrained.path_of(name).stat().st_size for name in pretrained.NAMES]
     assert sum(sizes) < 8e6  # "a few MB in all": weights only, float32
 
 
 def test_an_unknown_name_is_one_line_naming_the_choices():
-    with pytest.raises(ValueError, match=r"no pretrained model 'vae-3d'; choose one of reference, vae-2d"):
+    with pytest.raises(ValueError, match=r"no pretrained model 'vae-3d'; choose one of reference, vae-2d, anomaly-4"):
         pretrained.load("vae-3d")
 
 
-@pytest.mark.parametrize("name", pretrained.NAMES)
+@pytest.mark.parametrize("name", TRAINED)
 def test_the_record_is_the_preset_run_in_full(name):
     p = pretrained.load(name)
     preset = PRESETS[name]
+    assert p.command == f"python -m scratchae.train --preset {name}"
     assert {k: p.settings[k] for k in preset} == preset and p.settings["preset"] == name
     assert p.settings["limit"] is None and "out" not in p.settings  # all the training data; no machine's path
     assert [row["epoch"] for row in p.metrics] == list(range(1, preset["epochs"] + 1))
     assert p.test == {k: v for k, v in p.metrics[-1].items() if k.startswith("test_")} and "test_loss" in p.test
     assert math.isclose(p.seconds, sum(row["seconds"] for row in p.metrics))
+    assert {a.dtype for _, a, _ in p.model.named_params()} == {np.dtype("float32")}
+
+
+def test_the_one_class_record_is_lesson_12s_model():
+    p = pretrained.load("anomaly-4")
+    assert p.command == "python -m scratchae.anomaly --normal 4 --epochs 20"
+    assert p.settings["normal"] == "4" and p.settings["epochs"] == 20 and p.settings["loss"] == "mse"
+    assert p.settings["dims"] == [784, 256, 128, 64, 32, 32] and p.settings["limit"] is None
+    assert p.metrics[0]["train_images"] == 5842 and p.test == {"ae_auc": p.metrics[0]["ae_auc"]}
+    assert p.seconds > 0 and "out" not in p.settings
+    with pytest.raises(ValueError, match="has no --resume"):
+        pretrained.write_checkpoint("anomaly-4", "unused")
     dtypes = {a.dtype for _, a, _ in p.model.named_params()}
     assert dtypes == {np.dtype("float32")}
 
@@ -45,17 +61,24 @@ def test_the_record_is_the_preset_run_in_full(name):
 @pytest.mark.parametrize("name", pretrained.NAMES)
 def test_evaluating_on_the_test_set_reproduces_the_recorded_numbers(name, mnist):
     p = pretrained.load(name)
-    x_test = mnist[2]
+    x_test, y_test = mnist[2], mnist[3]
     assert x_test.shape == (10000, 784)  # the whole test set, as the run scored it every epoch
-    got = pretrained.evaluate(p, x_test)
+    got = pretrained.evaluate(p, x_test, y_test)
     assert got.keys() == p.test.keys()
     for key, value in p.test.items():
         # float32 sums: two BLAS threads instead of the run's one moved the reference's by 8e-9 here
         assert got[key] == pytest.approx(value, rel=1e-6), key
     # Independently of the recipe: the reconstruction term by hand from the model's own output (the dense AE's
     # output; the VAE's decode of its mean code, without noise). A new model kind adds its own line here.
-    kind = p.settings["model"]
-    assert kind in ("dense", "vae"), f"add an independent check for the {kind} model"
+    kind = "one-class" if "normal" in p.settings else p.settings["model"]
+    assert kind in ("dense", "vae", "one-class"), f"add an independent check for the {kind} model"
+    if kind == "one-class":  # AUC = P(an anomaly scores above a normal image), by the Mann-Whitney U statistic
+        from scipy.stats import mannwhitneyu
+        mse = ((np.asarray(p.model.forward(x_test), dtype=np.float64) - x_test) ** 2).mean(axis=1)  # (N,)
+        normal = y_test == 4
+        u = mannwhitneyu(mse[~normal], mse[normal]).statistic
+        assert u / (np.sum(~normal) * np.sum(normal)) == pytest.approx(p.test["ae_auc"], abs=1e-5)  # float64 ranks
+        return
     out = p.model.forward(x_test) if kind == "dense" else p.model.decode(p.model.encode(x_test))
     out = np.asarray(out, dtype=np.float64).clip(1e-7, 1 - 1e-7)  # (N, 784), BCE's clip
     bce = -(x_test * np.log(out) + (1 - x_test) * np.log1p(-out))  # (N, 784)
@@ -136,6 +159,7 @@ def test_lesson_13_with_pretrained_on_loads_the_shipped_vae_and_shows_the_static
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "PRETRAINED = True" in done.stdout
-    assert "PRETRAINED: loaded the shipped vae-2d (10 epochs of python -m scratchae.train --preset vae-2d)" in done.stdout
+    shipped = "PRETRAINED: loaded the shipped vae-2d (10 epochs of python -m scratchae.train --preset vae-2d)"
+    assert shipped in done.stdout
     assert "epoch 1: test recon" not in done.stdout  # nothing trained the VAE
     assert NO_WIDGETS in done.stdout
