@@ -92,7 +92,7 @@ def main():
         numbers = ", ".join(f"{k} {v:.5g}" for k, v in test.items())
         print(f"{name}: {took}; {numbers} -> {path.name}, {path.stat().st_size / 1e6:.2f} MB", flush=True)
     if any(name not in NAMES for name in names):
-        print("now add the new names to NAMES in scratchae/pretrained.py and to setup.cfg's package data if needed")
+        print("now add the new names to NAMES in scratchae/pretrained.py (setup.cfg ships every weights/*.npz)")
 
 
 if __name__ == "__main__":
