@@ -20,6 +20,7 @@ COMMANDS = {"train", "anomaly", "download", "series_anomaly"}
 NUMPY_ALLOWED |= {"features"}  # the features command: host permutations for the labelled subsets, the tables
 NUMPY_ALLOWED |= {"audit"}  # the sync audit (a test tool): it asks NumPy whether a result is a view
 COMMANDS |= {"features"}
+NUMPY_ALLOWED |= {"explorer"}  # the latent explorer: host points for the sliders, figures, widgets
 # The floors of docs/architecture.md: a module imports from its own floor or a lower one, never a higher one.
 FLOORS = [
     {"backend", "data", "standin", "series"},  # arrays and data
@@ -28,7 +29,8 @@ FLOORS = [
     {"denoise", "sparse", "vae", "pca", "seq2seq", "windows"} | {"classify", "knn", "probe"},  # the variants and the linear baseline
     {"serialize", "fit", "metrics", "plots", "anomaly_plots", "exercises",
      "series_plots", "netfig"},  # saving, the loop, figures, scores
-    {"cli", "presets", "recipes", "series_detect"},  # what the commands share
+    {"cli", "presets", "recipes", "series_detect"} | {"pretrained", "explorer"},  # what the commands share; the
+    # shipped models (read as a run's recipe) and the explorer over them
     COMMANDS,
     {"grade", "handin"},  # the teacher's commands: one-line shims over scratchae/teacher/, which builds on cli.py
 ]

@@ -65,3 +65,16 @@ def test_no_data_says_how_then_download_into_the_cache_and_train(installed, tmp_
     done = run(TRAIN, env, tmp_path / "elsewhere")
     assert done.returncode == 0, done.stderr
     assert "done: test bce" in done.stdout
+
+
+def test_the_pretrained_models_ship_with_a_regular_install(installed, tmp_path):
+    target, env = installed
+    code = ("from scratchae import pretrained; from scratchae.data import load; "
+            "p = pretrained.load('reference'); x = load('mnist')[2][:100]; "
+            "print(pretrained.path_of('reference')); print(p.model.forward(x).shape, p.test['test_loss'])")
+    env = {**env, "SCRATCHAE_DATA": str(SOURCE / "data")}
+    done = run(["-c", code], env, tmp_path / "elsewhere")
+    assert done.returncode == 0, done.stderr
+    where, shape = done.stdout.splitlines()
+    assert where == str(target / "scratchae" / "weights" / "reference.npz")
+    assert shape.startswith("(100, 784) 0.")

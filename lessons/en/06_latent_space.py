@@ -71,9 +71,22 @@ print(message)
 QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less data, fewer epochs, same code
 
 # %% [markdown]
+# Training a model on a CPU takes minutes. With `PRETRAINED = True` the lesson loads, where it needs a trained
+# model, the one that ships with scratchae (trained by the library's own command, `python -m scratchae.train`),
+# so you can go straight to the ideas. It is on by default on Colab without a GPU; elsewhere the environment
+# variable `SCRATCHAE_PRETRAINED=1` turns it on, or write `True` or `False` in the cell below.
+
+# %%
+from scratchae import pretrained
+
+PRETRAINED = pretrained.wanted(xp)  # True on Colab without a GPU; SCRATCHAE_PRETRAINED=1 or 0 decides anywhere
+print("PRETRAINED =", PRETRAINED)
+
+# %% [markdown]
 # First we need a trained model: the reference model and training loop of lesson 04, with 10 epochs instead of
 # 20. Quick mode (used by the tests) trains on a tenth of the data for two epochs. The map is then rougher, but
-# the digits are already sorted.
+# the digits are already sorted. With `PRETRAINED` on, the cell loads the shipped reference model instead: the same
+# network after the full 20 epochs.
 
 # %%
 import matplotlib.pyplot as plt
@@ -91,14 +104,22 @@ BATCH, SEED = 256, 0
 x_train_host, _, x_test_host, y_test = load("mnist")
 x_train = sa.to_device(x_train_host[:N_TRAIN], xp)
 x_test = sa.to_device(x_test_host, xp)
-model = sa.dense_autoencoder(rng=SEED, xp=xp)
-init_output_bias(model, sa.to_device(x_train_host[:N_TRAIN].mean(axis=0), xp))
-optimizer, bce = sa.Adam(model, lr=1e-3), sa.BCE()
-for epoch in range(EPOCHS):
-    order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
-    for a, b in batch_slices(N_TRAIN, BATCH):
-        train_step(model, bce, optimizer, xp.take(x_train, order[a:b], axis=0))
-print(f"test BCE after {EPOCHS} epochs: {evaluate(model, bce, x_test):.4f}")
+bce = sa.BCE()
+if PRETRAINED:  # the shipped reference model: this network, 20 epochs on all the data
+    shipped = pretrained.load("reference", xp=xp)
+    model = shipped.model
+    print(f"PRETRAINED: loaded the shipped reference model ({len(shipped.metrics)} epochs of "
+          "python -m scratchae.train) instead of training one here")
+else:
+    model = sa.dense_autoencoder(rng=SEED, xp=xp)
+    init_output_bias(model, sa.to_device(x_train_host[:N_TRAIN].mean(axis=0), xp))
+    optimizer = sa.Adam(model, lr=1e-3)
+    for epoch in range(EPOCHS):
+        order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
+        for a, b in batch_slices(N_TRAIN, BATCH):
+            train_step(model, bce, optimizer, xp.take(x_train, order[a:b], axis=0))
+    print(f"trained for {EPOCHS} epochs")
+print(f"test BCE: {evaluate(model, bce, x_test):.4f}")
 
 # %% [markdown]
 # ## A map of the codes: PCA

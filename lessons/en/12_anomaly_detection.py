@@ -72,6 +72,18 @@ print(message)
 QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less data, fewer epochs, same code
 
 # %% [markdown]
+# Training a model on a CPU takes minutes. With `PRETRAINED = True` the lesson loads, where it needs a trained
+# model, the one that ships with scratchae (trained by the library's own command, `python -m scratchae.anomaly`),
+# so you can go straight to the ideas. It is on by default on Colab without a GPU; elsewhere the environment
+# variable `SCRATCHAE_PRETRAINED=1` turns it on, or write `True` or `False` in the cell below.
+
+# %%
+from scratchae import pretrained
+
+PRETRAINED = pretrained.wanted(xp)  # True on Colab without a GPU; SCRATCHAE_PRETRAINED=1 or 0 decides anywhere
+print("PRETRAINED =", PRETRAINED)
+
+# %% [markdown]
 # ## The one-class protocol
 #
 # The normal class is the digit 4. The autoencoder sees only the training 4s; the test set keeps all ten digits,
@@ -79,6 +91,9 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less
 # trained with MSE: the score is each image's mean squared error per pixel,
 #
 # $$s_i = \frac{1}{D} \sum_{j=1}^{D} (x_{ij} - \hat x_{ij})^2, \qquad x_i, \hat x_i \in [0, 1]^{784}$$
+#
+# With `PRETRAINED` on, the cell below loads instead the model that `python -m scratchae.anomaly --normal 4
+# --epochs 20` trained on all 5,842 training 4s: the same architecture and settings, through the command's loop.
 
 # %%
 import numpy as np
@@ -96,15 +111,22 @@ is_anomaly = y_test != NORMAL  # (10000,) bools: True for the nine other digits
 print(f"training on {len(x_normal)} images of {NORMAL}; "
       f"test: {np.sum(~is_anomaly)} normal, {np.sum(is_anomaly)} anomalies")
 
-model, loss = dense_autoencoder(rng=0, xp=xp), MSE()
-init_output_bias(model, to_device(x_normal.mean(axis=0), xp))  # start at the mean 4
-optimizer = Adam(model, lr=1e-3)
+loss = MSE()
 x = to_device(x_normal, xp)
-for epoch in range(EPOCHS):
-    order = to_device(epoch_order(len(x_normal), 0, epoch), xp)
-    for a, b in batch_slices(len(x_normal), 256):
-        value = train_step(model, loss, optimizer, xp.take(x, order[a:b], axis=0))
-    print(f"epoch {epoch + 1}: last batch's mse {float(value):.5f}")
+if PRETRAINED:  # lesson 12's model, trained by the anomaly command
+    shipped = pretrained.load(f"anomaly-{NORMAL}", xp=xp)  # shipped for NORMAL = 4
+    model = shipped.model
+    print(f"PRETRAINED: loaded the shipped anomaly-{NORMAL} model ({shipped.command}) instead of training it "
+          "here")
+else:
+    model = dense_autoencoder(rng=0, xp=xp)
+    init_output_bias(model, to_device(x_normal.mean(axis=0), xp))  # start at the mean 4
+    optimizer = Adam(model, lr=1e-3)
+    for epoch in range(EPOCHS):
+        order = to_device(epoch_order(len(x_normal), 0, epoch), xp)
+        for a, b in batch_slices(len(x_normal), 256):
+            value = train_step(model, loss, optimizer, xp.take(x, order[a:b], axis=0))
+        print(f"epoch {epoch + 1}: last batch's mse {float(value):.5f}")
 
 # %% [markdown]
 # ## Scores

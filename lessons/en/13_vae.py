@@ -76,6 +76,18 @@ print(message)
 QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less data, fewer epochs, same code
 
 # %% [markdown]
+# Training a model on a CPU takes minutes. With `PRETRAINED = True` the lesson loads, where it needs a trained
+# model, the one that ships with scratchae (trained by the library's own command, `python -m scratchae.train`),
+# so you can go straight to the ideas. It is on by default on Colab without a GPU; elsewhere the environment
+# variable `SCRATCHAE_PRETRAINED=1` turns it on, or write `True` or `False` in the cell below.
+
+# %%
+from scratchae import pretrained
+
+PRETRAINED = pretrained.wanted(xp)  # True on Colab without a GPU; SCRATCHAE_PRETRAINED=1 or 0 decides anywhere
+print("PRETRAINED =", PRETRAINED)
+
+# %% [markdown]
 # ## A plain autoencoder's latent space has holes
 #
 # Train a small autoencoder with a 2-D code (784-256-2 and back) for a few epochs, then decode every point of a
@@ -359,19 +371,29 @@ print("the whole VAE passes; leaving out the KL's direct gradients fails at", ",
 
 # %% [markdown]
 # Train the 2-D VAE (784-400, latent 2; the library's `--preset vae-2d`). `eps` comes from a generator seeded
-# by (seed, epoch, step), as in `python -m scratchae.train`, so a run repeats exactly.
+# by (seed, epoch, step), as in `python -m scratchae.train`, so a run repeats exactly. With `PRETRAINED` on, the
+# cell loads the VAE that `--preset vae-2d` trained for 10 epochs on all the data instead.
 
 # %%
-vae = sa.dense_vae((784, 400), latent=2, rng=SEED, xp=xp)
-init_output_bias(vae, sa.to_device(x_train_host[:N_TRAIN].mean(axis=0), xp))  # start at the mean digit (lesson 04)
-recon_loss, kl_loss, opt = sa.BCE(reduction="image"), KL(), sa.Adam(vae, lr=1e-3)
-for epoch in range(EPOCHS):
-    order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
-    for k, (a, b) in enumerate(batch_slices(N_TRAIN, BATCH)):
-        vae_step(vae, recon_loss, kl_loss, opt, xp.take(x_train, order[a:b], axis=0),
-                 np.random.default_rng([SEED, epoch, k]))
+recon_loss, kl_loss = sa.BCE(reduction="image"), KL()
+if PRETRAINED:  # the same VAE, trained by python -m scratchae.train --preset vae-2d
+    shipped = pretrained.load("vae-2d", xp=xp)
+    vae = shipped.model
+    print(f"PRETRAINED: loaded the shipped vae-2d ({len(shipped.metrics)} epochs of "
+          "python -m scratchae.train --preset vae-2d) instead of training it here")
     test = evaluate_vae(vae, x_test, seed=SEED)
-    print(f"epoch {epoch + 1}: test recon {test['recon']:.1f} + KL {test['kl']:.2f} = {test['loss']:.1f} nats")
+    print(f"test recon {test['recon']:.1f} + KL {test['kl']:.2f} = {test['loss']:.1f} nats")
+else:
+    vae = sa.dense_vae((784, 400), latent=2, rng=SEED, xp=xp)
+    init_output_bias(vae, sa.to_device(x_train_host[:N_TRAIN].mean(axis=0), xp))  # start at the mean digit (lesson 04)
+    opt = sa.Adam(vae, lr=1e-3)
+    for epoch in range(EPOCHS):
+        order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
+        for k, (a, b) in enumerate(batch_slices(N_TRAIN, BATCH)):
+            vae_step(vae, recon_loss, kl_loss, opt, xp.take(x_train, order[a:b], axis=0),
+                     np.random.default_rng([SEED, epoch, k]))
+        test = evaluate_vae(vae, x_test, seed=SEED)
+        print(f"epoch {epoch + 1}: test recon {test['recon']:.1f} + KL {test['kl']:.2f} = {test['loss']:.1f} nats")
 
 # %% [markdown]
 # ## New digits, and the latent plane
@@ -401,7 +423,22 @@ assert np.all(np.abs(vae_codes.mean(0)) < 0.5) and inside > 0.85
 # %% [markdown]
 # The codes now fill a round region around 0. The grid decodes to digits everywhere, and they change smoothly
 # from one class to the next: the decoder has been trained on the whole neighbourhood of every code.
+
+# %% [markdown]
+# ## Move through the plane
 #
+# The grid shows the plane at 225 points; the explorer takes you anywhere on it. Two sliders set the point
+# $z = (z_1, z_2)$, and the image the decoder draws there appears next to the map of the test codes, the point
+# marked on it. Two more sliders pick two test images $a$ and $b$, and the mix slider $t$ walks from the code of
+# one to the code of the other, $z = (1 - t)\,\mu_a + t\,\mu_b$. Without ipywidgets (a plain script, or a
+# notebook without it) the same things come as one static figure.
+
+# %%
+from scratchae.explorer import explore
+
+explore(vae, x_test[:2000], y_test[:2000])  # 2,000 test codes: enough for the map, quick to redraw
+
+# %% [markdown]
 # ## Try it
 #
 # 1. The KL has a closed form, but the ELBO does not need one: $\mathrm{KL}(q\,\|\,p) = \mathbb E_{z\sim q}[\log

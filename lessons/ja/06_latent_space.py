@@ -72,10 +72,21 @@ print(message)
 QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定します。データとエポックを減らすだけで、コードは同じです
 
 # %% [markdown]
+# CPU でモデルを学習させると数分かかります。`PRETRAINED = True` にすると、学習済みのモデルが必要になったところで、scratchae に同梱されたモデル（ライブラリ自身のコマンド `python -m scratchae.train` で学習させたもの）を読み込むので、学習を待たずにすぐ本題に進めます。GPU のない Colab ではこれが既定です。ほかの環境では、環境変数 `SCRATCHAE_PRETRAINED=1` でオンになります。下のセルに `True` か `False` を直接書いてもかまいません。
+
+# %%
+from scratchae import pretrained
+
+PRETRAINED = pretrained.wanted(xp)  # GPU のない Colab では True。SCRATCHAE_PRETRAINED=1 か 0 でどこでも選べる
+print("PRETRAINED =", PRETRAINED)
+
+# %% [markdown]
 # まず、学習済みのモデルが必要です。レッスン 04 の基準モデルと学習ループを使います。
 # ただしエポック数は 20 ではなく 10 です。
 # クイックモード（テストで使います）では、データの 10 分の 1 で 2 エポックだけ学習します。
 # そのときの地図は粗くなりますが、数字はもう分かれています。
+#
+# `PRETRAINED` がオンのときは、学習させる代わりに、同梱の基準モデルを読み込みます。同じネットワークを、全データで 20 エポック学習させたものです。
 
 # %%
 import matplotlib.pyplot as plt
@@ -93,14 +104,22 @@ BATCH, SEED = 256, 0
 x_train_host, _, x_test_host, y_test = load("mnist")
 x_train = sa.to_device(x_train_host[:N_TRAIN], xp)
 x_test = sa.to_device(x_test_host, xp)
-model = sa.dense_autoencoder(rng=SEED, xp=xp)
-init_output_bias(model, sa.to_device(x_train_host[:N_TRAIN].mean(axis=0), xp))
-optimizer, bce = sa.Adam(model, lr=1e-3), sa.BCE()
-for epoch in range(EPOCHS):
-    order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
-    for a, b in batch_slices(N_TRAIN, BATCH):
-        train_step(model, bce, optimizer, xp.take(x_train, order[a:b], axis=0))
-print(f"test BCE after {EPOCHS} epochs: {evaluate(model, bce, x_test):.4f}")
+bce = sa.BCE()
+if PRETRAINED:  # 同梱の基準モデル: 同じネットワークを、全データで 20 エポック学習させたもの
+    shipped = pretrained.load("reference", xp=xp)
+    model = shipped.model
+    print(f"PRETRAINED: loaded the shipped reference model ({len(shipped.metrics)} epochs of "
+          "python -m scratchae.train) instead of training one here")
+else:
+    model = sa.dense_autoencoder(rng=SEED, xp=xp)
+    init_output_bias(model, sa.to_device(x_train_host[:N_TRAIN].mean(axis=0), xp))
+    optimizer = sa.Adam(model, lr=1e-3)
+    for epoch in range(EPOCHS):
+        order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
+        for a, b in batch_slices(N_TRAIN, BATCH):
+            train_step(model, bce, optimizer, xp.take(x_train, order[a:b], axis=0))
+    print(f"trained for {EPOCHS} epochs")
+print(f"test BCE: {evaluate(model, bce, x_test):.4f}")
 
 # %% [markdown]
 # ## コードの地図: 主成分分析（PCA）

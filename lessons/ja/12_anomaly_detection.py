@@ -77,6 +77,15 @@ print(message)
 QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定します。データとエポックを減らすだけで、コードは同じです
 
 # %% [markdown]
+# CPU でモデルを学習させると数分かかります。`PRETRAINED = True` にすると、学習済みのモデルが必要になったところで、scratchae に同梱されたモデル（ライブラリ自身のコマンド `python -m scratchae.anomaly` で学習させたもの）を読み込むので、学習を待たずにすぐ本題に進めます。GPU のない Colab ではこれが既定です。ほかの環境では、環境変数 `SCRATCHAE_PRETRAINED=1` でオンになります。下のセルに `True` か `False` を直接書いてもかまいません。
+
+# %%
+from scratchae import pretrained
+
+PRETRAINED = pretrained.wanted(xp)  # GPU のない Colab では True。SCRATCHAE_PRETRAINED=1 か 0 でどこでも選べる
+print("PRETRAINED =", PRETRAINED)
+
+# %% [markdown]
 # ## 1クラスの手順
 #
 # 正常なクラスは数字の 4 です。オートエンコーダは、訓練データの 4 だけを見ます。
@@ -85,6 +94,8 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定します�
 # スコアは、画像 1 枚ごとの、画素あたりの平均二乗誤差です。
 #
 # $$s_i = \frac{1}{D} \sum_{j=1}^{D} (x_{ij} - \hat x_{ij})^2, \qquad x_i, \hat x_i \in [0, 1]^{784}$$
+#
+# `PRETRAINED` がオンのときは、下のセルで学習させる代わりに、`python -m scratchae.anomaly --normal 4 --epochs 20` が 5,842 枚の訓練用の 4 すべてで学習させたモデルを読み込みます。構造も設定も同じで、学習ループだけがコマンドのものです。
 
 # %%
 import numpy as np
@@ -102,15 +113,22 @@ is_anomaly = y_test != NORMAL  # (10000,) の真偽値: ほかの 9 つの数字
 print(f"training on {len(x_normal)} images of {NORMAL}; "
       f"test: {np.sum(~is_anomaly)} normal, {np.sum(is_anomaly)} anomalies")
 
-model, loss = dense_autoencoder(rng=0, xp=xp), MSE()
-init_output_bias(model, to_device(x_normal.mean(axis=0), xp))  # 4 の平均の画像から始めます
-optimizer = Adam(model, lr=1e-3)
+loss = MSE()
 x = to_device(x_normal, xp)
-for epoch in range(EPOCHS):
-    order = to_device(epoch_order(len(x_normal), 0, epoch), xp)
-    for a, b in batch_slices(len(x_normal), 256):
-        value = train_step(model, loss, optimizer, xp.take(x, order[a:b], axis=0))
-    print(f"epoch {epoch + 1}: last batch's mse {float(value):.5f}")
+if PRETRAINED:  # このレッスンのモデルを、anomaly コマンドで学習させたもの
+    shipped = pretrained.load(f"anomaly-{NORMAL}", xp=xp)  # shipped for NORMAL = 4
+    model = shipped.model
+    print(f"PRETRAINED: loaded the shipped anomaly-{NORMAL} model ({shipped.command}) instead of training it "
+          "here")
+else:
+    model = dense_autoencoder(rng=0, xp=xp)
+    init_output_bias(model, to_device(x_normal.mean(axis=0), xp))  # 4 の平均の画像から始めます
+    optimizer = Adam(model, lr=1e-3)
+    for epoch in range(EPOCHS):
+        order = to_device(epoch_order(len(x_normal), 0, epoch), xp)
+        for a, b in batch_slices(len(x_normal), 256):
+            value = train_step(model, loss, optimizer, xp.take(x, order[a:b], axis=0))
+        print(f"epoch {epoch + 1}: last batch's mse {float(value):.5f}")
 
 # %% [markdown]
 # ## スコア

@@ -79,6 +79,15 @@ print(message)
 QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定します。データとエポックを減らすだけで、コードは同じです
 
 # %% [markdown]
+# CPU でモデルを学習させると数分かかります。`PRETRAINED = True` にすると、学習済みのモデルが必要になったところで、scratchae に同梱されたモデル（ライブラリ自身のコマンド `python -m scratchae.train` で学習させたもの）を読み込むので、学習を待たずにすぐ本題に進めます。GPU のない Colab ではこれが既定です。ほかの環境では、環境変数 `SCRATCHAE_PRETRAINED=1` でオンになります。下のセルに `True` か `False` を直接書いてもかまいません。
+
+# %%
+from scratchae import pretrained
+
+PRETRAINED = pretrained.wanted(xp)  # GPU のない Colab では True。SCRATCHAE_PRETRAINED=1 か 0 でどこでも選べる
+print("PRETRAINED =", PRETRAINED)
+
+# %% [markdown]
 # ## ふつうのオートエンコーダの潜在空間には穴がある
 #
 # コードが 2 次元の小さなオートエンコーダ（784-256-2 と、その逆）を数エポック学習させます。
@@ -381,18 +390,29 @@ print("the whole VAE passes; leaving out the KL's direct gradients fails at", ",
 # 2 次元の VAE（784-400、潜在次元 2。ライブラリの `--preset vae-2d`）を学習させます。
 # `eps` は、`python -m scratchae.train` と同じく、(seed, epoch, step) でシードした生成器から引きます。
 # そのため、同じ実行をくり返すと、まったく同じ結果になります。
+#
+# `PRETRAINED` がオンのときは、学習させる代わりに、`--preset vae-2d` が全データで 10 エポック学習させた VAE を読み込みます。
 
 # %%
-vae = sa.dense_vae((784, 400), latent=2, rng=SEED, xp=xp)
-init_output_bias(vae, sa.to_device(x_train_host[:N_TRAIN].mean(axis=0), xp))  # 平均の数字から始めます（レッスン 04）
-recon_loss, kl_loss, opt = sa.BCE(reduction="image"), KL(), sa.Adam(vae, lr=1e-3)
-for epoch in range(EPOCHS):
-    order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
-    for k, (a, b) in enumerate(batch_slices(N_TRAIN, BATCH)):
-        vae_step(vae, recon_loss, kl_loss, opt, xp.take(x_train, order[a:b], axis=0),
-                 np.random.default_rng([SEED, epoch, k]))
+recon_loss, kl_loss = sa.BCE(reduction="image"), KL()
+if PRETRAINED:  # 同じ VAE を python -m scratchae.train --preset vae-2d で学習させたもの
+    shipped = pretrained.load("vae-2d", xp=xp)
+    vae = shipped.model
+    print(f"PRETRAINED: loaded the shipped vae-2d ({len(shipped.metrics)} epochs of "
+          "python -m scratchae.train --preset vae-2d) instead of training it here")
     test = evaluate_vae(vae, x_test, seed=SEED)
-    print(f"epoch {epoch + 1}: test recon {test['recon']:.1f} + KL {test['kl']:.2f} = {test['loss']:.1f} nats")
+    print(f"test recon {test['recon']:.1f} + KL {test['kl']:.2f} = {test['loss']:.1f} nats")
+else:
+    vae = sa.dense_vae((784, 400), latent=2, rng=SEED, xp=xp)
+    init_output_bias(vae, sa.to_device(x_train_host[:N_TRAIN].mean(axis=0), xp))  # 平均の数字から始めます（レッスン 04）
+    opt = sa.Adam(vae, lr=1e-3)
+    for epoch in range(EPOCHS):
+        order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
+        for k, (a, b) in enumerate(batch_slices(N_TRAIN, BATCH)):
+            vae_step(vae, recon_loss, kl_loss, opt, xp.take(x_train, order[a:b], axis=0),
+                     np.random.default_rng([SEED, epoch, k]))
+        test = evaluate_vae(vae, x_test, seed=SEED)
+        print(f"epoch {epoch + 1}: test recon {test['recon']:.1f} + KL {test['kl']:.2f} = {test['loss']:.1f} nats")
 
 # %% [markdown]
 # ## 新しい数字と、潜在空間の平面
@@ -426,7 +446,18 @@ assert np.all(np.abs(vae_codes.mean(0)) < 0.5) and inside > 0.85
 # 今度は、コードが 0 の周りの丸い範囲を埋めています。
 # 格子はどこでも数字にデコードされ、あるクラスから次のクラスへなめらかに変わっていきます。
 # デコーダが、どのコードの近くでも、その周り全体で学習したからです。
+
+# %% [markdown]
+# ## 平面の中を動いてみる
 #
+# 格子では平面の 225 点しか見えませんが、エクスプローラを使うと平面のどこへでも行けます。2 本のスライダーで点 $z = (z_1, z_2)$ を決めると、その点でデコーダが描く画像が、テスト画像のコードの地図の隣に表示されます。地図には、その点に印がつきます。もう 2 本のスライダーでテスト画像 $a$ と $b$ を選び、混ぜ具合のスライダー $t$ を動かすと、点は $z = (1 - t)\,\mu_a + t\,\mu_b$ として、一方のコードからもう一方のコードへ歩いていきます。ipywidgets がない環境（ふつうのスクリプトや、ipywidgets の入っていないノートブック）では、同じものを 1 枚の静止画で表示します。
+
+# %%
+from scratchae.explorer import explore
+
+explore(vae, x_test[:2000], y_test[:2000])  # テストのコード 2,000 個。地図には十分で、描き直しも速い
+
+# %% [markdown]
 # ## やってみよう
 #
 # 1. KL には閉じた式がありますが、ELBO にはそれが必要ではありません。
