@@ -16,8 +16,8 @@ The decoder ends in logits; the Sigmoid after them is only there so that vae_ste
 import math
 
 from .backend import device_of, get_xp, make_rng
-from .data import batch_slices
 from .conv import Conv2D, Conv2DTranspose, init_kernel
+from .data import batch_slices
 from .layers import Dense, ReLU, Sigmoid, check_positive_int
 from .models import Sequential
 from .pooling import Flatten, Reshape
