@@ -28,6 +28,10 @@ PRESETS = {
             "batch_size": 128, "lr": 1e-3},
     "vae-2d": {"model": "vae", "dataset": "mnist", "dims": [784, 400, 2], "loss": "elbo", "epochs": 10,
                "batch_size": 128, "lr": 1e-3},
+    # The TensorFlow tutorial's convolutional VAE: MNIST binarized at 0.5, two valid stride-2 convolutions down,
+    # latent 2, three transposed convolutions up to logits, negative ELBO, Adam 1e-4, batch 32, 10 epochs.
+    "cvae": {"model": "cvae", "dataset": "mnist", "binarize": 0.5, "loss": "elbo", "epochs": 10, "batch_size": 32,
+             "lr": 1e-4},
     # The TensorFlow tutorial's denoiser: Fashion-MNIST, noise 0.2, its small conv model, MSE, 10 epochs, batch 32.
     "tf-denoise": {"model": "tf-denoiser", "dataset": "fashion-mnist", "noise": 0.2, "loss": "mse", "epochs": 10,
                    "batch_size": 32, "lr": 1e-3},
@@ -44,6 +48,7 @@ PRESETS = {
     "seq2seq": {"model": "lstm", "dataset": "fashion-mnist", "loss": "mse", "epochs": 10, "batch_size": 32,
                 "lr": 2e-3, "validation": 5000},
 }
+VAE_MODELS = {"vae", "cvae"}  # trained on the negative ELBO
 DIMS_MODELS = {"dense", "vae"}  # the models whose widths --dims sets; the conv models have fixed shapes
 # What may change when resuming; the rest is the run's.
 RESUMABLE = {"epochs", "quiet", "gpu", "out", "data_dir", "latent_map"}
@@ -77,7 +82,7 @@ def settings(args):
         cfg.setdefault("dims", PRESETS["reference"]["dims"])
     if cfg.get("noise") is not None and cfg.get("sparsity") is not None:
         raise UsageError("--noise and --sparsity do not combine yet; choose one (or a preset without the other)")
-    if cfg["model"] == "vae" and (cfg.get("noise") is not None or cfg.get("sparsity") is not None):
+    if cfg["model"] in VAE_MODELS and (cfg.get("noise") is not None or cfg.get("sparsity") is not None):
         raise UsageError("--noise and --sparsity are for autoencoders; the VAE trains on clean images, drop them")
     if cfg["model"] in DIMS_MODELS and cfg["dims"][0] != 784:
         raise UsageError(f"--dims must start with 784, the number of pixels of a 28x28 image, got {cfg['dims'][0]}")
@@ -91,12 +96,12 @@ def settings(args):
     if cfg["model"] == "vae" and len(cfg["dims"]) < 3:
         raise UsageError("a VAE's --dims needs the input (784), one or more hidden widths and the latent size, "
                          "such as 784 400 20")
-    if (cfg["model"] == "vae") != (cfg["loss"] == "elbo"):
-        raise UsageError("--loss elbo goes with the VAE and only with it; use --preset vae or vae-2d, or --loss "
-                         "bce or mse for an autoencoder")
+    if (cfg["model"] in VAE_MODELS) != (cfg["loss"] == "elbo"):
+        raise UsageError("--loss elbo goes with the VAEs and only with them; use --preset vae, vae-2d or cvae, "
+                         "or --loss bce or mse for an autoencoder")
     if cfg["model"] == "lstm" and cfg["loss"] != "mse":
         raise UsageError(f"the lstm model's output is linear, not a probability; use --loss mse, not {cfg['loss']}")
-    if cfg.get("validation") and (cfg["model"] == "vae" or cfg.get("noise") is not None
+    if cfg.get("validation") and (cfg["model"] in VAE_MODELS or cfg.get("noise") is not None
                                   or cfg.get("sparsity") is not None):
         raise UsageError("--validation reports a plain autoencoder's loss; drop it for the VAE, --noise or --sparsity")
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

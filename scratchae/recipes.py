@@ -16,6 +16,8 @@ from .optim_fast import make_adam
 from .seq2seq import rows_autoencoder
 from .sparse import L1Activity, evaluate_sparse, sparse_step
 from .training import encode_all, evaluate, train_step
+from .cvae import conv_vae
+from .presets import VAE_MODELS
 from .vae import KL, dense_vae, evaluate_vae, vae_step
 
 # name -> builder(cfg, xp) -> model with fresh weights; the --model choices
@@ -29,6 +31,7 @@ MODELS = {
     # dims = input, hidden widths..., latent (the PyTorch example's 784 400 20)
     "lstm": lambda cfg, xp: rows_autoencoder(rng=cfg["seed"], xp=xp),  # images as 28 rows, LSTM 100-30-100
     "vae": lambda cfg, xp: dense_vae(cfg["dims"][:-1], cfg["dims"][-1], rng=cfg["seed"], xp=xp),
+    "cvae": lambda cfg, xp: conv_vae(rng=cfg["seed"], xp=xp),  # the TensorFlow tutorial's, latent 2
 }
 # name -> loss; the --loss choices. elbo: the VAE's reconstruction term, BCE per image; its step adds the KL term.
 LOSSES = {"bce": BCE, "mse": MSE, "elbo": lambda: BCE(reduction="image")}
@@ -71,7 +74,7 @@ def make_run(cfg, xp, x_train, x_test=None, model=None, x_val=None):
     model = build_model(cfg, xp, x_train) if model is None else model
     optimizer, loss = make_adam(model, lr=cfg["lr"]), LOSSES[cfg["loss"]]()
     test_inputs = x_test
-    if cfg["model"] == "vae":  # loss is the reconstruction term; the step adds the KL term
+    if cfg["model"] in VAE_MODELS:  # loss is the reconstruction term; the step adds the KL term
         kl = KL()
 
         def step(xb, rng):
@@ -116,6 +119,8 @@ def model_name(cfg):
     """How the first printed line names the model, e.g. '784-256-128-64-32-32 autoencoder'."""
     if cfg["model"] == "vae":
         return "-".join(map(str, cfg["dims"])) + " VAE"
+    if cfg["model"] == "cvae":
+        return "convolutional VAE (latent 2)"
     name = "-".join(map(str, cfg["dims"])) if cfg["model"] == "dense" else cfg["model"]
     name += " autoencoder"
     if cfg.get("code") == "linear":
@@ -135,7 +140,7 @@ def write_figures(out, cfg, run, x_test, y_test, rows):
     """
     pick = plots.one_per_class(y_test)  # the first test image of each class
     images = x_test[pick]  # (10, 784)
-    if cfg["model"] == "vae":
+    if cfg["model"] in VAE_MODELS:
         return write_vae_figures(out, cfg, run.model, images, run.test_inputs, y_test, rows)
     if cfg["model"] == "dense":
         netfig.network_figure(run.model, out / "network.png")

@@ -11,6 +11,7 @@ from . import plots
 from .backend import GPUUnavailableError, cpu_xp, describe, gpu_xp, to_device
 from .cli import (EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Parser, UsageError, atomic_write_csv,
                   atomic_write_json, nonnegative, positive, prepare_out, report, versions)
+from .cvae import binarize
 from .data import DATA_ENV, DataError, load
 from .fit import Diverged, Interrupted, Progress, fit, load_checkpoint
 from .presets import PRESETS, settings
@@ -29,7 +30,8 @@ def build_parser():
                         "Fashion-MNIST, latent 64, MSE), 'keras-conv' (Keras conv AE: Fashion-MNIST, BCE, batch "
                         "128), 'tf-denoise' and 'keras-denoise' (the TF tutorial's and the Keras blog's conv "
                         "denoisers), 'keras-sparse' (the blog's sparse 784-32-784), 'vae' or 'vae-2d' (the PyTorch "
-                        "example VAE, latent 20 or 2), 'seq2seq' (the Hands-On ML LSTM autoencoder on Fashion-MNIST "
+                        "example VAE, latent 20 or 2), 'cvae' (the TensorFlow tutorial's convolutional VAE on "
+                        "binarized MNIST), 'seq2seq' (the Hands-On ML LSTM autoencoder on Fashion-MNIST "
                         "rows); flags below override it (default: reference)")
     p.add_argument("--model", choices=sorted(MODELS),
                    help="dense (--dims), conv (strided convolutions, code 7x7x64), conv-pool (max-pooling and "
@@ -82,6 +84,8 @@ def run(cfg, resume=None):
     xp = gpu_xp() if cfg["gpu"] else cpu_xp
     out = prepare_out(cfg["out"])
     x_train, _, x_test, y_test = load(cfg["dataset"], cfg["data_dir"])
+    if cfg.get("binarize") is not None:  # the convolutional VAE's Bernoulli pixels: 1 above the threshold, else 0
+        x_train, x_test = binarize(x_train, cfg["binarize"]), binarize(x_test, cfg["binarize"])
     x_val, n_val = None, cfg.get("validation") or 0
     if n_val:  # the last n_val images, before --limit cuts the rest: the same validation set for any limit
         if n_val >= x_train.shape[0]:

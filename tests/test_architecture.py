@@ -26,7 +26,7 @@ FLOORS = [
     {"backend", "data", "standin", "series"},  # arrays and data
     {"layers", "im2col", "conv_fast", "conv", "pooling", "losses", "optim", "gradcheck", "lstm", "lstm_fast", "seq"},  # the math
     {"models", "training"},  # models and the plain step
-    {"denoise", "sparse", "vae", "pca", "seq2seq", "windows"} | {"classify", "knn", "probe"},  # the variants and the linear baseline
+    {"denoise", "sparse", "vae", "cvae", "pca", "seq2seq", "windows"} | {"classify", "knn", "probe"},  # the variants and the linear baseline
     {"serialize", "fit", "metrics", "plots", "anomaly_plots", "exercises",
      "series_plots", "netfig"},  # saving, the loop, figures, scores
     {"cli", "presets", "recipes", "series_detect"} | {"pretrained", "explorer"},  # what the commands share; the

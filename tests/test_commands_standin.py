@@ -27,6 +27,7 @@ RUNS = {
     "conv-pool": ["--preset", "keras-conv", "--model", "conv-pool"],
     "vae": ["--preset", "vae"],
     "vae-2d": ["--preset", "vae-2d"],
+    "cvae": ["--preset", "cvae"],
     "noise": ["--dims", "784", "32", "--noise", "0.3"],
     "keras-sparse": ["--preset", "keras-sparse"],
     "tf-denoise": ["--preset", "tf-denoise"],

@@ -1,0 +1,313 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 16 · 畳み込み VAE
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/16_conv_vae.ipynb)
+#
+# レッスン 13 では Dense 層で VAE を作り、レッスン 09 では畳み込みを作りました。このレッスンでは、この 2 つを組み合わせて、TensorFlow のチュートリアル「Convolutional Variational Autoencoder」の畳み込み VAE を実装します。変わるのはエンコーダとデコーダだけです。再パラメータ化、KL の項、`vae_step` はレッスン 13 のものをそのまま使います。演習を含めて 40〜60 分ほどかかります。
+#
+# このレッスンで学ぶこと
+# - VAE のエンコーダとデコーダに畳み込みが向いている理由
+# - 転置畳み込みによるデコーダの形の変化: 2 → 7x7x32 → 14x14x64 → 28x28x32 → 28x28x1
+# - デコーダがロジットで終わる理由と、「2 値化した MNIST」で損失がどう変わるか
+# - 畳み込み VAE 全体の勾配確認（と、そのために ReLU の折れ目を固定する理由）
+# - チュートリアルの 1 サンプルのモンテカルロ ELBO と、閉じた式の KL の比較
+# - 畳み込み VAE の 2 次元の潜在表現の地図を Dense の VAE の地図と並べて見ること、そしてサンプル
+
+# %%
+# 準備のセルです。手元のチェックアウト（`pip install -e .` の後）では、何もインストールしません。
+# Colab では、レッスン用の ref の scratchae を clone してインストールします（20 秒ほどかかります）。
+# CuPy はインストールしません。Colab の GPU ランタイムには、はじめから入っています。
+# エラーで止まったときは、もう一度実行してください。途中で止まったインストールも直ります。
+# GPU を使うには: ランタイム → ランタイムのタイプを変更 → T4 GPU。
+# 自分の作業を残すには: ファイル → ドライブにコピーを保存。
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+if "google.colab" in sys.modules or os.environ.get("SCRATCHAE_FORCE_COLAB") == "1":  # この変数はテスト用です
+    REPO, REF = "https://github.com/scratchae/scratchae", "main"  # lessons/build.py が setup.cfg から書き込みます
+    REPO = os.environ.get("SCRATCHAE_REPO", REPO)  # テストは手元のコピーを clone します
+    SRC = "scratchae-src"
+
+    def run(*command):
+        return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+
+    def reason(done):  # git か pip のエラーの最初の行。例: "fatal: Remote branch x not found"
+        return next((line for line in done.stderr.splitlines() if line.startswith(("fatal:", "ERROR:"))), "")
+
+    if not os.path.isfile(f"{SRC}/scratchae/__init__.py"):
+        shutil.rmtree(SRC, ignore_errors=True)  # 失敗した clone が残したもの
+        done = run("git", "clone", "-q", "--depth", "1", "--branch", REF, REPO, SRC)
+        if done.returncode != 0:
+            raise SystemExit(f"Could not get {REPO} at {REF!r}: the repository or the ref is missing. "
+                             f"Ask your instructor, or set REPO to your fork. ({reason(done)})")
+    with open(f"{SRC}/scratchae/__init__.py", encoding="utf-8") as file:
+        want = re.search(r'__version__ = "(.+?)"', file.read()).group(1)
+    have = run(sys.executable, "-c", "import scratchae; print(scratchae.__version__)").stdout.strip()
+    if have != want:  # 未インストール、途中まで、または別のバージョン
+        done = run(sys.executable, "-m", "pip", "install", "-q", "./scratchae-src")
+        if done.returncode != 0:
+            raise SystemExit(f"pip could not install scratchae. Run this cell again; if it fails again, "
+                             f"ask your instructor. ({reason(done)})")
+    os.environ["SCRATCHAE_DATA"] = os.path.abspath("scratchae-src/data")
+
+from scratchae.backend import pick_xp
+
+xp, message = pick_xp()  # GPU が使えれば CuPy、なければ NumPy。以下の配列はすべて xp の配列です
+print(message)
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定します。データとエポックを減らすだけで、コードは同じです
+
+# %% [markdown]
+# ## なぜ VAE に畳み込みを使うのか
+#
+# Dense の VAE の最初の層では、400 個のユニットそれぞれが 784 個の画素それぞれに自分の重みを持ちます。重みは 313,600 個になり、ある場所で覚えた線も、1 画素右にずれると知らないものになってしまいます。3x3 の畳み込みは、入力と出力のチャンネルの組ごとに 9 個の重みしか持たず、それを画像全体に滑らせて使います。ですから、線を見つける仕組みはどこででも働きます（レッスン 09）。デコーダも逆向きに同じ恩恵を受けます。小さな学習済みの「筆」で画像を描いていくのです。
+#
+# チュートリアルのモデルは次の層でできています。エンコーダの畳み込みは Keras の既定のパディング "valid"（パディングなし）を使うので、28 は 13 に、そして 6 になります。転置畳み込みのほうは "same" を使います。
+#
+# ```
+# encoder: 28x28x1 -Conv2D 32, 3x3, stride 2, valid, ReLU-> 13x13x32 -Conv2D 64, 3x3, stride 2, valid, ReLU-> 6x6x64
+#          -> Flatten 2304 -> Dense mu (2) and Dense logvar (2)
+# decoder: z (2) -Dense 7*7*32, ReLU-> Reshape 7x7x32 -Conv2DTranspose 64, stride 2, ReLU-> 14x14x64
+#          -Conv2DTranspose 32, stride 2, ReLU-> 28x28x32 -Conv2DTranspose 1, stride 1-> 28x28x1 logits
+# ```
+#
+# チュートリアルでは 4 個の数を出す Dense を 1 つ書き、それを mu と logvar に分けています。2 個ずつ出す Dense のヘッドを 2 つ使うのは、それを 2 つに切っただけで、同じことです。データは 0.5 で *2 値化* した MNIST です。どの画素も 0 か 1 なので、デコーダの出力は画素ごとのベルヌーイ分布の確率のロジットになります。
+
+# %%
+import inspect
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import scratchae as sa
+from scratchae.cvae import binarize, conv_vae, monte_carlo_elbo
+from scratchae.data import batch_slices, epoch_order, load
+from scratchae.vae import KL, evaluate_vae, vae_step
+
+EPOCHS = 1 if QUICK else 10
+N_TRAIN = 1280 if QUICK else 60000
+N_TEST = 500 if QUICK else 10000
+BATCH, LR, SEED = 32, 1e-4, 0  # the tutorial's batch size and learning rate
+
+x_train_host, _, x_test_host, y_test = load("mnist")
+x_train = sa.to_device(binarize(x_train_host[:N_TRAIN]), xp)  # 1.0 where the pixel > 0.5, else 0.0
+x_test, y_test = sa.to_device(binarize(x_test_host[:N_TEST]), xp), y_test[:N_TEST]
+cvae = conv_vae(rng=SEED, xp=xp)
+print(inspect.getsource(conv_vae))
+
+# %% [markdown]
+# ## 転置畳み込みによるデコーダ
+#
+# ストライド 2 の転置畳み込みは、ストライド 2 の畳み込みの逆伝播を、順伝播として使うものです（レッスン 09）。入力の各画素が 3x3 のカーネルを 2 画素おきに出力へ押していくので、画像の縦と横が 2 倍になります。1 つのコードをデコーダに通して、すべての形を表示してみましょう。
+
+# %%
+h, shapes = xp.asarray(np.array([[0.5, -1.0]]), dtype=xp.float32), []  # one 2-D code
+for layer in cvae.decoder.layers:
+    h = layer.forward(h)
+    shapes.append(tuple(h.shape[1:]))
+    print(f"{type(layer).__name__:16s} -> {tuple(h.shape)}")
+assert [shapes[i] for i in (2, 3, 5, 7)] == [(7, 7, 32), (14, 14, 64), (28, 28, 32), (28, 28, 1)], shapes
+
+# %% [markdown]
+# 最後の層の Sigmoid は便宜上置いてあるだけです。`vae_step` はロジットでの融合した勾配 $(\sigma(\text{logit}) - x)/N$ を使い、Sigmoid 自身の逆伝播は実行しません（レッスン 13）。これはチュートリアルの `sigmoid_cross_entropy_with_logits` を 784 画素について足し合わせたものと同じです。
+#
+# ## モデル全体の勾配確認
+#
+# 画像 2 枚に対して、畳み込み VAE には約 $10^5$ 個の ReLU のユニットがあります。バイアスを $h$ だけ動かすと、1 つのチャンネルのユニットがまとめて動き、そのうちいくつかは 0 から $h$ 以内にあります。すると中心差分が折れ目をまたいでしまい、正しい勾配とも $10^{-3}$ ほど食い違います。そこで、確認する点で各 ReLU のマスクを固定します。するとモデルはその点のまわりでなめらかになり、その勾配は、マスクも含めて、逆伝播が計算するものとぴったり同じになります。float64 で eps を固定し、レッスン 13 と同じように、すべての出力（画像、mu、logvar）にそれぞれ乱数の上流勾配を与えて、各パラメータのいくつかの要素を調べます。（`vae_step` がその上流勾配、つまりロジットでの融合した勾配と KL の勾配をどう作るかは、レッスン 13 で確かめました。）
+
+# %%
+from scratchae import numerical_gradient, rel_error
+
+
+class FrozenReLU(sa.ReLU):
+    """A ReLU whose mask stays as it was when frozen: the same derivative, no kink near the checked point."""
+
+    frozen = False
+
+    def forward(self, x):
+        return x * self.mask if self.frozen else super().forward(x)
+
+
+def frozen_model(model, x, eps):
+    """Replace every ReLU by a FrozenReLU and freeze its mask at (x, eps)."""
+    for seq in (model.encoder, model.decoder):
+        seq.layers = [FrozenReLU() if type(layer) is sa.ReLU else layer for layer in seq.layers]
+    model.forward(x, eps)
+    for layer in model.layers:
+        if isinstance(layer, FrozenReLU):
+            layer.frozen = True
+    return model
+
+
+rng = np.random.default_rng(1)
+x_check = xp.asarray(binarize(x_test_host[:2]), dtype=xp.float64)
+eps_check = xp.asarray(rng.standard_normal((2, 2)))
+small = frozen_model(conv_vae(rng=1, xp=xp, dtype="float64"), x_check, eps_check)
+out = small.forward(x_check, eps_check)
+# a random upstream gradient for every output: the image, mu and logvar (never ones: they hide mistakes)
+dout, dmu, dlogvar = (xp.asarray(rng.standard_normal(tuple(a.shape))) for a in (out, small.mu, small.logvar))
+small.backward(dout, dmu=dmu, dlogvar=dlogvar, input_grad=False)
+
+
+def L():  # a scalar whose gradient at (out, mu, logvar) is exactly (dout, dmu, dlogvar)
+    out = small.forward(x_check, eps_check)
+    return float(xp.sum(out * dout) + xp.sum(small.mu * dmu) + xp.sum(small.logvar * dlogvar))
+
+
+errors = {}
+for name, param, grad in small.named_params():
+    size = int(np.prod(param.shape))
+    picks = [tuple(int(i) for i in np.unravel_index(j, tuple(param.shape)))
+             for j in rng.choice(size, size=min(5, size), replace=False)]  # 5 entries of each array
+    numeric = numerical_gradient(L, param, h=3e-4, indices=picks)  # the frozen model is smooth: h can be larger
+    analytic = np.array([float(grad[idx]) for idx in picks])
+    errors[name] = rel_error(numeric, analytic)
+    print(f"{name:14s} {errors[name]:.1e}")
+assert max(errors.values()) < 1e-7, errors
+
+# %% [markdown]
+# ## 学習と、チュートリアルのモンテカルロ ELBO
+#
+# 学習のループはレッスン 13 のものに、チュートリアルの設定を入れただけです。ミニバッチは 32、Adam の学習率は $10^{-4}$ です。損失は画像 1 枚あたりの nats で測った負の ELBO で、再構成の項と、閉じた式で計算した KL の和です。
+#
+# $$-\text{ELBO}(x) \approx -\log p(x \mid z) + \mathrm{KL}\big(q(z \mid x)\,\|\,\mathcal N(0, I)\big),\quad z = \mu + \sigma\varepsilon.$$
+#
+# チュートリアルは、KL の部分も同じ 1 つの $z$ から $\log q(z \mid x) - \log p(z)$ として見積もります。その平均は同じ KL ですが、画像 1 枚に 1 サンプルなので雑音が加わります。両方を表示しましょう。
+
+# %%
+untrained = evaluate_vae(cvae, x_test, seed=SEED)["loss"]
+recon_loss, kl_loss, opt = sa.BCE(reduction="image"), KL(), sa.Adam(cvae, lr=LR)
+for epoch in range(EPOCHS):
+    order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
+    for k, (a, b) in enumerate(batch_slices(N_TRAIN, BATCH)):
+        vae_step(cvae, recon_loss, kl_loss, opt, xp.take(x_train, order[a:b], axis=0),
+                 np.random.default_rng([SEED, epoch, k]))
+    test = evaluate_vae(cvae, x_test, seed=SEED)
+    mc = monte_carlo_elbo(cvae, x_test, recon_loss, seed=SEED)
+    print(f"epoch {epoch + 1}: test recon {test['recon']:.1f} + KL {test['kl']:.2f} = {test['loss']:.2f} nats;"
+          f" one-sample KL {mc['kl_sample']:.2f}, Monte Carlo loss {mc['loss']:.2f}")
+
+# %%
+# A check that could fail: training lowered the test loss, and the two estimates agree on average.
+print(f"untrained {untrained:.1f} nats, trained {test['loss']:.1f} nats")
+assert test["loss"] < untrained - 10, (untrained, test["loss"])  # QUICK (40 steps): about 12 nats lower
+assert abs(mc["loss"] - test["loss"]) < 0.01 * test["loss"], (mc["loss"], test["loss"])
+assert mc["recon"] == test["recon"]  # the same eps, so the same z and the same reconstruction term
+
+# %% [markdown]
+# ## 潜在表現の地図を Dense の VAE と並べる
+#
+# 2 枚目の図は、レッスン 13 の 2 次元の Dense の VAE を、同じ 2 値化画像で同じエポック数だけ学習させたものです。どちらもコードを $\mathcal N(0, I)$ に近づけます。数字がどう並んでいるか、$[-3, 3]^2$ の格子点をデコードした画像がどれだけくっきりしているかを見比べてください。
+
+# %%
+dense = sa.dense_vae((784, 400), latent=2, rng=SEED, xp=xp)
+opt_dense = sa.Adam(dense, lr=1e-3)
+for epoch in range(EPOCHS):
+    order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
+    for k, (a, b) in enumerate(batch_slices(N_TRAIN, 128)):
+        vae_step(dense, recon_loss, kl_loss, opt_dense, xp.take(x_train, order[a:b], axis=0),
+                 np.random.default_rng([SEED, epoch, k]))
+dense_test = evaluate_vae(dense, x_test, seed=SEED)["loss"]
+print(f"test loss: conv VAE {test['loss']:.1f}, dense VAE {dense_test:.1f} nats per image")
+
+
+def tiles(images, n):
+    """(n*n, 784) images, row by row -> one (28n, 28n) picture."""
+    return sa.to_numpy(images).reshape(n, n, 28, 28).transpose(0, 2, 1, 3).reshape(n * 28, n * 28)
+
+
+grid = np.array([[u, v] for v in np.linspace(3, -3, 15) for u in np.linspace(-3, 3, 15)])
+fig, axes = plt.subplots(2, 2, figsize=(11, 11))
+for row, (name, model) in enumerate((("conv VAE", cvae), ("dense VAE", dense))):
+    codes = sa.to_numpy(model.encode(x_test))
+    points = axes[row, 0].scatter(codes[:, 0], codes[:, 1], c=y_test, cmap="tab10", s=2)
+    axes[row, 0].set(xlim=(-3, 3), ylim=(-3, 3), title=f"{name}: test codes mu by digit")
+    fig.colorbar(points, ax=axes[row, 0])
+    axes[row, 1].imshow(tiles(model.decode(sa.to_device(grid, xp, dtype="float32")), 15), cmap="gray",
+                        extent=(-3, 3, -3, 3))
+    axes[row, 1].set(title=f"{name}: decodes of a 15 x 15 grid")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## サンプル
+#
+# 新しい数字は、レッスン 13 と同じように $z \sim \mathcal N(0, I)$ をデコードしたものです。
+
+# %%
+plt.figure(figsize=(5, 5))
+plt.imshow(tiles(cvae.sample(64, np.random.default_rng(1)), 8), cmap="gray")
+plt.axis("off")
+plt.title("conv VAE: 64 samples z ~ N(0, I), decoded")
+plt.show()
+
+# %% [markdown]
+# 学習全体は 1 つのコマンドでも実行できます: `python -m scratchae.train --preset cvae`（10 エポック。テスト損失を同じモデルの PyTorch 版と比べた結果は docs/results.md にあります）。
+#
+# ## やってみよう
+#
+# 1. `kl_one_sample(mu, logvar, eps)` を書いてください。$z = \mu + \sigma\varepsilon$ での、チュートリアルの見積もり $\log q(z \mid x) - \log p(z)$ を画像ごとに返す関数です（入力は形 (N, 2) の NumPy 配列、出力は (N,)）。たくさんの $\varepsilon$ で平均すると、閉じた式の KL に近づくはずです。
+
+# %%
+from scratchae.exercises import try_it
+
+
+def kl_one_sample(mu, logvar, eps):
+    """mu, logvar, eps: (N, latent) -> (N,): log q(z | x) - log p(z) at z = mu + exp(logvar / 2) eps."""
+    raise NotImplementedError  # your code here
+
+
+def check_one_sample():
+    mu1, logvar1 = np.array([[1.0, -0.5]]), np.array([[0.2, -1.0]])
+    eps = np.random.default_rng(0).standard_normal((200_000, 2))
+    estimate = float(np.mean(kl_one_sample(np.repeat(mu1, 200_000, 0), np.repeat(logvar1, 200_000, 0), eps)))
+    exact = float(-0.5 * np.sum(1 + logvar1 - mu1**2 - np.exp(logvar1)))
+    assert abs(estimate - exact) < 0.02, f"estimate {estimate:.4f}, closed form {exact:.4f}"
+
+
+try_it("one-sample KL", check_one_sample)
+
+# %% [markdown]
+# <details><summary>解答</summary>
+#
+# ```python
+# def kl_one_sample(mu, logvar, eps):
+#     """mu, logvar, eps: (N, latent) -> (N,): log q(z | x) - log p(z) at z = mu + exp(logvar / 2) eps."""
+#     z = mu + np.exp(logvar / 2) * eps
+#     log_q = np.sum(-0.5 * (eps**2 + logvar + np.log(2 * np.pi)), axis=1)  # (z - mu)^2 / sigma^2 = eps^2
+#     log_p = np.sum(-0.5 * (z**2 + np.log(2 * np.pi)), axis=1)
+#     return log_q - log_p
+# ```
+#
+# </details>
+#
+# 2. エンコーダのパディングを "same" に変えてみましょう（28 → 14 → 7 となり、Flatten は 7*7*64 = 3136 個の数を出します）。`conv_vae` のどの行を変える必要があるでしょうか。テスト損失は変わるでしょうか。
+#
+# <details><summary>解答</summary>
+#
+# 2 つの `Conv2D` に `padding="same"` を渡し、2 つのヘッドを `Dense(3136, 2)` にします。MNIST の縁の画素はほとんど 0 なので、"valid" で失うものはわずかです。テスト損失はチュートリアルのモデルと 1〜2 nats ほどしか違わないはずです。
+#
+# </details>
+#
+# 3. 1 サンプルのモンテカルロ損失は、同じ数を見積もっているのに、閉じた式の損失より *小さく* なることがあります。なぜでしょうか。
+#
+# <details><summary>解答</summary>
+#
+# その KL の部分は乱数による見積もりだからです。画像 1 枚に $\varepsilon$ が 1 つだけなら、$\log q(z \mid x) - \log p(z)$ は KL より小さくも大きくもなり、1 枚の画像では負になることさえあります。$\varepsilon$ について平均したときにだけ KL に等しくなります。テスト画像 10,000 枚では雑音の大部分が打ち消し合うので、2 つの損失の差は 1 nat にも満たなくなります。
+#
+# </details>
