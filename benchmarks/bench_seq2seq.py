@@ -4,7 +4,7 @@ The recipe is ``python -m scratchae.train --preset seq2seq``: Fashion-MNIST imag
 LSTM(28 -> 100, all steps) -> LSTM(100 -> 30, last step) -> repeat 28 times -> LSTM(30 -> 100, all steps) ->
 the same Dense(100 -> 28) on every step, MSE, Adam lr 1e-3, batch 32, float32. For each thread count the script
 times, in turn (A B C A B C ...), the same ``--batches`` minibatches (the first ones of epoch 1's shuffled order)
-with scratchae's ``train_step`` (the command's step) on the model the command builds (lstm_fast.FastLSTM), on the
+with scratchae's ``train_step`` and ``make_adam`` (the command's step and optimizer) on the model the command builds (lstm_fast.FastLSTM), on the
 same model with lstm.py's plain LSTM (``fast=False``, the one lesson 15 teaches), and with PyTorch eager
 (``nn.LSTM`` with batch_first, ``nn.Linear`` on the (N, T, 100) output, ``nn.MSELoss``, ``optim.Adam``). Same initial weights (Keras layout mapped to PyTorch's:
 weight_ih = Wx.T, weight_hh = Wh.T, bias_ih = b, bias_hh = 0); every step reads the loss. It prints medians after
@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 import scratchae as sa
 from scratchae.data import batch_slices, epoch_order, load
 from scratchae.lstm import LSTM
+from scratchae.optim_fast import make_adam
 from scratchae.seq2seq import rows_autoencoder
 from scratchae.training import train_step
 from timing import print_blas  # benchmarks/timing.py: run as python3 benchmarks/<script>.py
@@ -43,7 +44,7 @@ def batches(x, n, batch_size):
 
 def scratchae_runner(xbs, fast=True):
     model = rows_autoencoder(rng=0, fast=fast)
-    opt, loss = sa.Adam(model, lr=1e-3), sa.MSE()
+    opt, loss = make_adam(model, lr=1e-3), sa.MSE()  # the command's optimizer (FusedAdam)
 
     def run():
         for xb in xbs:
