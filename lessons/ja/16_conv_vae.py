@@ -102,10 +102,10 @@ from scratchae.vae import KL, evaluate_vae, vae_step
 EPOCHS = 1 if QUICK else 10
 N_TRAIN = 1280 if QUICK else 60000
 N_TEST = 500 if QUICK else 10000
-BATCH, LR, SEED = 32, 1e-4, 0  # the tutorial's batch size and learning rate
+BATCH, LR, SEED = 32, 1e-4, 0  # チュートリアルと同じバッチサイズと学習率
 
 x_train_host, _, x_test_host, y_test = load("mnist")
-x_train = sa.to_device(binarize(x_train_host[:N_TRAIN]), xp)  # 1.0 where the pixel > 0.5, else 0.0
+x_train = sa.to_device(binarize(x_train_host[:N_TRAIN]), xp)  # 画素が 0.5 より大きければ 1.0、それ以外は 0.0
 x_test, y_test = sa.to_device(binarize(x_test_host[:N_TEST]), xp), y_test[:N_TEST]
 cvae = conv_vae(rng=SEED, xp=xp)
 print(inspect.getsource(conv_vae))
@@ -116,7 +116,7 @@ print(inspect.getsource(conv_vae))
 # ストライド 2 の転置畳み込みは、ストライド 2 の畳み込みの逆伝播を、順伝播として使うものです（レッスン 09）。入力の各画素が 3x3 のカーネルを 2 画素おきに出力へ押していくので、画像の縦と横が 2 倍になります。1 つのコードをデコーダに通して、すべての形を表示してみましょう。
 
 # %%
-h, shapes = xp.asarray(np.array([[0.5, -1.0]]), dtype=xp.float32), []  # one 2-D code
+h, shapes = xp.asarray(np.array([[0.5, -1.0]]), dtype=xp.float32), []  # 2 次元の潜在ベクトルを 1 つ
 for layer in cvae.decoder.layers:
     h = layer.forward(h)
     shapes.append(tuple(h.shape[1:]))
@@ -159,12 +159,12 @@ x_check = xp.asarray(binarize(x_test_host[:2]), dtype=xp.float64)
 eps_check = xp.asarray(rng.standard_normal((2, 2)))
 small = frozen_model(conv_vae(rng=1, xp=xp, dtype="float64"), x_check, eps_check)
 out = small.forward(x_check, eps_check)
-# a random upstream gradient for every output: the image, mu and logvar (never ones: they hide mistakes)
+# 出力（画像、mu、logvar）それぞれにランダムな上流の勾配を与える（すべて 1 だと間違いが隠れる）
 dout, dmu, dlogvar = (xp.asarray(rng.standard_normal(tuple(a.shape))) for a in (out, small.mu, small.logvar))
 small.backward(dout, dmu=dmu, dlogvar=dlogvar, input_grad=False)
 
 
-def L():  # a scalar whose gradient at (out, mu, logvar) is exactly (dout, dmu, dlogvar)
+def L():  # (out, mu, logvar) での勾配がちょうど (dout, dmu, dlogvar) になるスカラー
     out = small.forward(x_check, eps_check)
     return float(xp.sum(out * dout) + xp.sum(small.mu * dmu) + xp.sum(small.logvar * dlogvar))
 
@@ -173,8 +173,8 @@ errors = {}
 for name, param, grad in small.named_params():
     size = int(np.prod(param.shape))
     picks = [tuple(int(i) for i in np.unravel_index(j, tuple(param.shape)))
-             for j in rng.choice(size, size=min(5, size), replace=False)]  # 5 entries of each array
-    numeric = numerical_gradient(L, param, h=3e-4, indices=picks)  # the frozen model is smooth: h can be larger
+             for j in rng.choice(size, size=min(5, size), replace=False)]  # 各配列から 5 要素
+    numeric = numerical_gradient(L, param, h=3e-4, indices=picks)  # ReLU のマスクを固定したモデルはなめらかなので、h を大きめにできる
     analytic = np.array([float(grad[idx]) for idx in picks])
     errors[name] = rel_error(numeric, analytic)
     print(f"{name:14s} {errors[name]:.1e}")
@@ -203,11 +203,11 @@ for epoch in range(EPOCHS):
           f" one-sample KL {mc['kl_sample']:.2f}, Monte Carlo loss {mc['loss']:.2f}")
 
 # %%
-# A check that could fail: training lowered the test loss, and the two estimates agree on average.
+# 間違っていれば失敗するチェック: 学習でテスト損失が下がり、2 つの推定値が平均で一致する。
 print(f"untrained {untrained:.1f} nats, trained {test['loss']:.1f} nats")
-assert test["loss"] < untrained - 10, (untrained, test["loss"])  # QUICK (40 steps): about 12 nats lower
+assert test["loss"] < untrained - 10, (untrained, test["loss"])  # QUICK（40 ステップ）では約 12 nats 下がる
 assert abs(mc["loss"] - test["loss"]) < 0.01 * test["loss"], (mc["loss"], test["loss"])
-assert mc["recon"] == test["recon"]  # the same eps, so the same z and the same reconstruction term
+assert mc["recon"] == test["recon"]  # 同じ eps なので、z も再構成の項も同じ
 
 # %% [markdown]
 # ## 潜在表現の地図を Dense の VAE と並べる
@@ -269,7 +269,7 @@ from scratchae.exercises import try_it
 
 def kl_one_sample(mu, logvar, eps):
     """mu, logvar, eps: (N, latent) -> (N,): log q(z | x) - log p(z) at z = mu + exp(logvar / 2) eps."""
-    raise NotImplementedError  # your code here
+    raise NotImplementedError  # この行を、あなたのコードに置き換えてください
 
 
 def check_one_sample():
