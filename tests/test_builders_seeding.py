@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import scratchae
-from scratchae import denoise, models, seq2seq, series_detect, vae
+from scratchae import cvae, denoise, models, seq2seq, series_detect, vae
 from scratchae.backend import to_numpy
 
 BUILDERS = {  # builder -> the positional arguments that size it small
@@ -26,6 +26,7 @@ BUILDERS = {  # builder -> the positional arguments that size it small
     seq2seq.rows_autoencoder: (),
     series_detect.dense_series_autoencoder: (30, 12, 4),
     vae.dense_vae: ([20, 12], 4),
+    cvae.conv_vae: (),
 }
 
 

@@ -286,12 +286,26 @@ try_it("one-sample KL", check_one_sample)
 # <details><summary>解答</summary>
 #
 # ```python
+# from scratchae.exercises import try_it
+#
+#
 # def kl_one_sample(mu, logvar, eps):
 #     """mu, logvar, eps: (N, latent) -> (N,): log q(z | x) - log p(z) at z = mu + exp(logvar / 2) eps."""
 #     z = mu + np.exp(logvar / 2) * eps
 #     log_q = np.sum(-0.5 * (eps**2 + logvar + np.log(2 * np.pi)), axis=1)  # (z - mu)^2 / sigma^2 = eps^2
 #     log_p = np.sum(-0.5 * (z**2 + np.log(2 * np.pi)), axis=1)
 #     return log_q - log_p
+#
+#
+# def check_one_sample():
+#     mu1, logvar1 = np.array([[1.0, -0.5]]), np.array([[0.2, -1.0]])
+#     eps = np.random.default_rng(0).standard_normal((200_000, 2))
+#     estimate = float(np.mean(kl_one_sample(np.repeat(mu1, 200_000, 0), np.repeat(logvar1, 200_000, 0), eps)))
+#     exact = float(-0.5 * np.sum(1 + logvar1 - mu1**2 - np.exp(logvar1)))
+#     assert abs(estimate - exact) < 0.02, f"estimate {estimate:.4f}, closed form {exact:.4f}"
+#
+#
+# try_it("one-sample KL", check_one_sample)
 # ```
 #
 # </details>
