@@ -14,6 +14,7 @@ import sys
 from typing import NamedTuple
 
 from .backend import cpu_xp, get_xp, to_numpy
+from .cvae import binarize
 from .fit import Progress, save_checkpoint
 from .metrics import roc_auc
 from .optim import Adam
@@ -22,10 +23,8 @@ from .serialize import read_npz, restore_model
 from .training import reconstruction_errors
 
 WEIGHTS = pathlib.Path(__file__).resolve().parent / "weights"  # package data (setup.cfg [options.package_data])
-# The models shipped: presets of python -m scratchae.train by their name, and lesson 12's one-class model. The
-# conv VAE joins as "cvae" once its preset is merged and `python benchmarks/make_pretrained.py --only cvae` has
-# written weights/cvae.npz.
-NAMES = ("reference", "vae-2d", "anomaly-4")
+# The models shipped: presets of python -m scratchae.train by their name, and lesson 12's one-class model.
+NAMES = ("reference", "vae-2d", "cvae", "anomaly-4")
 PRETRAINED_ENV = "SCRATCHAE_PRETRAINED"  # "1" or "0": the lessons' PRETRAINED flag, wherever they run
 
 
@@ -68,6 +67,8 @@ def evaluate(pretrained, x_test, y_test=None):
             raise ValueError(f"{pretrained.name} is scored by ROC AUC against the labels; give y_test")
         scores = to_numpy(reconstruction_errors(pretrained.model, LOSSES[s["loss"]](), x_test))  # (N,)
         return {"ae_auc": roc_auc(scores, y_test != int(s["normal"]))}
+    if s.get("binarize") is not None:  # the conv VAE's run scored binarized test images (train.py does this)
+        x_test = binarize(x_test, s["binarize"])
     return make_run(s, get_xp(x_test), None, x_test, model=pretrained.model).evaluate()
 
 

@@ -28,7 +28,7 @@ def test_every_name_is_a_preset_or_the_one_class_model_and_ships_one_file_and_no
 
 
 def test_an_unknown_name_is_one_line_naming_the_choices():
-    with pytest.raises(ValueError, match=r"no pretrained model 'vae-3d'; choose one of reference, vae-2d, anomaly-4"):
+    with pytest.raises(ValueError, match=r"no pretrained model 'vae-3d'; choose one of reference, vae-2d, cvae, anomaly-4"):
         pretrained.load("vae-3d")
 
 
@@ -71,7 +71,7 @@ def test_evaluating_on_the_test_set_reproduces_the_recorded_numbers(name, mnist)
     # Independently of the recipe: the reconstruction term by hand from the model's own output (the dense AE's
     # output; the VAE's decode of its mean code, without noise). A new model kind adds its own line here.
     kind = "one-class" if "normal" in p.settings else p.settings["model"]
-    assert kind in ("dense", "vae", "one-class"), f"add an independent check for the {kind} model"
+    assert kind in ("dense", "vae", "cvae", "one-class"), f"add an independent check for the {kind} model"
     if kind == "one-class":  # AUC = P(an anomaly scores above a normal image), by the Mann-Whitney U statistic
         from scipy.stats import mannwhitneyu
         mse = ((np.asarray(p.model.forward(x_test), dtype=np.float64) - x_test) ** 2).mean(axis=1)  # (N,)
@@ -79,10 +79,12 @@ def test_evaluating_on_the_test_set_reproduces_the_recorded_numbers(name, mnist)
         u = mannwhitneyu(mse[~normal], mse[normal]).statistic
         assert u / (np.sum(~normal) * np.sum(normal)) == pytest.approx(p.test["ae_auc"], abs=1e-5)  # float64 ranks
         return
+    if kind == "cvae":  # the tutorial's targets: every pixel 1 above the threshold, else 0
+        x_test = (x_test > p.settings["binarize"]).astype(np.float32)
     out = p.model.forward(x_test) if kind == "dense" else p.model.decode(p.model.encode(x_test))
     out = np.asarray(out, dtype=np.float64).clip(1e-7, 1 - 1e-7)  # (N, 784), BCE's clip
     bce = -(x_test * np.log(out) + (1 - x_test) * np.log1p(-out))  # (N, 784)
-    if kind == "vae":  # from mu, no sampled z: a little better than the recorded test_recon, never far from it
+    if kind in ("vae", "cvae"):  # from mu, no sampled z: a little better than the recorded test_recon, never far from it
         assert 0.9 * p.test["test_recon"] < bce.sum(axis=1).mean() < p.test["test_recon"]
     else:
         assert bce.mean() == pytest.approx(p.test["test_loss"], rel=1e-4)
@@ -162,4 +164,26 @@ def test_lesson_13_with_pretrained_on_loads_the_shipped_vae_and_shows_the_static
     shipped = "PRETRAINED: loaded the shipped vae-2d (10 epochs of python -m scratchae.train --preset vae-2d)"
     assert shipped in done.stdout
     assert "epoch 1: test recon" not in done.stdout  # nothing trained the VAE
+    assert NO_WIDGETS in done.stdout
+
+
+def test_lesson_16_with_pretrained_on_loads_the_shipped_conv_vae_and_dense_vae(tmp_path):
+    # As lesson 13's test above: the flag's other branch, and the explorer's static figure for the conv VAE.
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    from scratchae.explorer import NO_WIDGETS
+    root = pathlib.Path(__file__).resolve().parent.parent
+    env = {**os.environ, "SCRATCHAE_PRETRAINED": "1", "SCRATCHAE_QUICK": "1", "MPLBACKEND": "Agg",
+           "PYTHONPATH": str(root), "PYTHONWARNINGS": "ignore::UserWarning:matplotlib"}
+    done = subprocess.run([sys.executable, str(root / "lessons" / "en" / "16_conv_vae.py")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "PRETRAINED = True" in done.stdout
+    epochs = len(pretrained.load("cvae").metrics)
+    assert f"PRETRAINED: loaded the shipped cvae ({epochs} epochs of python -m scratchae.train --preset cvae)" \
+        in done.stdout
+    assert "shipped: test recon" in done.stdout and "epoch 1:" not in done.stdout  # nothing trained either VAE
     assert NO_WIDGETS in done.stdout

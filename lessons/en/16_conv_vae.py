@@ -28,6 +28,7 @@
 # - a gradient check of the whole convolutional VAE (and why its ReLU kinks must be frozen for it);
 # - the tutorial's one-sample Monte Carlo ELBO next to the closed-form KL;
 # - the 2-D latent map of the conv VAE next to the dense VAE's, and samples.
+# - moving through the conv VAE's latent plane with lesson 13's explorer.
 
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
@@ -73,6 +74,19 @@ from scratchae.backend import pick_xp
 xp, message = pick_xp()  # CuPy where a GPU works, else NumPy: every array below lives in xp
 print(message)
 QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less data, fewer epochs, same code
+
+# %% [markdown]
+# Training the conv VAE on a CPU takes a while: about 80 s an epoch on one core of the project's machine, so
+# 15 minutes for the tutorial's 10 epochs. With `PRETRAINED = True` the lesson loads, where it needs the trained
+# models, the ones that ship with scratchae (trained by the library's own command, `python -m scratchae.train`),
+# so you can go straight to the ideas. It is on by default on Colab without a GPU; elsewhere the environment variable
+# `SCRATCHAE_PRETRAINED=1` turns it on, or write `True` or `False` in the cell below.
+
+# %%
+from scratchae import pretrained
+
+PRETRAINED = pretrained.wanted(xp)  # True on Colab without a GPU; SCRATCHAE_PRETRAINED=1 or 0 decides anywhere
+print("PRETRAINED =", PRETRAINED)
 
 # %% [markdown]
 # ## Why convolutions for a VAE
@@ -208,19 +222,37 @@ assert max(errors.values()) < 1e-7, errors
 #
 # The tutorial estimates the KL part from the same single $z$ instead:
 # $\log q(z \mid x) - \log p(z)$. Its average is the same KL, but one sample per image adds noise. We print both.
+#
+# With `PRETRAINED` on, the cell loads the conv VAE that `--preset cvae` trained for 10 epochs on all the data
+# instead of training it, and prints the same numbers for it.
 
 # %%
 untrained = evaluate_vae(cvae, x_test, seed=SEED)["loss"]
-recon_loss, kl_loss, opt = sa.BCE(reduction="image"), KL(), sa.Adam(cvae, lr=LR)
-for epoch in range(EPOCHS):
-    order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
-    for k, (a, b) in enumerate(batch_slices(N_TRAIN, BATCH)):
-        vae_step(cvae, recon_loss, kl_loss, opt, xp.take(x_train, order[a:b], axis=0),
-                 np.random.default_rng([SEED, epoch, k]))
-    test = evaluate_vae(cvae, x_test, seed=SEED)
-    mc = monte_carlo_elbo(cvae, x_test, recon_loss, seed=SEED)
-    print(f"epoch {epoch + 1}: test recon {test['recon']:.1f} + KL {test['kl']:.2f} = {test['loss']:.2f} nats;"
+recon_loss, kl_loss = sa.BCE(reduction="image"), KL()
+
+
+def report(model, label):  # test loss, closed form and one-sample
+    test = evaluate_vae(model, x_test, seed=SEED)
+    mc = monte_carlo_elbo(model, x_test, recon_loss, seed=SEED)
+    print(f"{label}: test recon {test['recon']:.1f} + KL {test['kl']:.2f} = {test['loss']:.2f} nats;"
           f" one-sample KL {mc['kl_sample']:.2f}, Monte Carlo loss {mc['loss']:.2f}")
+    return test, mc
+
+
+if PRETRAINED:  # the same model, trained by python -m scratchae.train --preset cvae
+    shipped = pretrained.load("cvae", xp=xp)
+    cvae = shipped.model
+    print(f"PRETRAINED: loaded the shipped cvae ({len(shipped.metrics)} epochs of "
+          "python -m scratchae.train --preset cvae) instead of training it here")
+    test, mc = report(cvae, "shipped")
+else:
+    opt = sa.Adam(cvae, lr=LR)
+    for epoch in range(EPOCHS):
+        order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
+        for k, (a, b) in enumerate(batch_slices(N_TRAIN, BATCH)):
+            vae_step(cvae, recon_loss, kl_loss, opt, xp.take(x_train, order[a:b], axis=0),
+                     np.random.default_rng([SEED, epoch, k]))
+        test, mc = report(cvae, f"epoch {epoch + 1}")
 
 # %%
 # A check that could fail: training lowered the test loss, and the two estimates agree on average.
@@ -235,15 +267,21 @@ assert mc["recon"] == test["recon"]  # the same eps, so the same z and the same 
 # Lesson 13's dense VAE with a 2-D latent, trained on the same binarized images for the same epochs, gives the
 # second picture. Both push their codes toward $\mathcal N(0, I)$; look at how the digits are arranged and how
 # sharp the decodes of a grid over $[-3, 3]^2$ are.
+#
+# With `PRETRAINED` on, the dense VAE is lesson 13's shipped `vae-2d` (10 epochs, batch 128), which was trained on
+# grey-level MNIST, not on binarized images: its map is comparable, its loss here only roughly.
 
 # %%
-dense = sa.dense_vae((784, 400), latent=2, rng=SEED, xp=xp)
-opt_dense = sa.Adam(dense, lr=1e-3)
-for epoch in range(EPOCHS):
-    order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
-    for k, (a, b) in enumerate(batch_slices(N_TRAIN, 128)):
-        vae_step(dense, recon_loss, kl_loss, opt_dense, xp.take(x_train, order[a:b], axis=0),
-                 np.random.default_rng([SEED, epoch, k]))
+if PRETRAINED:  # lesson 13's VAE, trained on grey-level MNIST by --preset vae-2d
+    dense = pretrained.load("vae-2d", xp=xp).model
+else:
+    dense = sa.dense_vae((784, 400), latent=2, rng=SEED, xp=xp)
+    opt_dense = sa.Adam(dense, lr=1e-3)
+    for epoch in range(EPOCHS):
+        order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
+        for k, (a, b) in enumerate(batch_slices(N_TRAIN, 128)):
+            vae_step(dense, recon_loss, kl_loss, opt_dense, xp.take(x_train, order[a:b], axis=0),
+                     np.random.default_rng([SEED, epoch, k]))
 dense_test = evaluate_vae(dense, x_test, seed=SEED)["loss"]
 print(f"test loss: conv VAE {test['loss']:.1f}, dense VAE {dense_test:.1f} nats per image")
 
@@ -277,6 +315,20 @@ plt.imshow(tiles(cvae.sample(64, np.random.default_rng(1)), 8), cmap="gray")
 plt.axis("off")
 plt.title("conv VAE: 64 samples z ~ N(0, I), decoded")
 plt.show()
+
+# %% [markdown]
+# ## Move through the plane
+#
+# Lesson 13's explorer works for any model with `encode` and `decode`, so it takes the conv VAE as it is. Two
+# sliders set the point $z = (z_1, z_2)$ and the decoder's image appears next to the map of the test codes, the
+# point marked on it; the mix slider $t$ walks from the code of test image $a$ to that of $b$,
+# $z = (1 - t)\,\mu_a + t\,\mu_b$. Without ipywidgets (a plain script, or a notebook without it) the same things
+# come as one static figure. Compare the walk with the dense VAE's of lesson 13: are the in-between digits sharper?
+
+# %%
+from scratchae.explorer import explore
+
+explore(cvae, x_test[:2000], y_test[:2000])  # 2,000 test codes: enough for the map, quick to redraw
 
 # %% [markdown]
 # The whole run is one command: `python -m scratchae.train --preset cvae` (10 epochs; docs/results.md compares

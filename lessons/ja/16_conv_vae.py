@@ -25,6 +25,7 @@
 # - 畳み込み VAE 全体の勾配確認（と、そのために ReLU の折れ目を固定する理由）
 # - チュートリアルの 1 サンプルのモンテカルロ ELBO と、閉じた式の KL の比較
 # - 畳み込み VAE の 2 次元の潜在表現の地図を Dense の VAE の地図と並べて見ること、そしてサンプル
+# - レッスン 13 のエクスプローラで、畳み込み VAE の潜在平面の中を動いてみること
 
 # %%
 # 準備のセルです。手元のチェックアウト（`pip install -e .` の後）では、何もインストールしません。
@@ -71,6 +72,15 @@ from scratchae.backend import pick_xp
 xp, message = pick_xp()  # GPU が使えれば CuPy、なければ NumPy。以下の配列はすべて xp の配列です
 print(message)
 QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定します。データとエポックを減らすだけで、コードは同じです
+
+# %% [markdown]
+# 畳み込み VAE を CPU で学習させるには時間がかかります。このプロジェクトのマシンの 1 コアでは 1 エポックに約 80 秒、チュートリアルの 10 エポックでは 15 分ほどかかります。`PRETRAINED = True` にすると、学習済みのモデルが必要になったところで、scratchae に同梱されたモデル（ライブラリ自身のコマンド `python -m scratchae.train` で学習させたもの）を読み込むので、学習を待たずにすぐ本題に進めます。GPU のない Colab ではこれが既定です。ほかの環境では、環境変数 `SCRATCHAE_PRETRAINED=1` でオンになります。下のセルに `True` か `False` を直接書いてもかまいません。
+
+# %%
+from scratchae import pretrained
+
+PRETRAINED = pretrained.wanted(xp)  # GPU のない Colab では True。SCRATCHAE_PRETRAINED=1 か 0 でどこでも選べる
+print("PRETRAINED =", PRETRAINED)
 
 # %% [markdown]
 # ## なぜ VAE に畳み込みを使うのか
@@ -188,19 +198,36 @@ assert max(errors.values()) < 1e-7, errors
 # $$-\text{ELBO}(x) \approx -\log p(x \mid z) + \mathrm{KL}\big(q(z \mid x)\,\|\,\mathcal N(0, I)\big),\quad z = \mu + \sigma\varepsilon.$$
 #
 # チュートリアルは、KL の部分も同じ 1 つの $z$ から $\log q(z \mid x) - \log p(z)$ として見積もります。その平均は同じ KL ですが、画像 1 枚に 1 サンプルなので雑音が加わります。両方を表示しましょう。
+#
+# `PRETRAINED` がオンのときは、学習させる代わりに、`--preset cvae` が全データで 10 エポック学習させた畳み込み VAE を読み込み、同じ数値を表示します。
 
 # %%
 untrained = evaluate_vae(cvae, x_test, seed=SEED)["loss"]
-recon_loss, kl_loss, opt = sa.BCE(reduction="image"), KL(), sa.Adam(cvae, lr=LR)
-for epoch in range(EPOCHS):
-    order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
-    for k, (a, b) in enumerate(batch_slices(N_TRAIN, BATCH)):
-        vae_step(cvae, recon_loss, kl_loss, opt, xp.take(x_train, order[a:b], axis=0),
-                 np.random.default_rng([SEED, epoch, k]))
-    test = evaluate_vae(cvae, x_test, seed=SEED)
-    mc = monte_carlo_elbo(cvae, x_test, recon_loss, seed=SEED)
-    print(f"epoch {epoch + 1}: test recon {test['recon']:.1f} + KL {test['kl']:.2f} = {test['loss']:.2f} nats;"
+recon_loss, kl_loss = sa.BCE(reduction="image"), KL()
+
+
+def report(model, label):  # テスト損失（閉じた式と 1 サンプルの推定）
+    test = evaluate_vae(model, x_test, seed=SEED)
+    mc = monte_carlo_elbo(model, x_test, recon_loss, seed=SEED)
+    print(f"{label}: test recon {test['recon']:.1f} + KL {test['kl']:.2f} = {test['loss']:.2f} nats;"
           f" one-sample KL {mc['kl_sample']:.2f}, Monte Carlo loss {mc['loss']:.2f}")
+    return test, mc
+
+
+if PRETRAINED:  # 同じモデルを python -m scratchae.train --preset cvae で学習させたもの
+    shipped = pretrained.load("cvae", xp=xp)
+    cvae = shipped.model
+    print(f"PRETRAINED: loaded the shipped cvae ({len(shipped.metrics)} epochs of "
+          "python -m scratchae.train --preset cvae) instead of training it here")
+    test, mc = report(cvae, "shipped")
+else:
+    opt = sa.Adam(cvae, lr=LR)
+    for epoch in range(EPOCHS):
+        order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
+        for k, (a, b) in enumerate(batch_slices(N_TRAIN, BATCH)):
+            vae_step(cvae, recon_loss, kl_loss, opt, xp.take(x_train, order[a:b], axis=0),
+                     np.random.default_rng([SEED, epoch, k]))
+        test, mc = report(cvae, f"epoch {epoch + 1}")
 
 # %%
 # 間違っていれば失敗するチェック: 学習でテスト損失が下がり、2 つの推定値が平均で一致する。
@@ -213,15 +240,20 @@ assert mc["recon"] == test["recon"]  # 同じ eps なので、z も再構成の�
 # ## 潜在表現の地図を Dense の VAE と並べる
 #
 # 2 枚目の図は、レッスン 13 の 2 次元の Dense の VAE を、同じ 2 値化画像で同じエポック数だけ学習させたものです。どちらもコードを $\mathcal N(0, I)$ に近づけます。数字がどう並んでいるか、$[-3, 3]^2$ の格子点をデコードした画像がどれだけくっきりしているかを見比べてください。
+#
+# `PRETRAINED` がオンのときの Dense の VAE は、レッスン 13 で同梱の `vae-2d`（10 エポック、バッチ 128）です。これは 2 値化した画像ではなく濃淡のある MNIST で学習させたものなので、地図は比べられますが、ここでの損失は目安にしかなりません。
 
 # %%
-dense = sa.dense_vae((784, 400), latent=2, rng=SEED, xp=xp)
-opt_dense = sa.Adam(dense, lr=1e-3)
-for epoch in range(EPOCHS):
-    order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
-    for k, (a, b) in enumerate(batch_slices(N_TRAIN, 128)):
-        vae_step(dense, recon_loss, kl_loss, opt_dense, xp.take(x_train, order[a:b], axis=0),
-                 np.random.default_rng([SEED, epoch, k]))
+if PRETRAINED:  # レッスン 13 の VAE。--preset vae-2d が濃淡のある MNIST で学習させたもの
+    dense = pretrained.load("vae-2d", xp=xp).model
+else:
+    dense = sa.dense_vae((784, 400), latent=2, rng=SEED, xp=xp)
+    opt_dense = sa.Adam(dense, lr=1e-3)
+    for epoch in range(EPOCHS):
+        order = sa.to_device(epoch_order(N_TRAIN, SEED, epoch), xp)
+        for k, (a, b) in enumerate(batch_slices(N_TRAIN, 128)):
+            vae_step(dense, recon_loss, kl_loss, opt_dense, xp.take(x_train, order[a:b], axis=0),
+                     np.random.default_rng([SEED, epoch, k]))
 dense_test = evaluate_vae(dense, x_test, seed=SEED)["loss"]
 print(f"test loss: conv VAE {test['loss']:.1f}, dense VAE {dense_test:.1f} nats per image")
 
@@ -255,6 +287,16 @@ plt.imshow(tiles(cvae.sample(64, np.random.default_rng(1)), 8), cmap="gray")
 plt.axis("off")
 plt.title("conv VAE: 64 samples z ~ N(0, I), decoded")
 plt.show()
+
+# %% [markdown]
+# ## 潜在平面の中を動く
+#
+# レッスン 13 のエクスプローラは、`encode` と `decode` を持つモデルならどれにでも使えるので、畳み込み VAE にもそのまま使えます。2 つのスライダーで点 $z = (z_1, z_2)$ を決めると、そこでデコーダが描く画像が、テスト画像の潜在表現の地図（その点に印が付きます）の横に表示されます。混ぜ具合のスライダー $t$ を動かすと、テスト画像 $a$ の潜在表現から $b$ の潜在表現まで、$z = (1 - t)\,\mu_a + t\,\mu_b$ に沿って歩きます。ipywidgets がないとき（ふつうのスクリプトや、ipywidgets の入っていないノートブック）は、同じものを 1 枚の静止画で表示します。レッスン 13 の Dense の VAE での歩みと比べてみましょう。途中の数字はよりくっきりしているでしょうか。
+
+# %%
+from scratchae.explorer import explore
+
+explore(cvae, x_test[:2000], y_test[:2000])  # テスト画像 2,000 枚の潜在表現。地図には十分で、描き直しも速い
 
 # %% [markdown]
 # 学習全体は 1 つのコマンドでも実行できます: `python -m scratchae.train --preset cvae`（10 エポック。テスト損失を同じモデルの PyTorch 版と比べた結果は docs/results.md にあります）。
