@@ -232,7 +232,9 @@ print("both losses agree and pass the gradient check")
 # So minimising either loss is maximum likelihood: it makes the input image as probable as possible under the
 # model's output. The two losses differ only in the noise they assume. (MNIST pixels are grey levels, not only
 # 0 or 1; the BCE formula still works as a loss and is smallest at $p = t$.) Lesson 13's variational autoencoder
-# builds on this: its ELBO is this log-likelihood plus a KL term.
+# builds on this: its ELBO is this log-likelihood's expectation minus a KL term,
+# $\text{ELBO} = \mathbb E[\log p(x \mid z)] - \mathrm{KL}$, so its loss, $-\text{ELBO}$, is this negative
+# log-likelihood plus the KL term.
 #
 # **Check.** Below, both negative log-likelihoods are computed a second way, independently: on the host with
 # Python's `math`, as the logarithm of the product of the probabilities themselves (the formulas' left sides).
