@@ -1,17 +1,18 @@
 """Measure every lesson's cells at full settings on this machine's CPU: ``python lessons/minutes.py --measure``.
 
 Each English lesson (the Japanese twins run the same code) is executed with nbclient, SCRATCHAE_QUICK=0 and
-SCRATCHAE_PRETRAINED=0 (the models are trained, not loaded), and each code cell's seconds are read from the
-kernel's own timestamps (shell.execute_reply minus iopub.execute_input), and its CPU seconds (the kernel's user and
-system time, from os.times() between cells): on a busy shared machine the wall time mostly measures the queue, so
-the estimate uses the CPU seconds, and both are kept. BLAS runs on one thread (OPENBLAS_NUM_THREADS=1): a
-waiting OpenBLAS thread spins, so on a busy machine two threads would count CPU time that did no work; one
-thread's CPU seconds are the run time on one idle core, an upper bound for Colab's two. A full run of the long lessons takes
-hours on a small shared machine, so with ``--epochs K`` an epoch count that quick mode switches
+SCRATCHAE_PRETRAINED=0 (the models are trained, not loaded). Each code cell records its wall seconds (the
+kernel's timestamps, shell.execute_reply minus iopub.execute_input) and its CPU seconds (the kernel's user and
+system time, from os.times() between cells). On a busy shared machine the wall time mostly measures the queue,
+so the estimate uses the CPU seconds; both are kept. BLAS runs on one thread (OPENBLAS_NUM_THREADS=1): a waiting
+OpenBLAS thread spins, so on a busy machine two threads count CPU time that did no work. One thread's CPU
+seconds are the run time on one idle core, an upper bound for Colab's two.
+
+A full run of the long lessons takes hours here, so with ``--epochs K`` an epoch count that quick mode switches
 (``EPOCHS = 2 if QUICK else 20``) is cut to K, and every cell that uses that count (by name, or by calling a
 function whose definition names it) is recorded with ``scaled_by = full / K``: its full time is taken as the
 measured time times that factor. This overstates a little, because the cell's fixed work (evaluation, plots)
-is multiplied too. Each cell records what it did; the file records the date, the CPU and the load average.
+is multiplied too. The file records the date, the CPU and the load average before and after each lesson.
 """
 import datetime
 import os
@@ -23,7 +24,7 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-# A line that sets names by quick mode, e.g. `EPOCHS = 2 if QUICK else 20` or `N, EPOCHS = (1, 1) if QUICK else (5, 10)`.
+# A line that sets names by quick mode: `EPOCHS = 2 if QUICK else 20`, `N, EPOCHS = (1, 1) if QUICK else (5, 10)`.
 SWITCH = re.compile(r"^([A-Za-z_][\w, ]*?)\s*=\s*.*\bif QUICK else\b.*$", re.M)
 EPOCH_NAME = re.compile(r"EPOCHS\w*")
 
@@ -112,7 +113,8 @@ def measure_lesson(py, epochs):
         raise SystemExit(f"{py.name}: the kernel died or a probe failed ({len(cpu)} of {len(code) + 1} CPU probes)")
     cells = []
     for k, ((index, _), cell, used) in enumerate(zip(code, nb.cells[1:-1:2], users(sources, names))):
-        record = {"cell": index, "seconds": round(seconds(cell) or 0.0, 2), "cpu_seconds": round(cpu[k + 1] - cpu[k], 2)}
+        record = {"cell": index, "seconds": round(seconds(cell) or 0.0, 2),
+                  "cpu_seconds": round(cpu[k + 1] - cpu[k], 2)}
         errors = [o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if used:
             factor = max(full.get(n, epochs) / epochs for n in used)

@@ -44,10 +44,11 @@ JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 LATIN_WORD = re.compile(r"[A-Za-z0-9]+(?:['’.-][A-Za-z0-9]+)*")
 TRY_IT = re.compile(r"^## (Try it|やってみよう)\s*$", re.M)
 # The opening's sentence, whatever its wrapping: "Plan 15 to 25 minutes" or "Plan on 15-25 minutes", and
-# 「時間は、演習を含めて 15〜25 分を見てください。」; only the two numbers are replaced.
+# 「時間は、演習を含めて 15〜25 分を見てください。」 or 「演習を含めて 40〜60 分ほどかかります。」; it is looked for
+# before the first code cell only, and only its two numbers are replaced.
 GAP = r"(?:\s|#)+"
 OPENING = {"en": re.compile(rf"Plan{GAP}(?:on{GAP})?(?P<lo>\d+)(?P<mid>{GAP}to{GAP}|-)(?P<hi>\d+){GAP}minutes"),
-           "ja": re.compile(r"時間は[^。\n]*?(?P<lo>\d+)(?P<mid>\s*[〜～~-]\s*)(?P<hi>\d+)\s*分")}
+           "ja": re.compile(r"(?:時間は|演習を含めて)[^。\n]*?(?P<lo>\d+)(?P<mid>\s*[〜～~-]\s*)(?P<hi>\d+)\s*分")}
 INDEX = {"en": ["lessons/README.md", "README.md"], "ja": ["lessons/README.ja.md"]}
 README_OVERALL = {"ja": ("README.ja.md", re.compile(r"(?P<lo>\d+)(?P<mid>〜)(?P<hi>\d+) 分ほど"))}
 
@@ -108,6 +109,12 @@ def estimate(py, timings):
             "cpu_seconds": cpu, "t4_seconds": t4, "gpu": cpu > GPU_AFTER_SECONDS}
 
 
+def opening(text):
+    """A lesson's text split before its first code cell: (the header and the opening cells, the rest)."""
+    at = text.find("\n# %%\n")
+    return (text, "") if at < 0 else (text[:at], text[at:])
+
+
 def put(pattern, text, lo, hi, where):
     """``text`` with the one match of ``pattern`` given the numbers lo and hi (its wording and wrapping kept)."""
     found = list(pattern.finditer(text))
@@ -152,7 +159,8 @@ def write(edition, timings):
     for py in lessons(edition):
         e = estimates[py.name[:2]]
         text = py.read_text(encoding="utf-8")
-        new = put_header(put(OPENING[edition], text, *e["range"], py.relative_to(ROOT)), e["gpu"])
+        head, code = opening(text)
+        new = put_header(put(OPENING[edition], head, *e["range"], py.relative_to(ROOT)) + code, e["gpu"])
         if new != text:
             py.write_text(new, encoding="utf-8")
     ranges = {n: e["range"] for n, e in estimates.items()}
@@ -195,7 +203,8 @@ def main(argv=None):
     parser.add_argument("--write", nargs="+", choices=["en", "ja"], default=[], help="editions to write into")
     parser.add_argument("--measure", action="store_true", help="run the lessons and rewrite lessons/timings.json")
     parser.add_argument("--only", nargs="+", metavar="NN", help="with --measure: only these lessons (e.g. 04 13)")
-    parser.add_argument("--epochs", type=int, default=1, help="with --measure: epochs run where quick mode switches them")
+    parser.add_argument("--epochs", type=int, default=1, help="with --measure: the epochs run where quick mode "
+                        "switches them")
     args = parser.parse_args(argv)
     if args.measure:
         measure(args.only, args.epochs)
@@ -205,9 +214,13 @@ def main(argv=None):
         parser.error("lessons/timings.json is missing: run with --measure first")
     timings = json.loads(TIMINGS.read_text(encoding="utf-8"))
     for edition in args.write or ["en"]:
-        estimates = write(edition, timings) if args.write else {p.name[:2]: estimate(p, timings) for p in lessons(edition)}
+        if args.write:
+            estimates = write(edition, timings)
+        else:
+            estimates = {py.name[:2]: estimate(py, timings) for py in lessons(edition)}
         for n, e in estimates.items():
-            print(f"{edition} {n}: {e['range'][0]}-{e['range'][1]} min  reading {e['reading'][0]:.0f}-{e['reading'][1]:.0f}"
+            print(f"{edition} {n}: {e['range'][0]}-{e['range'][1]} min, reading "
+                  f"{e['reading'][0]:.0f}-{e['reading'][1]:.0f}"
                   f", {e['stubs']} stubs + {e['questions']} questions, CPU {e['cpu_seconds'] / 60:.1f} min, "
                   f"T4 {e['t4_seconds'] / 60:.1f} min (estimate){', GPU' if e['gpu'] else ''}")
     return 0
