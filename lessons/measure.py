@@ -58,6 +58,7 @@ def users(sources, names):
                 funcs[match.group(1)] = used
     found = []
     for source in sources:
+        source = SWITCH.sub("", source)  # the line that sets the count does not run the epochs
         used = {n for n in names if re.search(rf"\b{n}\b", source)}
         for func, via in funcs.items():
             if re.search(rf"(?<!def )\b{func}\(", source):

@@ -1,6 +1,6 @@
 """Each lesson's minutes, computed from what it contains, and written where the lessons state them.
 
-minutes = reading + exercises + running, as a range (low, high), each end rounded to 5 minutes (low down, high up):
+minutes = reading + working + exercises + running, as a range (low, high), each end rounded to 5 minutes (low down, high up):
 
 - Reading: the lesson's words and characters (markdown, code and comments; not the setup cell, the badge or
   links) at a study pace. English: 200 words per minute (low) to 138 (high), Carver's "learning" and
@@ -9,14 +9,18 @@ minutes = reading + exercises + running, as a range (low, high), each end rounde
   minute in the same texts (IReST: Trauzettel-Klosinski & Dietz, Investigative Ophthalmology & Visual Science
   53(9), 2012: 357 characters and 228 words per minute), so 313 to 216 characters per minute. Latin words in a
   Japanese lesson (code, formulas) count at the English rate.
+- Working: 2 to 4 minutes for each displayed formula ($$ ... $$, a derivation to follow line by line) and
+  0.5 to 1 minute for each code cell (run it, read what it prints or draws), the setup cell aside. These and the
+  exercise times below are this course's stated allowances, not published rates.
 - Exercises: each "Try it" item that has a stub to fill in (a cell with ``raise NotImplementedError``) counts
-  12 to 20 minutes, each one answered in words 5 to 10 minutes. These are this course's stated allowances (no
-  published rate fits): read the task, write a few lines, run them, then compare with the folded solution.
+  12 to 20 minutes, each one answered in words 5 to 10 minutes: read the task, write a few lines, run them,
+  then compare with the folded solution.
 - Running: every code cell's CPU seconds at full settings, measured on this repository's machine and stored in
   lessons/timings.json (``--measure``; lessons/measure.py says how, with the load average). A Colab T4 is taken
   as T4_SPEEDUP times faster: an estimate, not a measurement (docs/results.md: 6 to 9 s per epoch of the
   reference model on the idle CPU, 1 to 3 s estimated on a T4). A lesson whose cells need more than
-  GPU_AFTER_SECONDS of CPU gets ``accelerator: GPU`` (Colab: T4) in its Jupytext header.
+  GPU_AFTER_SECONDS of CPU gets ``accelerator: GPU`` (Colab: T4) in its Jupytext header, and so does lesson 08,
+  which times the GPU.
 
 ``python lessons/minutes.py --write en`` writes the ranges into the English lessons' opening sentence ("Plan on
 X-Y minutes, ..."), lessons/README.md and README.md; ``--write ja`` into the Japanese lessons (「時間は…X〜Y 分…」),
@@ -38,8 +42,10 @@ TIMINGS = ROOT / "lessons" / "timings.json"
 WORDS_PER_MINUTE = (200, 138)  # Carver's learning and memorizing gears: the low and the high estimate
 CHARS_PER_MINUTE = tuple(round(w * 357 / 228) for w in WORDS_PER_MINUTE)  # IReST's Japanese/English ratio
 EXERCISE_MINUTES = {"stub": (12, 20), "question": (5, 10)}
+FORMULA_MINUTES, CELL_MINUTES = (2, 4), (0.5, 1)  # per displayed formula, per code cell run and read
 T4_SPEEDUP = 3  # an estimate (see the docstring): CPU seconds / 3
 GPU_AFTER_SECONDS = 60  # more CPU than this in one lesson: ask Colab for a T4
+GPU_LESSONS = {"08"}  # lesson 08 times the GPU itself, however short its cells are
 JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 LATIN_WORD = re.compile(r"[A-Za-z0-9]+(?:['’.-][A-Za-z0-9]+)*")
 TRY_IT = re.compile(r"^## (Try it|やってみよう)\s*$", re.M)
@@ -72,6 +78,13 @@ def reading_minutes(text):
     return tuple(chars / c + words / w for c, w in zip(CHARS_PER_MINUTE, WORDS_PER_MINUTE))
 
 
+def working(py):
+    """(displayed formulas, code cells but the setup cell) of lesson ``py``."""
+    cells = jupytext.read(py).cells
+    markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    return len(re.findall(r"\$\$.+?\$\$", markdown, re.S)), sum(c.cell_type == "code" for c in cells) - 1
+
+
 def exercises(py):
     """(stubs, questions): the "Try it" items of lesson ``py`` with a stub to fill in, and those answered in words."""
     cells = jupytext.read(py).cells
@@ -102,11 +115,14 @@ def estimate(py, timings):
     read = reading_minutes(reading_text(py))
     stubs, questions = exercises(py)
     work = [stubs * s + questions * q for s, q in zip(EXERCISE_MINUTES["stub"], EXERCISE_MINUTES["question"])]
+    formulas, code = working(py)
+    follow = [formulas * f + code * c for f, c in zip(FORMULA_MINUTES, CELL_MINUTES)]
     cpu, t4 = run_seconds(timings, py)
-    low = math.floor((read[0] + work[0] + t4 / 60) / 5) * 5
-    high = math.ceil((read[1] + work[1] + t4 / 60) / 5) * 5
-    return {"range": (max(low, 5), high), "reading": read, "stubs": stubs, "questions": questions,
-            "cpu_seconds": cpu, "t4_seconds": t4, "gpu": cpu > GPU_AFTER_SECONDS}
+    low = math.floor((read[0] + follow[0] + work[0] + t4 / 60) / 5) * 5
+    high = math.ceil((read[1] + follow[1] + work[1] + t4 / 60) / 5) * 5
+    return {"range": (max(low, 5), high), "reading": read, "working": follow, "formulas": formulas, "cells": code,
+            "stubs": stubs, "questions": questions,
+            "cpu_seconds": cpu, "t4_seconds": t4, "gpu": cpu > GPU_AFTER_SECONDS or py.name[:2] in GPU_LESSONS}
 
 
 def opening(text):
@@ -156,22 +172,21 @@ def put_index(text, edition, ranges, where):
 def write(edition, timings):
     """Write every computed figure of ``edition`` into its lessons, indexes and README; returns the estimates."""
     estimates = {py.name[:2]: estimate(py, timings) for py in lessons(edition)}
+    ranges = {n: e["range"] for n, e in estimates.items()}
+    files = {}  # every new text first, so that a lesson without its sentence leaves all files as they were
     for py in lessons(edition):
         e = estimates[py.name[:2]]
-        text = py.read_text(encoding="utf-8")
-        head, code = opening(text)
-        new = put_header(put(OPENING[edition], head, *e["range"], py.relative_to(ROOT)) + code, e["gpu"])
-        if new != text:
-            py.write_text(new, encoding="utf-8")
-    ranges = {n: e["range"] for n, e in estimates.items()}
+        head, code = opening(py.read_text(encoding="utf-8"))
+        files[py] = put_header(put(OPENING[edition], head, *e["range"], py.relative_to(ROOT)) + code, e["gpu"])
     for name in INDEX[edition]:
-        path = ROOT / name
-        path.write_text(put_index(path.read_text(encoding="utf-8"), edition, ranges, name), encoding="utf-8")
+        files[ROOT / name] = put_index((ROOT / name).read_text(encoding="utf-8"), edition, ranges, name)
     if edition in README_OVERALL:
         name, pattern = README_OVERALL[edition]
         lo, hi = min(r[0] for r in ranges.values()), max(r[1] for r in ranges.values())
-        path = ROOT / name
-        path.write_text(put(pattern, path.read_text(encoding="utf-8"), lo, hi, name), encoding="utf-8")
+        files[ROOT / name] = put(pattern, (ROOT / name).read_text(encoding="utf-8"), lo, hi, name)
+    for path, text in files.items():
+        if path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
     return estimates
 
 
@@ -220,7 +235,8 @@ def main(argv=None):
             estimates = {py.name[:2]: estimate(py, timings) for py in lessons(edition)}
         for n, e in estimates.items():
             print(f"{edition} {n}: {e['range'][0]}-{e['range'][1]} min, reading "
-                  f"{e['reading'][0]:.0f}-{e['reading'][1]:.0f}"
+                  f"{e['reading'][0]:.0f}-{e['reading'][1]:.0f}, {e['formulas']} formulas and {e['cells']} cells "
+                  f"{e['working'][0]:.0f}-{e['working'][1]:.0f}"
                   f", {e['stubs']} stubs + {e['questions']} questions, CPU {e['cpu_seconds'] / 60:.1f} min, "
                   f"T4 {e['t4_seconds'] / 60:.1f} min (estimate){', GPU' if e['gpu'] else ''}")
     return 0

@@ -19,7 +19,7 @@
 # An autoencoder is a network trained to give back its own input. That sounds useless, and it is, unless the
 # network is kept from simply copying. This lesson says what stops the copy, what the trained parts are good for,
 # and which lesson builds each use. You will see the bottleneck at work: the same test digits squeezed through
-# codes of 2, 8 and 32 numbers. Plan 15 to 25 minutes, exercises included.
+# codes of 2, 8 and 32 numbers. Plan 45 to 80 minutes, exercises included.
 #
 # You will learn
 # - the three parts: encoder, bottleneck (the code), decoder;

@@ -17,7 +17,7 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/01_dense.ipynb)
 #
 # Every autoencoder in scratchae is mostly Dense layers: `out = x @ W + b`. You will write one by hand, forward and
-# backward, and prove the backward right. Plan 45 to 60 minutes, exercises included.
+# backward, and prove the backward right. Plan 55 to 100 minutes, exercises included.
 #
 # You will learn
 # - the forward pass and the shape of every array in it;

@@ -17,7 +17,7 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/02_activations_and_losses.ipynb)
 #
 # Between the Dense layers of the autoencoder sit activations (ReLU inside, Sigmoid at the output), and after the
-# last one a loss compares the reconstruction with the input. You will write each by hand. Plan 50 to 65 minutes,
+# last one a loss compares the reconstruction with the input. You will write each by hand. Plan 55 to 110 minutes,
 # exercises included.
 #
 # You will learn

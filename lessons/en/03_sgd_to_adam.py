@@ -16,7 +16,7 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/03_sgd_to_adam.ipynb)
 #
-# Backward fills every gradient; the optimizer turns gradients into a change of the weights. Plan 50 to 65 minutes,
+# Backward fills every gradient; the optimizer turns gradients into a change of the weights. Plan 50 to 95 minutes,
 # exercises included. You will run plain gradient descent and Adam on a small problem whose answer is known. You
 # will see what Adam's bias correction does in its first steps. Then you will compare the library's Adam with the
 # paper's algorithm, line by line.

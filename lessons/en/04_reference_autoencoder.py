@@ -5,6 +5,9 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -17,7 +20,7 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/04_reference_autoencoder.ipynb)
 #
 # Lessons 01-03 built the pieces: a Dense layer, ReLU and Sigmoid, BCE, Adam. Now they become an autoencoder
-# that learns to copy MNIST digits through a 32-number bottleneck (a narrow layer in the middle). Plan 50 to 75
+# that learns to copy MNIST digits through a 32-number bottleneck (a narrow layer in the middle). Plan 40 to 80
 # minutes, exercises included. Here the library assembles the model for you and you study how it trains. In
 # lesson 05 you build the same model from your own classes of lessons 01-03 and check it against this one.
 #

@@ -18,7 +18,7 @@
 #
 # The reference autoencoder of lesson 04 squeezes every digit into 32 numbers. This lesson looks at those
 # numbers: where the digits land, what lies between two of them, and how many of the model's units never
-# switch on at all. Plan on 45-60 minutes, exercises included.
+# switch on at all. Plan on 40-75 minutes, exercises included.
 #
 # You will learn
 # - to project 32-D codes to a 2-D map with PCA, written in a few lines of NumPy;

@@ -5,6 +5,9 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -18,8 +21,8 @@
 #
 # TensorFlow's "Intro to Autoencoders" tutorial starts with a very small autoencoder: one Dense layer
 # down to 64 numbers, one back up, trained with mean squared error on Fashion-MNIST. scratchae rebuilds it
-# with `--preset keras-basic`. Here we train it twice, once with MSE and once with BCE, and compare. Plan 55 to
-# 80 minutes, exercises included.
+# with `--preset keras-basic`. Here we train it twice, once with MSE and once with BCE, and compare. Plan 35 to
+# 65 minutes, exercises included.
 #
 # You will learn
 # - the tutorial's model in scratchae's terms: 784-64-784, ReLU then Sigmoid;

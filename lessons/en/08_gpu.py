@@ -21,7 +21,7 @@
 #
 # Every layer, loss and optimizer in scratchae is written once. On a laptop it runs on NumPy; on a machine with
 # an NVIDIA GPU (Colab's T4 included: *Runtime → Change runtime type → T4 GPU*) the very same lines run on CuPy.
-# This notebook asks Colab for a GPU runtime; without one it runs on the CPU and says why. Plan 35 to 50 minutes,
+# This notebook asks Colab for a GPU runtime; without one it runs on the CPU and says why. Plan 35 to 70 minutes,
 # exercises included.
 #
 # You will learn

@@ -17,7 +17,7 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/10_denoising.ipynb)
 #
 # An autoencoder that copies its input can learn to copy badly and still look good. A denoising autoencoder is
-# given a corrupted image and asked for the clean one, so it has to learn what digits look like. Plan 40 to 55
+# given a corrupted image and asked for the clean one, so it has to learn what digits look like. Plan 35 to 70
 # minutes, exercises included. You will corrupt images by hand, measure how bad they are in decibels, and train a
 # denoiser whose training step differs from the plain one in a single line.
 #

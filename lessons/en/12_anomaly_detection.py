@@ -17,7 +17,7 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/12_anomaly_detection.ipynb)
 #
 # An autoencoder trained on one kind of image reconstructs that kind well and everything else badly. So its
-# reconstruction error is an anomaly score. Plan 45 to 60 minutes, exercises included. You will train on the digit
+# reconstruction error is an anomaly score. Plan 40 to 75 minutes, exercises included. You will train on the digit
 # 4 only, score all 10,000 test digits, and measure how well the score separates 4s from the other nine digits.
 #
 # You will learn

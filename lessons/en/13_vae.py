@@ -5,6 +5,9 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -18,7 +21,7 @@
 #
 # A plain autoencoder compresses and reconstructs, but you cannot pick a point in its latent space and expect a
 # digit back. The variational autoencoder (Kingma & Welling, 2013) fixes that with two changes: the encoder outputs
-# a *distribution* over codes, and a KL term keeps those distributions close to $\mathcal N(0, I)$. Plan 50 to 70
+# a *distribution* over codes, and a KL term keeps those distributions close to $\mathcal N(0, I)$. Plan 55 to 105
 # minutes, exercises included. You will see the problem, write both changes by hand, check their gradients and
 # train one.
 #

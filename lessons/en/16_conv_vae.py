@@ -5,6 +5,9 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -18,7 +21,7 @@
 #
 # Lesson 13 built a VAE from Dense layers; lesson 09 built convolutions. This lesson puts them together into the
 # convolutional VAE of the TensorFlow tutorial "Convolutional Variational Autoencoder": the encoder and decoder
-# change, everything else (the reparameterisation, the KL term, `vae_step`) is lesson 13's. Plan 40 to 60 minutes,
+# change, everything else (the reparameterisation, the KL term, `vae_step`) is lesson 13's. Plan 45 to 80 minutes,
 # exercises included.
 #
 # You will learn
