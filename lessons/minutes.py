@@ -1,6 +1,7 @@
 """Each lesson's minutes, computed from what it contains, and written where the lessons state them.
 
-minutes = reading + working + exercises + running, as a range (low, high), each end rounded to 5 minutes (low down, high up):
+minutes = reading + working + exercises + running, as a range (low, high), each end rounded to 5 minutes (the
+low end down, the high end up):
 
 - Reading: the lesson's words and characters (markdown, code and comments; not the setup cell, the badge or
   links) at a study pace. English: 200 words per minute (low) to 138 (high), Carver's "learning" and
@@ -190,6 +191,13 @@ def write(edition, timings):
     return estimates
 
 
+ABOUT = ("Each English lesson's code cells at full settings (the Japanese twins run the same code), from `python "
+         "lessons/minutes.py --measure`: seconds = wall time under the load average given (a shared machine), "
+         "cpu_seconds = the kernel's CPU time with one BLAS thread. A cell with scaled_by ran fewer epochs; its full "
+         "time is taken as its time x scaled_by (lessons/measure.py). No GPU was measured: the T4 minutes in "
+         "lessons/minutes.py are an estimate.")
+
+
 def _measure_module():
     spec = importlib.util.spec_from_file_location("measure", pathlib.Path(__file__).with_name("measure.py"))
     module = importlib.util.module_from_spec(spec)
@@ -202,6 +210,7 @@ def measure(only, epochs):
     from scratchae.cli import atomic_write_json
     measure = _measure_module()
     record = json.loads(TIMINGS.read_text(encoding="utf-8")) if TIMINGS.exists() else {"lessons": {}}
+    record["about"] = ABOUT
     for py in lessons("en"):
         if only and py.name[:2] not in only:
             continue

@@ -16,6 +16,7 @@ from test_lessons import ROOT
 _spec = importlib.util.spec_from_file_location("lessons_minutes", ROOT / "lessons" / "minutes.py")
 minutes = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(minutes)
+measure = minutes._measure_module()
 
 TIMINGS = json.loads(minutes.TIMINGS.read_text(encoding="utf-8"))
 FIX = "run `python lessons/minutes.py --write {0}` and `python lessons/build.py`"
@@ -94,3 +95,20 @@ def test_the_index_column_and_the_header_are_rewritten_in_place():
     gpu = minutes.put_header(header, True)
     assert "#   accelerator: GPU\n#   colab:\n#     gpuType: T4\n#   kernelspec:" in gpu
     assert minutes.put_header(gpu, True) == gpu and minutes.put_header(gpu, False) == header
+
+
+def test_measuring_cuts_the_switched_epochs_and_scales_the_cells_that_run_them():
+    sources = ["N, EPOCHS = (10, 2) if QUICK else (100, 20)\nprint(N)",
+               "def fit(epochs=EPOCHS):\n    return epochs",
+               "for epoch in range(EPOCHS):\n    pass",
+               "model = fit()",
+               "x = 1  # EPOCHSLIKE is another name"]
+    names = measure.epoch_names(sources)
+    assert names == {"EPOCHS"}
+    cut = measure.cut_epochs(sources[0], names, 1)
+    assert cut == sources[0].replace("\n", '\n__measure__["EPOCHS"] = EPOCHS; EPOCHS = min(EPOCHS, 1)\n')
+    scope = {"QUICK": False, "__measure__": {}, "print": lambda *a: None}
+    exec(cut, scope)
+    assert (scope["EPOCHS"], scope["N"], scope["__measure__"]) == (1, 100, {"EPOCHS": 20})
+    # the line that sets the count is no use of it; a loop over it, a default and a call through it are
+    assert measure.users(sources, names) == [[], ["EPOCHS"], ["EPOCHS"], ["EPOCHS"], []]
