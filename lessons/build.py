@@ -24,7 +24,7 @@ CLONE = re.compile(r"^( *)REPO, REF = .*$", re.M)
 EDITIONS = ("en", "ja")  # lessons/<edition>/NN_topic.py; the Japanese lessons are the English ones' twins
 INDEXES = ("lessons/README.md", "lessons/README.ja.md")
 # The clone line's comment, in each edition's language (the code before it is the same in both).
-CLONE_NOTE = {"en": "written by lessons/build.py from setup.cfg", "ja": "lessons/build.py が setup.cfg から書き込みます"}
+CLONE_NOTE = {"en": "written by lessons/build.py from setup.cfg", "ja": "lessons/build.py が setup.cfg から書き込む"}
 
 
 def settings(root=ROOT):

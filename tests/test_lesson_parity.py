@@ -10,7 +10,6 @@ import io
 import itertools
 import re
 import tokenize
-import unicodedata
 
 import jupytext
 import pytest
@@ -81,45 +80,12 @@ def test_the_japanese_setup_cells_are_one_text():
     assert cells, "no Japanese lessons under lessons/ja/"
     first = next(iter(cells.values()))
     assert all(cell == first for cell in cells.values()), [name for name, cell in cells.items() if cell != first]
-    assert "ランタイム → ランタイムのタイプを変更 → T4 GPU" in first and "ファイル → ドライブにコピーを保存" in first
+    assert "ランタイム → ランタイムのタイプを変更 → T4 GPU → 保存" in first and "ファイル → ドライブにコピーを保存" in first
+    assert "「このノートブックは Google が作成したものではありません」" in first and "「このまま実行」" in first
     comments = [t.string for t in tokenize.generate_tokens(io.StringIO(first).readline) if t.type == tokenize.COMMENT]
     assert comments and all(re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", c) for c in comments), \
         "every comment of the Japanese setup cell is in Japanese"
-
-
-def wide(ch):
-    return unicodedata.east_asian_width(ch) in "WF"
-
-
-def soft_breaks(markdown):
-    """Line breaks inside a paragraph that fall between two Japanese characters, as 'end|start' snippets.
-
-    Markdown renders such a break as a space, and a browser shows it between Japanese characters; a break
-    after 。、） or 」 is fine. Headings, lists' first lines, tables, math and code are left alone.
-    """
-    found, fence = [], False
-    lines = markdown.splitlines()
-    for line, after in zip(lines, lines[1:]):
-        if line.startswith("```"):
-            fence = not fence
-        a, b = line.rstrip(), after.strip()
-        if fence or not a or not b or b.startswith(("#", "|", "-", "$$", "<", "```")) or re.match(r"\d+\. ", b):
-            continue
-        if wide(a[-1]) and wide(b[0]) and a[-1] not in "。、）」":
-            found.append(f"{a[-12:]}|{b[:12]}")
-    return found
-
-
-@pytest.mark.parametrize("py", build.lessons(ROOT, "ja"), ids=lambda p: p.stem)
-def test_japanese_prose_breaks_lines_only_after_punctuation(py):
-    found = [(i, snip) for i, c in enumerate(jupytext.read(py).cells) if c.cell_type == "markdown"
-             for snip in soft_breaks(c.source)]
-    assert not found, f"{py.name}: a line break inside a sentence shows as a space in the notebook: {found[:5]}"
-
-
-def test_the_line_break_check_sees_a_break_inside_a_sentence():
-    assert soft_breaks("これは文の\n途中です。") == ["これは文の|途中です。"]
-    assert soft_breaks("文です。\n次の文です。") == [] and soft_breaks("`x` の\n`y`") == []
+    # The soft-break, vocabulary and comment-style rules of the Japanese text: tests/test_japanese_style.py.
 
 
 def _pair(tmp_path, en_text, ja_text):

@@ -176,9 +176,12 @@ def test_setup_cell_installs_a_clone_never_cupy_and_reads_quick(py):
     assert '"GIT_TERMINAL_PROMPT": "0"' in setup and setup.count("raise SystemExit(") == 2
     assert "if have != want:" in setup, "install when the pinned version does not import, not when a folder is missing"
     # Colab's menu path in the lesson's language (a Japanese Colab shows Japanese menus).
+    # The runtime dialog needs its Save button; the first run meets Colab's "not authored by Google" warning.
     if py.parent.name == "en":
-        assert "Runtime → Change runtime type → T4 GPU" in setup and "File → Save a copy in Drive" in setup
-    assert "ランタイム → ランタイムのタイプを変更 → T4 GPU" in setup and "ファイル → ドライブにコピーを保存" in setup
+        assert "Runtime → Change runtime type → T4 GPU → Save" in setup and "File → Save a copy in Drive" in setup
+        assert '"This notebook was not authored by Google"' in setup and '"Run anyway"' in setup
+    assert "ランタイム → ランタイムのタイプを変更 → T4 GPU → 保存" in setup and "ファイル → ドライブにコピーを保存" in setup
+    assert "このまま実行" in setup
 
 
 @pytest.mark.parametrize("edition, at_least", [("en", 12), ("ja", 2)])
@@ -197,7 +200,7 @@ def test_a_japanese_lesson_gets_the_japanese_clone_note(tmp_path):
     text = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](old)\n"
             '    REPO, REF = "old", "old"  # 古いコメント\n')
     out = build.rewrite(text, "lessons/ja/09_x.ipynb", "https://github.com/a/b", "v1.0")
-    assert out.endswith('    REPO, REF = "https://github.com/a/b", "v1.0"  # lessons/build.py が setup.cfg から書き込みます\n')
+    assert out.endswith('    REPO, REF = "https://github.com/a/b", "v1.0"  # lessons/build.py が setup.cfg から書き込む\n')
     assert "/blob/v1.0/lessons/ja/09_x.ipynb)" in out
     with pytest.raises(SystemExit, match="lessons/<edition>/"):
         build.rewrite(text, "lessons/fr/09_x.ipynb", "https://github.com/a/b", "v1.0")

@@ -19,7 +19,7 @@
 # An autoencoder is a network trained to give back its own input. That sounds useless, and it is, unless the
 # network is kept from simply copying. This lesson says what stops the copy, what the trained parts are good for,
 # and which lesson builds each use. You will see the bottleneck at work: the same test digits squeezed through
-# codes of 2, 8 and 32 numbers. Plan 15 to 25 minutes, exercises included.
+# codes of 2, 8 and 32 numbers. Plan 45 to 80 minutes, exercises included.
 #
 # You will learn
 # - the three parts: encoder, bottleneck (the code), decoder;
@@ -30,8 +30,9 @@
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
 # the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+# The first run on Colab warns "This notebook was not authored by Google": choose "Run anyway" (このまま実行).
 # Did it stop with an error? Run it again: it repairs a half-done install.
-# A GPU: Runtime → Change runtime type → T4 GPU (ランタイム → ランタイムのタイプを変更 → T4 GPU).
+# A GPU: Runtime → Change runtime type → T4 GPU → Save (ランタイム → ランタイムのタイプを変更 → T4 GPU → 保存).
 # Keep your work: File → Save a copy in Drive (ファイル → ドライブにコピーを保存).
 import os
 import re

@@ -17,7 +17,7 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/02_activations_and_losses.ipynb)
 #
 # Between the Dense layers of the autoencoder sit activations (ReLU inside, Sigmoid at the output), and after the
-# last one a loss compares the reconstruction with the input. You will write each by hand. Plan 50 to 65 minutes,
+# last one a loss compares the reconstruction with the input. You will write each by hand. Plan 55 to 110 minutes,
 # exercises included.
 #
 # You will learn
@@ -31,8 +31,9 @@
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
 # the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+# The first run on Colab warns "This notebook was not authored by Google": choose "Run anyway" (このまま実行).
 # Did it stop with an error? Run it again: it repairs a half-done install.
-# A GPU: Runtime → Change runtime type → T4 GPU (ランタイム → ランタイムのタイプを変更 → T4 GPU).
+# A GPU: Runtime → Change runtime type → T4 GPU → Save (ランタイム → ランタイムのタイプを変更 → T4 GPU → 保存).
 # Keep your work: File → Save a copy in Drive (ファイル → ドライブにコピーを保存).
 import os
 import re
@@ -231,7 +232,9 @@ print("both losses agree and pass the gradient check")
 # So minimising either loss is maximum likelihood: it makes the input image as probable as possible under the
 # model's output. The two losses differ only in the noise they assume. (MNIST pixels are grey levels, not only
 # 0 or 1; the BCE formula still works as a loss and is smallest at $p = t$.) Lesson 13's variational autoencoder
-# builds on this: its ELBO is this log-likelihood plus a KL term.
+# builds on this: its ELBO is this log-likelihood's expectation minus a KL term,
+# $\text{ELBO} = \mathbb E[\log p(x \mid z)] - \mathrm{KL}$, so its loss, $-\text{ELBO}$, is this negative
+# log-likelihood plus the KL term.
 #
 # **Check.** Below, both negative log-likelihoods are computed a second way, independently: on the host with
 # Python's `math`, as the logarithm of the product of the probabilities themselves (the formulas' left sides).

@@ -16,7 +16,7 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/03_sgd_to_adam.ipynb)
 #
-# Backward fills every gradient; the optimizer turns gradients into a change of the weights. Plan 50 to 65 minutes,
+# Backward fills every gradient; the optimizer turns gradients into a change of the weights. Plan 50 to 95 minutes,
 # exercises included. You will run plain gradient descent and Adam on a small problem whose answer is known. You
 # will see what Adam's bias correction does in its first steps. Then you will compare the library's Adam with the
 # paper's algorithm, line by line.
@@ -32,8 +32,9 @@
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
 # the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+# The first run on Colab warns "This notebook was not authored by Google": choose "Run anyway" (このまま実行).
 # Did it stop with an error? Run it again: it repairs a half-done install.
-# A GPU: Runtime → Change runtime type → T4 GPU (ランタイム → ランタイムのタイプを変更 → T4 GPU).
+# A GPU: Runtime → Change runtime type → T4 GPU → Save (ランタイム → ランタイムのタイプを変更 → T4 GPU → 保存).
 # Keep your work: File → Save a copy in Drive (ファイル → ドライブにコピーを保存).
 import os
 import re

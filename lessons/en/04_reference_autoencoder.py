@@ -5,6 +5,9 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -17,7 +20,7 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/04_reference_autoencoder.ipynb)
 #
 # Lessons 01-03 built the pieces: a Dense layer, ReLU and Sigmoid, BCE, Adam. Now they become an autoencoder
-# that learns to copy MNIST digits through a 32-number bottleneck (a narrow layer in the middle). Plan 50 to 75
+# that learns to copy MNIST digits through a 32-number bottleneck (a narrow layer in the middle). Plan 40 to 80
 # minutes, exercises included. Here the library assembles the model for you and you study how it trains. In
 # lesson 05 you build the same model from your own classes of lessons 01-03 and check it against this one.
 #
@@ -30,8 +33,9 @@
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
 # the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+# The first run on Colab warns "This notebook was not authored by Google": choose "Run anyway" (このまま実行).
 # Did it stop with an error? Run it again: it repairs a half-done install.
-# A GPU: Runtime → Change runtime type → T4 GPU (ランタイム → ランタイムのタイプを変更 → T4 GPU).
+# A GPU: Runtime → Change runtime type → T4 GPU → Save (ランタイム → ランタイムのタイプを変更 → T4 GPU → 保存).
 # Keep your work: File → Save a copy in Drive (ファイル → ドライブにコピーを保存).
 import os
 import re

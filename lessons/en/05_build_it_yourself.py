@@ -5,6 +5,9 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -18,7 +21,7 @@
 #
 # This is the assignment: a dense autoencoder 784-256-128-64-32-32 and its mirror, ReLU inside, a Sigmoid
 # output, BCE loss, Adam. In lesson 04 the library built it for you. Here you build it from the classes you wrote
-# in lessons 01 to 03, prove it right, train it, and save it. Plan 60 to 90 minutes, exercises included.
+# in lessons 01 to 03, prove it right, train it, and save it. Plan 75 to 135 minutes, exercises included.
 #
 # You will learn
 # - how the five classes of lessons 01-03 fit into one model with two loops;
@@ -30,8 +33,9 @@
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
 # the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+# The first run on Colab warns "This notebook was not authored by Google": choose "Run anyway" (このまま実行).
 # Did it stop with an error? Run it again: it repairs a half-done install.
-# A GPU: Runtime → Change runtime type → T4 GPU (ランタイム → ランタイムのタイプを変更 → T4 GPU).
+# A GPU: Runtime → Change runtime type → T4 GPU → Save (ランタイム → ランタイムのタイプを変更 → T4 GPU → 保存).
 # Keep your work: File → Save a copy in Drive (ファイル → ドライブにコピーを保存).
 import os
 import re

@@ -18,7 +18,7 @@
 #
 # The reference autoencoder of lesson 04 squeezes every digit into 32 numbers. This lesson looks at those
 # numbers: where the digits land, what lies between two of them, and how many of the model's units never
-# switch on at all.
+# switch on at all. Plan on 40-75 minutes, exercises included.
 #
 # You will learn
 # - to project 32-D codes to a 2-D map with PCA, written in a few lines of NumPy;
@@ -28,8 +28,9 @@
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
 # the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+# The first run on Colab warns "This notebook was not authored by Google": choose "Run anyway" (このまま実行).
 # Did it stop with an error? Run it again: it repairs a half-done install.
-# A GPU: Runtime → Change runtime type → T4 GPU (ランタイム → ランタイムのタイプを変更 → T4 GPU).
+# A GPU: Runtime → Change runtime type → T4 GPU → Save (ランタイム → ランタイムのタイプを変更 → T4 GPU → 保存).
 # Keep your work: File → Save a copy in Drive (ファイル → ドライブにコピーを保存).
 import os
 import re

@@ -5,6 +5,9 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -18,8 +21,8 @@
 #
 # TensorFlow's "Intro to Autoencoders" tutorial starts with a very small autoencoder: one Dense layer
 # down to 64 numbers, one back up, trained with mean squared error on Fashion-MNIST. scratchae rebuilds it
-# with `--preset keras-basic`. Here we train it twice, once with MSE and once with BCE, and compare. Plan 55 to
-# 80 minutes, exercises included.
+# with `--preset keras-basic`. Here we train it twice, once with MSE and once with BCE, and compare. Plan 35 to
+# 65 minutes, exercises included.
 #
 # You will learn
 # - the tutorial's model in scratchae's terms: 784-64-784, ReLU then Sigmoid;
@@ -29,8 +32,9 @@
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
 # the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+# The first run on Colab warns "This notebook was not authored by Google": choose "Run anyway" (このまま実行).
 # Did it stop with an error? Run it again: it repairs a half-done install.
-# A GPU: Runtime → Change runtime type → T4 GPU (ランタイム → ランタイムのタイプを変更 → T4 GPU).
+# A GPU: Runtime → Change runtime type → T4 GPU → Save (ランタイム → ランタイムのタイプを変更 → T4 GPU → 保存).
 # Keep your work: File → Save a copy in Drive (ファイル → ドライブにコピーを保存).
 import os
 import re

@@ -21,7 +21,7 @@
 #
 # Every layer, loss and optimizer in scratchae is written once. On a laptop it runs on NumPy; on a machine with
 # an NVIDIA GPU (Colab's T4 included: *Runtime → Change runtime type → T4 GPU*) the very same lines run on CuPy.
-# This notebook asks Colab for a GPU runtime; without one it runs on the CPU and says why. Plan 35 to 50 minutes,
+# This notebook asks Colab for a GPU runtime; without one it runs on the CPU and says why. Plan 35 to 70 minutes,
 # exercises included.
 #
 # You will learn
@@ -33,8 +33,9 @@
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
 # the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+# The first run on Colab warns "This notebook was not authored by Google": choose "Run anyway" (このまま実行).
 # Did it stop with an error? Run it again: it repairs a half-done install.
-# A GPU: Runtime → Change runtime type → T4 GPU (ランタイム → ランタイムのタイプを変更 → T4 GPU).
+# A GPU: Runtime → Change runtime type → T4 GPU → Save (ランタイム → ランタイムのタイプを変更 → T4 GPU → 保存).
 # Keep your work: File → Save a copy in Drive (ファイル → ドライブにコピーを保存).
 import os
 import re

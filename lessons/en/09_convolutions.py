@@ -5,6 +5,9 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -19,7 +22,7 @@
 # A Dense layer connects every pixel to every unit. A convolution slides one small kernel over the image, so a
 # 3x3 filter costs 9 weights per channel pair wherever it looks. You will turn a convolution into one matrix
 # product, write its backward from lesson 01's Dense, get the transposed convolution for free as its adjoint (the
-# transposed matrix), meet pooling and upsampling, and train the Keras convolutional autoencoder. Plan 50 to 70
+# transposed matrix), meet pooling and upsampling, and train the Keras convolutional autoencoder. Plan 80 to 140
 # minutes, exercises included.
 #
 # You will learn
@@ -34,8 +37,9 @@
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
 # the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+# The first run on Colab warns "This notebook was not authored by Google": choose "Run anyway" (このまま実行).
 # Did it stop with an error? Run it again: it repairs a half-done install.
-# A GPU: Runtime → Change runtime type → T4 GPU (ランタイム → ランタイムのタイプを変更 → T4 GPU).
+# A GPU: Runtime → Change runtime type → T4 GPU → Save (ランタイム → ランタイムのタイプを変更 → T4 GPU → 保存).
 # Keep your work: File → Save a copy in Drive (ファイル → ドライブにコピーを保存).
 import os
 import re

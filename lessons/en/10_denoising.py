@@ -17,7 +17,7 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/10_denoising.ipynb)
 #
 # An autoencoder that copies its input can learn to copy badly and still look good. A denoising autoencoder is
-# given a corrupted image and asked for the clean one, so it has to learn what digits look like. Plan 40 to 55
+# given a corrupted image and asked for the clean one, so it has to learn what digits look like. Plan 35 to 70
 # minutes, exercises included. You will corrupt images by hand, measure how bad they are in decibels, and train a
 # denoiser whose training step differs from the plain one in a single line.
 #
@@ -30,8 +30,9 @@
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
 # the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+# The first run on Colab warns "This notebook was not authored by Google": choose "Run anyway" (このまま実行).
 # Did it stop with an error? Run it again: it repairs a half-done install.
-# A GPU: Runtime → Change runtime type → T4 GPU (ランタイム → ランタイムのタイプを変更 → T4 GPU).
+# A GPU: Runtime → Change runtime type → T4 GPU → Save (ランタイム → ランタイムのタイプを変更 → T4 GPU → 保存).
 # Keep your work: File → Save a copy in Drive (ファイル → ドライブにコピーを保存).
 import os
 import re

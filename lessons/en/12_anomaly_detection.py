@@ -17,7 +17,7 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/en/12_anomaly_detection.ipynb)
 #
 # An autoencoder trained on one kind of image reconstructs that kind well and everything else badly. So its
-# reconstruction error is an anomaly score. Plan 45 to 60 minutes, exercises included. You will train on the digit
+# reconstruction error is an anomaly score. Plan 40 to 75 minutes, exercises included. You will train on the digit
 # 4 only, score all 10,000 test digits, and measure how well the score separates 4s from the other nine digits.
 #
 # You will learn
@@ -29,8 +29,9 @@
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
 # the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+# The first run on Colab warns "This notebook was not authored by Google": choose "Run anyway" (このまま実行).
 # Did it stop with an error? Run it again: it repairs a half-done install.
-# A GPU: Runtime → Change runtime type → T4 GPU (ランタイム → ランタイムのタイプを変更 → T4 GPU).
+# A GPU: Runtime → Change runtime type → T4 GPU → Save (ランタイム → ランタイムのタイプを変更 → T4 GPU → 保存).
 # Keep your work: File → Save a copy in Drive (ファイル → ドライブにコピーを保存).
 import os
 import re

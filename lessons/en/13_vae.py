@@ -5,6 +5,9 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -18,7 +21,7 @@
 #
 # A plain autoencoder compresses and reconstructs, but you cannot pick a point in its latent space and expect a
 # digit back. The variational autoencoder (Kingma & Welling, 2013) fixes that with two changes: the encoder outputs
-# a *distribution* over codes, and a KL term keeps those distributions close to $\mathcal N(0, I)$. Plan 50 to 70
+# a *distribution* over codes, and a KL term keeps those distributions close to $\mathcal N(0, I)$. Plan 55 to 105
 # minutes, exercises included. You will see the problem, write both changes by hand, check their gradients and
 # train one.
 #
@@ -33,8 +36,9 @@
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
 # the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+# The first run on Colab warns "This notebook was not authored by Google": choose "Run anyway" (このまま実行).
 # Did it stop with an error? Run it again: it repairs a half-done install.
-# A GPU: Runtime → Change runtime type → T4 GPU (ランタイム → ランタイムのタイプを変更 → T4 GPU).
+# A GPU: Runtime → Change runtime type → T4 GPU → Save (ランタイム → ランタイムのタイプを変更 → T4 GPU → 保存).
 # Keep your work: File → Save a copy in Drive (ファイル → ドライブにコピーを保存).
 import os
 import re

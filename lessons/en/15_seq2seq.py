@@ -5,6 +5,9 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -21,7 +24,7 @@
 # layer (the encoder). A second recurrent layer writes the sequence back from that code (the decoder). The
 # recurrent layer here is the LSTM (long short-term memory). You will write one step of it by hand, derive its
 # backward pass, and check both. Then you train the model on Fashion-MNIST images read row by row. Last, you use
-# it to find an anomaly in a real physiological recording. Plan 60 to 90 minutes, exercises included.
+# it to find an anomaly in a real physiological recording. Plan 70 to 125 minutes, exercises included.
 #
 # You will learn
 # - one LSTM step: four gates, a cell state and a hidden state, and the shape of every array;
@@ -33,8 +36,9 @@
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
 # the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+# The first run on Colab warns "This notebook was not authored by Google": choose "Run anyway" (このまま実行).
 # Did it stop with an error? Run it again: it repairs a half-done install.
-# A GPU: Runtime → Change runtime type → T4 GPU (ランタイム → ランタイムのタイプを変更 → T4 GPU).
+# A GPU: Runtime → Change runtime type → T4 GPU → Save (ランタイム → ランタイムのタイプを変更 → T4 GPU → 保存).
 # Keep your work: File → Save a copy in Drive (ファイル → ドライブにコピーを保存).
 import os
 import re

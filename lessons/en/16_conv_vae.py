@@ -5,6 +5,9 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -18,7 +21,7 @@
 #
 # Lesson 13 built a VAE from Dense layers; lesson 09 built convolutions. This lesson puts them together into the
 # convolutional VAE of the TensorFlow tutorial "Convolutional Variational Autoencoder": the encoder and decoder
-# change, everything else (the reparameterisation, the KL term, `vae_step`) is lesson 13's. Plan 40 to 60 minutes,
+# change, everything else (the reparameterisation, the KL term, `vae_step`) is lesson 13's. Plan 45 to 80 minutes,
 # exercises included.
 #
 # You will learn
@@ -33,8 +36,9 @@
 # %%
 # Setup: in a checkout (after `pip install -e .`) there is nothing to install. On Colab this clones scratchae at
 # the lessons' ref and installs it (about 20 s). It never installs CuPy: Colab's GPU runtime already has one.
+# The first run on Colab warns "This notebook was not authored by Google": choose "Run anyway" (このまま実行).
 # Did it stop with an error? Run it again: it repairs a half-done install.
-# A GPU: Runtime → Change runtime type → T4 GPU (ランタイム → ランタイムのタイプを変更 → T4 GPU).
+# A GPU: Runtime → Change runtime type → T4 GPU → Save (ランタイム → ランタイムのタイプを変更 → T4 GPU → 保存).
 # Keep your work: File → Save a copy in Drive (ファイル → ドライブにコピーを保存).
 import os
 import re

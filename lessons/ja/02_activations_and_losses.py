@@ -29,21 +29,22 @@
 # - `ReLU`、`Sigmoid`、`BCE`、`MSE` をクラスとして書く方法。レッスン 05 では、これらでオートエンコーダ全体を作ります。
 
 # %%
-# 準備のセルです。手元のチェックアウト（`pip install -e .` の後）では、何もインストールしません。
-# Colab では、レッスン用の ref の scratchae を clone してインストールします（20 秒ほどかかります）。
-# CuPy はインストールしません。Colab の GPU ランタイムには、はじめから入っています。
-# エラーで止まったときは、もう一度実行してください。途中で止まったインストールも直ります。
-# GPU を使うには: ランタイム → ランタイムのタイプを変更 → T4 GPU。
-# 自分の作業を残すには: ファイル → ドライブにコピーを保存。
+# 準備のセル。手元のチェックアウト（`pip install -e .` の後）では何もインストールしない。
+# Colab では、レッスン用の ref の scratchae を clone してインストールする（20 秒ほどかかる）。
+# CuPy はインストールしない。Colab の GPU ランタイムには、はじめから入っている。
+# Colab で初めて実行すると「このノートブックは Google が作成したものではありません」と警告が出るので、「このまま実行」を選ぶ。
+# エラーで止まったら、このセルをもう一度実行する。途中で止まったインストールも直る。
+# GPU を使うには: ランタイム → ランタイムのタイプを変更 → T4 GPU → 保存。
+# 作業を残すには: ファイル → ドライブにコピーを保存。
 import os
 import re
 import shutil
 import subprocess
 import sys
 
-if "google.colab" in sys.modules or os.environ.get("SCRATCHAE_FORCE_COLAB") == "1":  # この変数はテスト用です
-    REPO, REF = "https://github.com/scratchae/scratchae", "main"  # lessons/build.py が setup.cfg から書き込みます
-    REPO = os.environ.get("SCRATCHAE_REPO", REPO)  # テストは手元のコピーを clone します
+if "google.colab" in sys.modules or os.environ.get("SCRATCHAE_FORCE_COLAB") == "1":  # この変数はテスト用
+    REPO, REF = "https://github.com/scratchae/scratchae", "main"  # lessons/build.py が setup.cfg から書き込む
+    REPO = os.environ.get("SCRATCHAE_REPO", REPO)  # テストでは手元のコピーを clone する
     SRC = "scratchae-src"
 
     def run(*command):
@@ -70,9 +71,9 @@ if "google.colab" in sys.modules or os.environ.get("SCRATCHAE_FORCE_COLAB") == "
 
 from scratchae.backend import pick_xp
 
-xp, message = pick_xp()  # GPU が使えれば CuPy、なければ NumPy。以下の配列はすべて xp の配列です
+xp, message = pick_xp()  # GPU が使えれば CuPy、なければ NumPy。以下の配列はすべて xp の配列
 print(message)
-QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定します。データとエポックを減らすだけで、コードは同じです
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。データとエポックを減らすだけで、コードは同じ
 
 # %% [markdown]
 # ## ReLU
