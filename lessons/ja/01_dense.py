@@ -16,7 +16,7 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/01_dense.ipynb)
 #
-# scratchae のオートエンコーダは、そのほとんどが全結合層（Dense レイヤ）でできています。全結合層の計算は `out = x @ W + b` の 1 行だけです。これは『ゼロから作るDeep Learning』（以下 DLFS）で Affine レイヤと呼んでいたものと同じ計算で、scratchae では `Dense` と呼びます。このレッスンでは、この層の順伝播と逆伝播を自分の手で実装し、逆伝播が正しいことを確かめます。時間は、演習を含めて 45〜60 分を見てください。
+# scratchae のオートエンコーダは、そのほとんどが全結合層（Dense レイヤ）でできています。全結合層の計算は `out = x @ W + b` の 1 行だけです。これは『ゼロから作るDeep Learning』（以下 DLFS）で Affine レイヤと呼ばれているものと同じ計算で、scratchae では `Dense` と呼びます。このレッスンでは、この層の順伝播と逆伝播を自分の手で実装し、逆伝播が正しいことを確かめます。時間は、演習を含めて 45〜60 分を見てください。
 #
 # このレッスンで学ぶこと
 # - 順伝播の計算と、そこに現れるすべての配列の形
@@ -101,7 +101,7 @@ print("out:", out.shape)
 # %% [markdown]
 # ## 逆伝播を形から導く
 #
-# この層の先（出力側）のどこかで、`out` から損失 $L$（スカラー）が計算されるとします。逆伝播では、上流からの勾配 `dout` $= \partial L / \partial \text{out}$ を受け取ります。形は $(N, n_\text{out})$ で、`out` の各要素が変わったときに $L$ がどれだけ変わるかを表しています。逆伝播はこれをもとに、入力 `x`、`W`、`b` それぞれについての勾配を返さなければなりません。勾配の形は、微分する相手と同じです。つまり `dx` は $(N, n_\text{in})$、`dW` は $(n_\text{in}, n_\text{out})$、`db` は $(n_\text{out})$ です。どの勾配も、`dout` と、積のもう一方の因子（`dW` なら `x`、`dx` なら `W`）とを組み合わせて作ります。そして、形が合うように組み合わせる方法は 1 通りしかありません。
+# この層の先（出力側）のどこかで、`out` から損失 $L$（スカラー）が計算されるとします。逆伝播では、上流からの勾配 `dout` $= \partial L / \partial \text{out}$ を受け取ります。形は $(N, n_\text{out})$ で、`out` の各要素が変わったときに $L$ がどれだけ変わるかを表しています。逆伝播はこれをもとに、入力 `x`、`W`、`b` それぞれについての勾配を返さなければなりません。各勾配の形は、微分の対象となる変数の形と同じです。つまり `dx` は $(N, n_\text{in})$、`dW` は $(n_\text{in}, n_\text{out})$、`db` は $(n_\text{out})$ です。どの勾配も、`dout` と、積のもう一方の因子（`dW` なら `x`、`dx` なら `W`）とを組み合わせて作ります。そして、形が合うように組み合わせる方法は 1 通りしかありません。
 #
 # $$dW = x^\top d\text{out} \;\; (n_\text{in}, N)(N, n_\text{out}), \qquad
 # dx = d\text{out}\, W^\top \;\; (N, n_\text{out})(n_\text{out}, n_\text{in}), \qquad
@@ -129,7 +129,7 @@ for name, grad in zip(["dx", "dW", "db"], dense_backward(dout, x, W, b)):
 # %% [markdown]
 # ## 勾配確認
 #
-# 形が合っていても、勾配が正しいとは限りません。そこで、勾配が正しいかどうかを数値で確かめます。まずランダムな `dout` を選び、$L = \sum \text{out} \odot d\text{out}$ と定義します。こうすると、$\partial L/\partial\text{out}$ はちょうど `dout` になります。あとは、逆伝播が返すどの勾配も*中心差分*と比べることができます。中心差分とは、1 つの要素 $\theta_i$ だけを小さな値 $h$ だけ増やしたときと減らしたときの $L$ の変化を、$2h$ で割ったものです。
+# 形が合っていても、勾配が正しいとは限りません。そこで、勾配が正しいかどうかを数値で確かめます。まずランダムな `dout` を選び、$L = \sum \text{out} \odot d\text{out}$ と定義します。こうすると、$\partial L/\partial\text{out}$ はちょうど `dout` になります。あとは、逆伝播が返すどの勾配も*中心差分*と比べることができます。中心差分とは、ある 1 つの要素 $\theta_i$ を小さな値 $h$ だけ増やしたときと減らしたときの $L$ の差を、$2h$ で割ったものです。
 #
 # $$\frac{\partial L}{\partial \theta_i} \approx \frac{L(\theta + h e_i) - L(\theta - h e_i)}{2h}, \qquad
 # \text{rel. error} = \frac{\lVert g_\text{num} - g_\text{ana} \rVert}{\lVert g_\text{num} \rVert +
@@ -221,11 +221,11 @@ assert with_random["b"] > 1e-2, with_random
 print("an all-ones dout passed a wrong db; a random dout caught it")
 
 # %% [markdown]
-# `dout` がすべて 1 なら $\sum_n d\text{out}_{nj} = N$ なので、バグのある値と正しい値がまったく同じ数になります。これでは、どんな確認をしても両者を区別できません。どこかで `dout` を掛け忘れた逆伝播は、この特別な `dout` に対してだけは正確な値を返してしまうのです。ランダムな `dout` なら要素ごとに異なる重みが掛かるので、掛け忘れた因子がはっきり現れます。
+# `dout` がすべて 1 なら $\sum_n d\text{out}_{nj} = N$ なので、バグのある値と正しい値がまったく同じ数になります。これでは、どんな確認をしても両者を区別できません。どこかで `dout` を掛け忘れた逆伝播は、この特別な `dout` に対してだけは正確な値を返してしまうのです。ランダムな `dout` なら要素ごとに異なる重みが掛かるので、掛け忘れがあれば値のずれとしてはっきり現れます。
 #
 # ## 自分の Dense をクラスにする
 #
-# ここまでの関数を、ライブラリの層の約束（layer contract）に従う 1 つのクラスにまとめます。`params` と `grads` は、どちらもキー `"W"` と `"b"` をもつ辞書です。`forward(x)` は `x` を保持しておきます。`dW` の計算に `x` が必要だからです。`backward(dout)` は 2 つの勾配を `grads` に*代入*し（足し込むのではありません）、`dx` を返します。重みの初期値には、Heの初期値を正規分布で引いたもの $W \sim \mathcal N(0, 2/n_\text{in})$ を使います（その理由はレッスン 04 で説明します）。乱数は、ホスト側で NumPy の乱数生成器から引きます。このクラスは消さずに残しておいてください。レッスン 05 では、このクラスを使ってオートエンコーダ全体を組み立てます。
+# ここまでの関数を、ライブラリの層の約束（layer contract）に従う 1 つのクラスにまとめます。`params` と `grads` は、どちらもキー `"W"` と `"b"` をもつ辞書です。`forward(x)` は `x` を保持しておきます。`dW` の計算に `x` が必要だからです。`backward(dout)` は 2 つの勾配を `grads` に*代入*し（足し込むのではありません）、`dx` を返します。重みの初期値には Heの初期値を使い、正規分布 $W \sim \mathcal N(0, 2/n_\text{in})$ に従う乱数を、ホスト側で NumPy の乱数生成器から引きます（なぜこの初期値なのかは、レッスン 04 で説明します）。このクラスは消さずに残しておいてください。レッスン 05 では、このクラスを使ってオートエンコーダ全体を組み立てます。
 
 # %%
 import math
