@@ -16,17 +16,15 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/02_activations_and_losses.ipynb)
 #
-# オートエンコーダの全結合層のあいだには、活性化関数があります（中間の層は ReLU、出力は Sigmoid）。
-# 最後の層の後では、損失関数が再構成と入力を比べます。
-# このレッスンでは、それぞれを手で書きます。時間は、演習を含めて 50〜65 分を見てください。
+# オートエンコーダの全結合層のあいだには、活性化関数がはさまっています（中間層では ReLU、出力層では Sigmoid）。そして最後の層の後ろでは、損失関数が再構成と入力を比べます。このレッスンでは、これらを 1 つずつ自分の手で実装します。時間は、演習を含めて 50〜65 分を見てください。
 #
 # このレッスンで学ぶこと
-# - ReLU とその逆伝播。入力が正だったところだけ、勾配が通ります。
-# - Sigmoid とその導関数 $p(1-p)$。教科書どおりの式が float32 でオーバーフローする理由。
-# - 二値交差エントロピー誤差（BCE）と平均二乗誤差（MSE）。BCE が $p$ を 0 と 1 から離すようにクリップする理由。
-# - BCE と MSE はどこから来るか。出力をベルヌーイ分布、またはガウス分布とみなしたときの負の対数尤度です。
-# - Sigmoid の後に BCE を続けると、勾配が $p - t$ という簡単な形になること。それが、Sigmoid が飽和したときに大切な理由。
-# - `ReLU`、`Sigmoid`、`BCE`、`MSE` をクラスとして書く方法。レッスン 05 では、これらでオートエンコーダ全体を作ります。
+# - ReLU とその逆伝播（入力が正だったところだけ勾配が通る）
+# - Sigmoid とその導関数 $p(1-p)$、そして教科書どおりの式が float32 でオーバーフローする理由
+# - 二値交差エントロピー誤差（BCE）と平均二乗誤差（MSE）、そして BCE が $p$ を 0 と 1 から離すようにクリップする理由
+# - BCE と MSE の由来: 出力をベルヌーイ分布、あるいはガウス分布とみなしたときの負の対数尤度（negative log-likelihood）
+# - Sigmoid の後に BCE を続けると勾配が $p - t$ という簡単な形になること、そしてそれが、Sigmoid の出力が飽和して勾配が消失する場面で大切になる理由
+# - `ReLU`、`Sigmoid`、`BCE`、`MSE` をクラスとして実装する方法（これらのクラスは、レッスン 05 でオートエンコーダ全体に使います）
 
 # %%
 # 準備のセル。手元のチェックアウト（`pip install -e .` の後）では何もインストールしない。
@@ -80,10 +78,7 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。�
 #
 # $$\text{out} = \max(x, 0), \qquad dx = d\text{out} \odot \mathbb{1}[x > 0]$$
 #
-# ReLU は要素ごとに計算します。$x$ が正だったところでは、この層は恒等写像で、勾配はそのまま通ります。
-# それ以外のところでは、出力は定数の 0 で、勾配も 0 です。
-# （ちょうど $x = 0$ のところには折れ点（kink）があります。傾きが 1 つに決まらない角です。
-# PyTorch と同じように、ここでは勾配を 0 にします。勾配確認では、入力をこの点から離しておきます。）
+# ReLU は要素ごとに計算します。$x$ が正だったところでは、この層は恒等写像なので、上流から来た勾配をそのまま下流へ流します。それ以外のところでは出力は定数 0 なので、勾配も 0 です。（ちょうど $x = 0$ のところには折れ点（kink）があり、傾きが 1 つに決まりません。ここでは PyTorch と同じく、勾配を 0 とします。勾配確認では、入力をこの点から離しておきます。）
 
 # %%
 import numpy as np
@@ -92,7 +87,7 @@ from scratchae import ReLU, Sigmoid, check_layer, rel_error
 
 rng = np.random.default_rng(0)
 x = xp.asarray(rng.standard_normal((4, 6)))  # 確認のための float64
-x = x + 0.1 * xp.sign(x)  # 折れ点から 0.1 以上離します。差分が折れ点をまたがないようにするためです
+x = x + 0.1 * xp.sign(x)  # 折れ点から 0.1 以上離す。中心差分が折れ点をまたがないように
 dout = xp.asarray(rng.standard_normal((4, 6)))
 
 
@@ -101,7 +96,7 @@ def relu_forward(x):
 
 
 def relu_backward(dout, x):
-    return xp.where(x > 0, dout, 0.0)  # 新しい配列です。dout そのものは変えません
+    return xp.where(x > 0, dout, 0.0)  # 新しい配列を返す。dout そのものは書き換えない
 
 
 relu = ReLU()
@@ -109,10 +104,10 @@ print("forward differs by", rel_error(relu.forward(x), relu_forward(x)))
 print("backward differs by", rel_error(relu.backward(dout), relu_backward(dout, x)))
 
 # %%
-# 確認: 自分の版とライブラリの版は同じ計算です。ちょうど 0 になるはずです。1e-12 を超えたら、2 つは違います。
+# 確認: 自分の実装とライブラリの実装は同じ計算なので、ちょうど 0 になるはず。1e-12 を超えたら 2 つは食い違っている。
 assert rel_error(relu.forward(x), relu_forward(x)) < 1e-12
 assert rel_error(relu.backward(dout), relu_backward(dout, x)) < 1e-12
-# ランダムな dout でのライブラリの勾配確認です。1e-11 程度になるはずです。1e-7 を超えたらバグです。
+# ランダムな dout でのライブラリの勾配確認。1e-11 程度になるはずで、1e-7 を超えたらバグ。
 assert max(check.error for check in check_layer(relu, x, rng=1).values()) < 1e-7
 print("ReLU agrees and passes the gradient check")
 
@@ -121,14 +116,7 @@ print("ReLU agrees and passes the gradient check")
 #
 # $$p = \sigma(z) = \frac{1}{1 + e^{-z}}, \qquad \frac{dp}{dz} = p\,(1 - p)$$
 #
-# 式を書いてあるとおりに打ち込むと、$e^{-z}$ を計算します。
-# $z = -1000$ なら、それは $e^{1000}$ です。
-# float32 の最大の数（およそ $3.4 \times 10^{38}$。$z \approx -88$ で届きます）を、はるかに超えます。
-# そのため `np.exp` は無限大を返し、"overflow" という警告を出します。
-# 最後の答えは、それでも正しくなります。$1 / (1 + \infty) = 0$ だからです。
-# 困るのは途中に出てくる無限大の値で、教科書にあるもう 1 つの形がそれをはっきり見せます。
-# $z = +1000$ での $e^z / (1 + e^z)$ は $\infty / \infty$ で、これは 1 ではなく NaN になります。
-# （このセルは、わざと NumPy を使います。GPU の CuPy も同じようにオーバーフローしますが、警告を出しません。）
+# この式を書かれたとおりに実装すると、途中で $e^{-z}$ を計算することになります。$z = -1000$ なら、これは $e^{1000}$ です。float32 で表せる最大の数はおよそ $3.4 \times 10^{38}$ で（$z \approx -88$ でこの値に達します）、$e^{1000}$ はそれをはるかに超えます。そのため `np.exp` は無限大を返し、「overflow」という警告を出します。それでも、最終的な答えは $1 / (1 + \infty) = 0$ で正しく求まります。問題は途中に無限大が現れることで、教科書にあるもう 1 つの形を使うとそれがはっきりします。$e^z / (1 + e^z)$ は、$z = +1000$ では $\infty / \infty$ となり、1 ではなく NaN になってしまうのです。（このセルでは、わざと NumPy を使っています。GPU 上の CuPy でも同じようにオーバーフローしますが、警告は出ません。）
 
 # %%
 import warnings
@@ -143,10 +131,7 @@ print("exp(z) / (1 + exp(z)):", other)
 print("warnings:", sorted({str(w.message) for w in caught}))
 
 # %% [markdown]
-# ライブラリは、決してオーバーフローしない恒等式を使います。$\sigma(z) = \tfrac12\,(1 + \tanh(z/2))$ です。
-# 双曲線正接（tanh）は、大きくなり続けるのではなく $\pm 1$ で頭打ちになります。
-# そのため、途中の値が大きくなることはありません。
-# 逆伝播は上の式 $dz = d\text{out} \odot p(1-p)$ で、順伝播が覚えておいた $p$ を使います。
+# そこでライブラリでは、決してオーバーフローしない恒等式 $\sigma(z) = \tfrac12\,(1 + \tanh(z/2))$ を使います。双曲線正接（tanh）は、引数がどれだけ大きくなっても $\pm 1$ で頭打ちになるので、途中の値が大きくなることはありません。逆伝播は上の式のとおり $dz = d\text{out} \odot p(1-p)$ で、順伝播のときに保持しておいた $p$ をそのまま使います。
 
 # %%
 import inspect
@@ -158,32 +143,30 @@ with warnings.catch_warnings(record=True) as caught_lib:
     p_lib = sigmoid.forward(xp.asarray(z))
 print("library:", p_lib, "warnings:", len(caught_lib))
 
-z64 = xp.asarray(rng.uniform(-30, 30, size=(4, 6)))  # 教科書の式でも安全な範囲で、float64 を使います
+z64 = xp.asarray(rng.uniform(-30, 30, size=(4, 6)))  # 教科書の式でも安全な範囲。float64 で
 textbook = 1 / (1 + xp.exp(-z64))
 print(f"textbook vs library where both are safe: relative error {rel_error(Sigmoid().forward(z64), textbook):.1e}")
 
 # %%
-# 確認: ライブラリの Sigmoid は警告を出さず、0、0.5、1 を返しました。
+# 確認: ライブラリの Sigmoid は警告を出さず、0、0.5、1 を返す。
 assert not caught_lib and [float(v) for v in p_lib] == [0.0, 0.5, 1.0]
-# float32 の範囲全体で、値は [0, 1] に収まり、減ることがなく、sigma(-z) = 1 - sigma(z) を保ちます。
-# 差は 6e-8 程度（float32 の丸め誤差）になるはずです。1e-6 を超えたらバグです。
+# float32 の範囲全体で、値は [0, 1] に収まり、決して減少せず、sigma(-z) = 1 - sigma(z) を保つ。
+# 差は 6e-8 程度（float32 の丸め誤差）になるはず。1e-6 を超えたらバグ。
 wide = np.sort(np.concatenate([np.linspace(-3e38, 3e38, 2001), np.linspace(-100, 100, 2001)]))
 wide = xp.asarray(wide.astype(np.float32))
 p_wide = Sigmoid().forward(wide)
 assert bool(xp.all((p_wide >= 0) & (p_wide <= 1))) and bool(xp.all(p_wide[1:] >= p_wide[:-1]))
 assert float(xp.max(xp.abs(Sigmoid().forward(-wide) - (1 - p_wide)))) < 1e-6
-# 両方が安全な範囲では同じ関数です。1e-16 程度（丸め誤差）になるはずです。1e-12 を超えたら、2 つは違います。
+# 両方の式が安全な範囲では同じ関数。1e-16 程度（丸め誤差）になるはずで、1e-12 を超えたら 2 つは食い違っている。
 assert rel_error(Sigmoid().forward(z64), textbook) < 1e-12
-# Sigmoid の逆伝播を、ランダムな dout で中心差分と比べます。1e-11 程度になるはずです。1e-7 を超えたらバグです。
+# Sigmoid の逆伝播をランダムな dout で中心差分と比べる。1e-11 程度になるはずで、1e-7 を超えたらバグ。
 assert max(check.error for check in check_layer(Sigmoid(), z64 / 10, rng=2).values()) < 1e-7
 print("Sigmoid: no overflow, same values, gradient check passed")
 
 # %% [markdown]
 # ## 2 つの損失関数: BCE と MSE
 #
-# オートエンコーダの出力 $p$（Sigmoid の後なので $[0, 1]$ にあります）を、目標 $t$ と比べます。
-# 目標は入力の画像そのもので、画素は $[0, 1]$ にあります。
-# どちらの損失関数も、$n$ 個の要素すべて（すべての画像のすべての画素）で平均します:
+# オートエンコーダの出力 $p$（Sigmoid を通った後なので $[0, 1]$ の値です）を、教師データ $t$ と比べます。オートエンコーダの場合、教師データは入力画像そのもので、画素の値は $[0, 1]$ にあります。どちらの損失関数も、$n$ 個の要素すべて（すべての画像のすべての画素）について平均をとります。
 #
 # $$\text{BCE} = -\frac1n \sum_i \big(t_i \log p_i + (1 - t_i) \log(1 - p_i)\big), \qquad
 # \text{MSE} = \frac1n \sum_i (p_i - t_i)^2$$
@@ -203,17 +186,17 @@ def mse(p, t):
     return xp.mean((p - t) ** 2)
 
 
-p = xp.asarray(rng.uniform(0.05, 0.95, size=(4, 6)))  # 予測。いまは 0 と 1 から離しておきます
-t = xp.asarray(rng.uniform(0.0, 1.0, size=(4, 6)))  # 目標: 画素の灰色の濃さ
+p = xp.asarray(rng.uniform(0.05, 0.95, size=(4, 6)))  # 予測。いまのところ 0 と 1 からは離しておく
+t = xp.asarray(rng.uniform(0.0, 1.0, size=(4, 6)))  # 教師データ: 画素の濃淡
 print(f"BCE ours {float(bce(p, t)):.10f}  library {float(BCE().forward(p, t)):.10f}")
 print(f"MSE ours {float(mse(p, t)):.10f}  library {float(MSE().forward(p, t)):.10f}")
 
 # %%
-# 確認: 同じ式なので、1e-16 程度になるはずです。1e-12 を超えたら、2 つは違います。
+# 確認: 同じ式なので 1e-16 程度になるはず。1e-12 を超えたら 2 つは食い違っている。
 assert rel_error(bce(p, t), BCE().forward(p, t)) < 1e-12
 assert rel_error(mse(p, t), MSE().forward(p, t)) < 1e-12
-# それぞれの逆伝播を、その順伝播の中心差分と比べます。1e-11〜1e-8 になるはずです（BCE は p = 0.05 の近くで強く曲がります）。
-# 1e-7 を超えたらバグです。
+# それぞれの逆伝播を順伝播の中心差分と比べる。1e-11〜1e-8 になるはず（BCE は p = 0.05 の近くで大きく曲がる）。
+# 1e-7 を超えたらバグ。
 for loss in (BCE(), MSE()):
     error = check_loss(loss, p, t)["pred"].error
     print(f"{loss!r}: gradient check, relative error {error:.1e}")
@@ -221,33 +204,22 @@ for loss in (BCE(), MSE()):
 print("both losses agree and pass the gradient check")
 
 # %% [markdown]
-# ## 2 つの損失関数はどこから来るか
+# ## 2 つの損失関数はどこから来るのか
 #
-# 出力 $p_i$ を、画素 $i$ の確率のモデルとして読んでみましょう。
-# 画素 $i$ が確率 $p_i$ で 1、それ以外で 0 になる（ベルヌーイ分布に従う変数）とします。
-# 画素どうしが独立なら、画像 $t$ の確率は積になり、その負の対数が BCE です:
+# 出力 $p_i$ を、画素 $i$ の値についての確率モデルと解釈してみましょう。画素 $i$ が確率 $p_i$ で 1、残りの確率 $1 - p_i$ で 0 になる（ベルヌーイ分布に従う）とし、さらに画素どうしは独立だとします。すると、画像 $t$ が得られる確率は各画素の確率の積になり、その負の対数がちょうど BCE（の $n$ 倍）になります。
 #
 # $$P(t \mid p) = \prod_i p_i^{t_i} (1 - p_i)^{1 - t_i}, \qquad
 # -\log P(t \mid p) = -\sum_i \big(t_i \log p_i + (1 - t_i) \log(1 - p_i)\big) = n \cdot \text{BCE}$$
 #
-# そうではなく、画素 $i$ が平均 $p_i$、決まった分散 $\sigma^2$ のガウス分布に従うとします。
-# 同じ手順で MSE が出てきます:
+# 画素 $i$ が、平均 $p_i$、固定された分散 $\sigma^2$ のガウス分布に従うと考えた場合も、同じ手順で MSE が出てきます。
 #
 # $$p(t \mid p) = \prod_i \frac{1}{\sqrt{2\pi\sigma^2}} e^{-(t_i - p_i)^2 / 2\sigma^2}, \qquad
 # -\log p(t \mid p) = \frac{1}{2\sigma^2} \sum_i (t_i - p_i)^2 + \frac n2 \log(2\pi\sigma^2)
 # = \frac{n}{2\sigma^2}\,\text{MSE} + \text{const}$$
 #
-# つまり、どちらの損失関数を最小にすることも、最尤推定です。
-# モデルの出力のもとで、入力の画像ができるだけ起こりやすくなるようにします。
-# 2 つの損失関数の違いは、仮定するノイズだけです。
-# （MNIST の画素は灰色の濃さで、0 か 1 だけではありません。
-# それでも BCE の式は損失関数として使え、$p = t$ で最小になります。）
-# レッスン 13 の変分オートエンコーダは、この考えの上に立ちます。
-# その ELBO（evidence lower bound）は、この対数尤度に KL の項を足したものです。
+# つまり、どちらの損失関数を最小化することも、最尤推定（maximum likelihood estimation）にほかなりません。モデルの出力のもとで、入力画像ができるだけ起こりやすくなるようにしているわけです。2 つの損失関数の違いは、画素にどんなノイズを仮定するかだけです。（MNIST の画素は濃淡をもつ値で、0 か 1 だけではありません。それでも BCE の式は損失関数として問題なく使え、$p = t$ のときに最小になります。）レッスン 13 の変分オートエンコーダ（VAE）は、この考え方の上に成り立っています。VAE が最大化する ELBO（evidence lower bound、エビデンス下界）は、この対数尤度の期待値から KL の項を引いたもの、$\text{ELBO} = \mathbb E[\log p(x \mid z)] - \mathrm{KL}$ です（$x$ は入力画像、$z$ は潜在ベクトル）。したがって、損失関数として最小化する $-\text{ELBO}$ は、ここで導いた負の対数尤度に KL の項を足したものになります。
 #
-# **確認。** 下では、2 つの負の対数尤度を、別の方法で独立に計算します。
-# ホストで Python の `math` を使い、確率そのものの積の対数として計算します（式の左辺です）。
-# 1e-15 程度（丸め誤差）になるはずです。1e-12 を超えたら、導き方が間違っています。
+# **確認。** 下のセルでは、2 つの負の対数尤度を、損失関数とは独立した別の方法で計算します。ホスト上で Python の `math` を使い、確率そのものを掛け合わせてから対数をとるのです（上の式の左辺にあたります）。差は 1e-15 程度（丸め誤差）になるはずです。1e-12 を超えたら、導出のどこかが間違っています。
 
 # %%
 import math
@@ -259,7 +231,7 @@ n, sigma = p.size, 0.3
 p_host, bits_host, t_host = (to_numpy(a).ravel().tolist() for a in (p, t_bits, t))  # Python の float
 bernoulli = math.prod(pi if ti == 1.0 else 1 - pi for pi, ti in zip(p_host, bits_host))  # P(t | p)
 gauss = math.prod(math.exp(-(ti - pi) ** 2 / (2 * sigma**2)) / math.sqrt(2 * math.pi * sigma**2)
-                  for pi, ti in zip(p_host, t_host))  # p(t | p)。確率密度です
+                  for pi, ti in zip(p_host, t_host))  # p(t | p)。確率ではなく確率密度
 nll_bernoulli, nll_gauss = -math.log(bernoulli), -math.log(gauss)
 from_bce = n * float(BCE().forward(p, t_bits))
 from_mse = n / (2 * sigma**2) * float(MSE().forward(p, t)) + n / 2 * math.log(2 * math.pi * sigma**2)
@@ -267,7 +239,7 @@ print(f"Bernoulli: -log P = {nll_bernoulli:.12f}, n * BCE = {from_bce:.12f}")
 print(f"Gaussian:  -log p = {nll_gauss:.12f}, n / (2 sigma^2) * MSE + const = {from_mse:.12f}")
 
 # %%
-# 確認: 導いたとおり、それぞれの負の対数尤度はその損失関数に等しくなります。1e-12 を超えたら、どこかの手順が間違っています。
+# 確認: 導いたとおり、それぞれの負の対数尤度は対応する損失関数に等しい。1e-12 を超えたら、どこかの手順が間違っている。
 assert abs(nll_bernoulli - from_bce) < 1e-12 * abs(nll_bernoulli), (nll_bernoulli, from_bce)
 assert abs(nll_gauss - from_mse) < 1e-12 * abs(nll_gauss), (nll_gauss, from_mse)
 print("BCE is the Bernoulli negative log-likelihood per pixel, MSE the Gaussian one up to scale and a constant")
@@ -275,89 +247,71 @@ print("BCE is the Bernoulli negative log-likelihood per pixel, MSE the Gaussian 
 # %% [markdown]
 # ## 0 と 1 でのクリップ
 #
-# float32 では、ライブラリの Sigmoid は $z \le -20$ でちょうど 0 を、$z \ge 17.4$ でちょうど 1 を返します（測った値です）。
-# そのような画素の目標が反対の端なら、$\log 0 = -\infty$ になります。
-# すると、たった 1 つの画素のせいで、バッチ全体の損失が無限大になります。
-# 勾配 $1 / (p(1-p))$ も 0 で割ることになります。
-# そこでライブラリは、Keras と同じように、まず $p$ を $[\epsilon, 1 - \epsilon]$（$\epsilon = 10^{-7}$）にクリップします。
-# これで、各画素の損失は最大でも $-\log \epsilon \approx 16.1$ になります。
-# その勾配はとても大きい（およそ $1/(n\epsilon)$）のですが、有限です。
+# float32 では、ライブラリの Sigmoid は $z \le -20$ でちょうど 0 を、$z \ge 17.4$ でちょうど 1 を返します（実際に測った値です）。そのような画素の教師データが反対側の端（出力 0 に対して 1、出力 1 に対して 0）だと、$\log 0 = -\infty$ が現れます。たった 1 つの画素のせいでミニバッチ全体の損失が無限大になり、勾配 $1 / (p(1-p))$ の計算でも 0 で割ることになってしまいます。そこでライブラリは、Keras と同じように、まず $p$ を $[\epsilon, 1 - \epsilon]$（$\epsilon = 10^{-7}$）の範囲にクリップします。こうすれば、各画素の損失は最大でも $-\log \epsilon \approx 16.1$ に収まります。そのときの勾配はおよそ $1/(n\epsilon)$ と非常に大きくなりますが、有限です。
 
 # %%
 p_edge = xp.asarray([0.0, 1.0, 0.5], dtype=xp.float32)
-t_edge = xp.asarray([1.0, 0.0, 1.0], dtype=xp.float32)  # 最初の 2 つは、これ以上ないほど間違っています
+t_edge = xp.asarray([1.0, 0.0, 1.0], dtype=xp.float32)  # 最初の 2 つは、これ以上ないほど間違った予測
 with warnings.catch_warnings(record=True):
-    warnings.simplefilter("ignore")  # NumPy では log(0) が "divide by zero" の警告を出します
+    warnings.simplefilter("ignore")  # NumPy では log(0) が "divide by zero" の警告を出す
     print("unclipped:", float(bce(p_edge, t_edge)))
 library_edge = BCE()
 print("library:  ", float(library_edge.forward(p_edge, t_edge)))
 print("gradient: ", library_edge.backward())
 
 # %%
-# 確認: 損失は有限で、間違った画素の損失はそれぞれ約 -log(1e-7) = 16.1 です（float32 は 1 - 1e-7 を丸めるので、1 つは 15.9）。
-# 16.12、15.94、log 2 の平均はおよそ 10.9 です。誤差が 1e-3 を超えたら、クリップが効いていません。
+# 確認: 損失は有限で、間違った画素の損失はそれぞれ約 -log(1e-7) = 16.1（float32 では 1 - 1e-7 が丸められるので、1 つは 15.9）。
+# 16.12、15.94、log 2 の平均はおよそ 10.9。誤差が 1e-3 を超えたら、クリップが効いていない。
 expected = (-np.log(1e-7) - np.log1p(-np.float32(1 - 1e-7)) + np.log(2)) / 3
 assert abs(float(library_edge.forward(p_edge, t_edge)) - expected) < 1e-3 * expected
 print(f"clipped BCE {float(library_edge.forward(p_edge, t_edge)):.4f}, expected {expected:.4f}")
 
 # %% [markdown]
-# ## Sigmoid と BCE を合わせると: $p - t$
+# ## Sigmoid と BCE を組み合わせると: $p - t$
 #
-# 出力が $p = \sigma(z)$ のとき、連鎖律は BCE の勾配に Sigmoid の勾配をかけます。
-# すると、扱いにくい分母が消えます:
+# 出力が $p = \sigma(z)$ のとき、連鎖律により、BCE の勾配に Sigmoid の勾配が掛けられます。すると、扱いにくい分母がきれいに消えます。
 #
 # $$\frac{\partial\,\text{BCE}}{\partial z_i} = \frac1n\,\frac{p_i - t_i}{p_i(1-p_i)} \cdot p_i(1 - p_i) =
 # \frac{p_i - t_i}{n}$$
 #
-# ライブラリは、これを `BCE.backward_logits()` として用意しています。計算が少なく、しかもより正確です。
-# Sigmoid の float32 の出力がちょうど 0 か 1 になったとき、Sigmoid は *飽和した* と言います。
-# そこでは 2 段階の連鎖律が $p(1-p) = 0$ をかけるので、勾配が消えます。画素が完全に間違っていてもです。
-# $p - t$ なら、それでも「動け」と伝えます。
+# ライブラリは、これを `BCE.backward_logits()` として用意しています。計算量が少ないうえに、より正確でもあります。Sigmoid の float32 の出力がちょうど 0 か 1 になった状態を、Sigmoid が*飽和*したといいます。出力が飽和すると、2 段階に分けた連鎖律では $p(1-p) = 0$ が掛かるので、勾配が消失してしまいます。その画素の予測が完全に間違っていても、です。一方、$p - t$ の形なら、飽和していても誤差に比例した勾配が残ります。
 
 # %%
 z32 = xp.asarray([-30.0, -5.0, 0.0, 5.0, 30.0], dtype=xp.float32)  # float32 では -20 より下で p がちょうど 0
-t32 = xp.asarray([1.0, 1.0, 1.0, 0.0, 0.0], dtype=xp.float32)  # 外側の 2 つ: 間違った端で飽和しています
+t32 = xp.asarray([1.0, 1.0, 1.0, 0.0, 0.0], dtype=xp.float32)  # 外側の 2 つは、間違った側の端で飽和している
 out_sigmoid, loss = Sigmoid(), BCE()
 p32 = out_sigmoid.forward(z32)
 loss.forward(p32, t32)
 chained = out_sigmoid.backward(loss.backward())  # BCE の dL/dp、次に Sigmoid の逆伝播
-fused = loss.backward_logits()  # (p - t) / n を 1 段階で
+fused = loss.backward_logits()  # (p - t) / n を 1 段で求める
 print("p:      ", p32)
 print("chained:", chained)
 print("fused:  ", fused)
 
 # %%
-# 確認 1: 飽和していないところでは、float32 の丸め誤差の範囲で一致します（1e-7 程度。1e-5 を超えたらバグです）。
+# 確認 1: 飽和していないところでは、float32 の丸め誤差の範囲で一致する（1e-7 程度。1e-5 を超えたらバグ）。
 assert rel_error(chained[1:4], fused[1:4]) < 1e-5
-# 確認 2: 飽和した両端では、連鎖律は勾配を失いました（ちょうど 0）。p - t は大きさ 1/n の勾配を保ちます。
+# 確認 2: 飽和した両端では、2 段階の連鎖律は勾配を失う（ちょうど 0）。p - t は大きさ 1/n の勾配を保つ。
 assert float(chained[0]) == 0.0 and float(chained[4]) == 0.0
 assert abs(float(fused[0]) + 1 / 5) < 1e-6 and abs(float(fused[4]) - 1 / 5) < 1e-6
-# 確認 3: float64 で飽和から離れたところでは、backward_logits はちょうど dL/dz です
-# （z -> BCE(sigmoid(z), t) の中心差分と比べます）。1e-10 程度になるはずです。1e-7 を超えたらバグです。
+# 確認 3: float64 で飽和から離れたところでは、backward_logits は厳密な dL/dz に等しい
+# （z -> BCE(sigmoid(z), t) の中心差分と比べる）。1e-10 程度になるはずで、1e-7 を超えたらバグ。
 from scratchae import numerical_gradient
 
 z64, t64 = xp.asarray(rng.uniform(-4, 4, size=(3, 5))), xp.asarray(rng.uniform(0, 1, size=(3, 5)))
 loss64 = BCE()
 loss64.forward(Sigmoid().forward(z64), t64)
 fused64 = loss64.backward_logits()
-numeric = numerical_gradient(lambda: float(BCE().forward(Sigmoid().forward(z64), t64)), z64)  # z64 を少しずつ動かします
+numeric = numerical_gradient(lambda: float(BCE().forward(Sigmoid().forward(z64), t64)), z64)  # z64 の要素を少しずつ動かす
 print(f"backward_logits vs central differences: relative error {rel_error(numeric, fused64):.1e}")
 assert rel_error(numeric, fused64) < 1e-7
 
 # %% [markdown]
-# オートエンコーダの学習ステップは、この合わせた形を使います。
-# `model.backward(loss.backward_logits(), skip_last=True)` は、出力の Sigmoid を飛ばして、その 1 つ手前の層から誤差逆伝播法を始めます。
-# これはレッスン 04 で見ます。
+# オートエンコーダの学習ステップでは、この組み合わせた形を使います。`model.backward(loss.backward_logits(), skip_last=True)` とすると、出力の Sigmoid を飛ばし、その 1 つ手前の層から誤差逆伝播法が始まります。実際の使い方は、レッスン 04 で見ます。
 #
 # ## 自分のクラス
 #
-# ここで 4 つの部品を、ライブラリの層の約束に従うクラスにします。レッスン 01 の `Dense` と同じです。
-# 活性化関数の `params` と `grads` は空です。
-# その `forward` は、`backward` に必要なもの（マスクか出力）を覚えておきます。
-# 損失関数には、平均の損失を返す `forward(pred, target)` と、dL/dpred を返す `backward()` があります。
-# これらのクラスは取っておいてください。レッスン 05 では、これらからオートエンコーダを組み立てます。
-# （これらのクラスは、$p - t$ の近道ではなく、Sigmoid を通る連鎖律を使います。
-# どちらでも同じステップになることは、レッスン 05 で確かめます。）
+# それでは、ここまでの 4 つの部品を、レッスン 01 の `Dense` と同じように、ライブラリの層の約束に従うクラスとして実装しましょう。活性化関数はパラメータをもたないので、`params` と `grads` は空の辞書です。`forward` は、`backward` で必要になるもの（ReLU ならマスク、Sigmoid なら出力）を保持しておきます。損失関数には、損失の平均を返す `forward(pred, target)` と、dL/dpred を返す `backward()` を用意します。これらのクラスも残しておいてください。レッスン 05 では、これらを使ってオートエンコーダを組み立てます。（なお、これらのクラスは $p - t$ の近道を使わず、Sigmoid を通る連鎖律で勾配を計算します。どちらでも同じ学習ステップになることは、レッスン 05 で確かめます。）
 
 # %%
 import scratchae as sa
@@ -375,7 +329,7 @@ class ReLU:
         return xp.where(self.mask, x, 0.0)
 
     def backward(self, dout):
-        return xp.where(self.mask, dout, 0.0)  # x > 0 のところだけ勾配を通します
+        return xp.where(self.mask, dout, 0.0)  # x > 0 のところだけ勾配を通す
 
 
 class Sigmoid:
@@ -436,8 +390,8 @@ for name in agree:
           f"gradient check {max(c.error for c in checks[name].values()):.1e}")
 
 # %%
-# 確認: どのクラスもライブラリのクラスと一致し（1e-16 程度。1e-12 を超えたら、2 つは違います）、
-# ランダムな dout での勾配確認に合格します（1e-11〜1e-8。1e-7 を超えたらバグです）。
+# 確認: どのクラスもライブラリのクラスと一致し（1e-16 程度。1e-12 を超えたら食い違っている）、
+# ランダムな dout での勾配確認に合格する（1e-11〜1e-8。1e-7 を超えたらバグ）。
 assert max(agree.values()) < 1e-12, agree
 assert max(c.error for report in checks.values() for c in report.values()) < 1e-7
 print("your ReLU, Sigmoid, BCE and MSE agree with the library's")
@@ -445,8 +399,7 @@ print("your ReLU, Sigmoid, BCE and MSE agree with the library's")
 # %% [markdown]
 # ## やってみよう
 #
-# 1. MSE の逆伝播 $\partial\,\text{MSE}/\partial p$ を書きましょう。予測 `p` と目標 `t` は、どんな形でもかまいません。
-#    このセルは、それを `mse` の中心差分と比べます。
+# 1. MSE の逆伝播 $\partial\,\text{MSE}/\partial p$ を実装してください。予測 `p` と教師データ `t` は、どんな形でもかまいません。セルは、結果を `mse` の中心差分と比べます。
 
 # %%
 from scratchae.exercises import try_it
@@ -454,7 +407,7 @@ from scratchae.exercises import try_it
 
 def mse_backward(p, t):
     """p, t: same shape -> dL/dp, same shape, for L = mean((p - t) ** 2)."""
-    raise NotImplementedError  # この行を、あなたのコードに置き換えてください
+    raise NotImplementedError  # この行を自分の実装に置き換える
 
 
 def check_mse_backward():
@@ -475,7 +428,7 @@ try_it("MSE backward", check_mse_backward)
 #
 # def mse_backward(p, t):
 #     """p, t: same shape -> dL/dp, same shape, for L = mean((p - t) ** 2)."""
-#     return 2 * (p - t) / p.size  # 平均は、バッチの数ではなく、すべての要素の数で割ります
+#     return 2 * (p - t) / p.size  # 平均なので、バッチの大きさではなく全要素の数で割る
 #
 #
 # def check_mse_backward():
@@ -490,26 +443,18 @@ try_it("MSE backward", check_mse_backward)
 #
 # </details>
 #
-# 2. BCE の代わりに、MSE を Sigmoid の後ろに置きます。$\partial\,\text{MSE}/\partial z$ はどうなるでしょう。
-#    上の 2 つの飽和した画素では、それはどうなるでしょう。
-#    ライブラリの `sa.Sigmoid` と `sa.MSE` で、答えを確かめてください。
+# 2. BCE の代わりに、MSE を Sigmoid の後ろに置いたとします。$\partial\,\text{MSE}/\partial z$ はどうなるでしょうか。また、上で見た 2 つの飽和した画素では、その値はどうなるでしょうか。ライブラリの `sa.Sigmoid` と `sa.MSE` を使って、答えを確かめてください。
 #
 # <details><summary>答え</summary>
 #
-# $\frac2n (p - t)\, p (1 - p)$ です。$p(1-p)$ の因子は消えません。
-# 間違った端で飽和した画素では、これは 0 です（またはとても小さくなります）。
-# つまり Sigmoid の後ろの MSE は、いちばん間違っているところで、ゆっくりしか学習しません。
-# BCE の $\log$ はこの因子を打ち消します。それが、BCE のほうが MNIST のオートエンコーダを速く学習させる理由の 1 つです。
+# $\frac2n (p - t)\, p (1 - p)$ となり、$p(1-p)$ の因子が消えずに残ります。間違った側の端で飽和した画素では、この値は 0（あるいはごく小さな値）です。つまり Sigmoid の後ろに MSE を置くと、出力が飽和して勾配が消失するため、いちばん間違っているところほど学習が遅くなるのです。BCE では $\log$ がこの因子を打ち消します。これが、MNIST のオートエンコーダを BCE で学習させると MSE より速く進む理由の 1 つです。
 #
 # </details>
 #
-# 3. $-\log(1 - (1 - 10^{-7}))$ を、float32 と float64 で計算してください。
-#    float32 では、$p = 1$、$t = 0$ でのクリップした損失が、16.1 ではなく 15.9 になるのはなぜでしょう。
+# 3. $-\log(1 - (1 - 10^{-7}))$ を、float32 と float64 のそれぞれで計算してください。float32 では、$p = 1$、$t = 0$ の画素のクリップ後の損失が 16.1 ではなく 15.9 になるのはなぜでしょうか。
 #
 # <details><summary>答え</summary>
 #
-# 1 の近くでは、float32 の数は $2^{-24} \approx 6 \times 10^{-8}$ おきにしかありません。
-# そのため $1 - 10^{-7}$ は $1 - 2 \cdot 2^{-24} = 1 - 1.19 \times 10^{-7}$ に丸められ、$-\log(1.19 \times 10^{-7}) = 15.94$ になります。
-# 0 の近くでは、この問題はありません。float32 は $10^{-7}$ を 7 桁の精度で表せるので、$p = 0$、$t = 1$ の画素の損失は、丸めで減ることなく 16.12 になります。
+# 1 の近くでは、float32 で表せる数は $2^{-24} \approx 6 \times 10^{-8}$ おきにしかありません。そのため $1 - 10^{-7}$ は $1 - 2 \cdot 2^{-24} = 1 - 1.19 \times 10^{-7}$ に丸められ、$-\log(1.19 \times 10^{-7}) = 15.94$ となります。一方、0 の近くではこの問題は起きません。float32 は $10^{-7}$ を 7 桁の精度で表せるので、$p = 0$、$t = 1$ の画素の損失は、丸めの影響を受けずに 16.12 になります。
 #
 # </details>
