@@ -15,21 +15,17 @@
 # ---
 
 # %% [markdown]
-# # 08 · 同じコードを GPU で動かす
+# # 08 · 同じプログラムを GPU で動かす
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/08_gpu.ipynb)
 #
-# scratchae の層、損失関数、最適化手法のコードは、それぞれ 1 つしかありません。
-# ノートパソコンでは NumPy の上で動きます。NVIDIA の GPU があるマシン（Colab の T4 も含みます。
-# *ランタイム → ランタイムのタイプを変更 → T4 GPU*）では、まったく同じ行が CuPy の上で動きます。このノートブックは、
-# Colab で GPU ランタイムを使うように設定してあります。GPU がなければ CPU で動き、その理由を表示します。
-# 演習を含めて 35〜50 分ほどかかります。
+# scratchae では、レイヤも損失関数も最適化手法も、実装は 1 つずつしかありません。ノートパソコンではその実装が NumPy の上で動き、NVIDIA の GPU を積んだマシン（Colab の T4 も含みます。*ランタイム → ランタイムのタイプを変更 → T4 GPU* で選べます）では、まったく同じ行がそのまま CuPy の上で動きます。このノートブックは、Colab で GPU ランタイムを使うように設定してあります。GPU がなければ CPU で動き、GPU を使えない理由を表示します。演習を含めて 35〜50 分ほどかかります。
 #
 # このレッスンで学ぶこと
-# - `xp` とは何か。ライブラリの計算のコードに `np.` が 1 つも出てこないのはなぜか。
-# - データは、ミニバッチごとではなく、最初に 1 回だけデバイスに移すこと。
-# - なぜ、わざとすべてを float32 にするのか。
-# - 1 エポックの時間を、CPU と GPU で測る方法。
+# - `xp` とは何か、そしてライブラリの計算の実装に `np.` が一度も出てこないのはなぜか
+# - データはミニバッチごとではなく、最初に一度だけデバイスへ移すこと
+# - すべてをわざと float32 にそろえている理由
+# - 1 エポックにかかる時間を、CPU と GPU で測る方法
 
 # %%
 # 準備のセル。手元のチェックアウト（`pip install -e .` の後）では何もインストールしない。
@@ -81,11 +77,7 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。�
 # %% [markdown]
 # ## `xp` とは何か
 #
-# NumPy や CuPy などのライブラリは、配列の関数の共通の標準を実装しています。
-# [Python array API](https://data-apis.org/array-api/) です。配列は、どのライブラリで作られたかを覚えています。
-# `sa.get_xp(x)` は、そのライブラリの *配列の名前空間*（array namespace）を返します。名前空間とは、
-# 関数を呼び出すモジュールのことで、NumPy なら `np` にあたります。入力から `xp` を受け取り、
-# 標準の関数だけを呼ぶコードは、入力がどこにあっても動きます。この書き方で、小さな Sigmoid を書いてみます。
+# NumPy や CuPy などの配列ライブラリは、[Python array API](https://data-apis.org/array-api/) という共通の標準に沿って、同じ名前の関数をそろえています。配列は自分を作ったライブラリを覚えていて、`sa.get_xp(x)` を呼ぶと、そのライブラリの*名前空間*（namespace）が返ってきます。名前空間とは、関数を呼び出す先のモジュールのことで、NumPy なら `np` にあたります。したがって、入力の配列から `xp` を取り出し、標準の関数だけを呼ぶように書いておけば、その実装は入力がどのデバイスにあっても動くことになります。試しに、この書き方で小さな Sigmoid を実装してみましょう。
 #
 # $$\sigma(x) = \tfrac12\big(1 + \tanh(x/2)\big)$$
 
@@ -106,33 +98,27 @@ BATCH, SEED = 256, 0
 
 
 def sigmoid(x):
-    xp = sa.get_xp(x)  # 名前空間はデータから取ります。グローバルな切り替えスイッチは使いません
+    xp = sa.get_xp(x)  # 名前空間はデータから取る。グローバルな切り替えスイッチは使わない
     return 0.5 * (1.0 + xp.tanh(0.5 * x))
 
 
 host = np.linspace(-4.0, 4.0, 5, dtype=np.float32)
-on_device = sa.to_device(host, xp)  # 準備のセルが選んだデバイス上のコピー（CPU では何も移しません）
+on_device = sa.to_device(host, xp)  # 準備のセルが選んだデバイス上のコピー（CPU では実際には何も移さない）
 for x in (host, on_device):
     print(f"{type(x).__module__}.{type(x).__name__:9s} xp = {sa.get_xp(x).__name__:22s} {sigmoid(x)}")
 
 # %% [markdown]
-# GPU が手元になくても、`array_api_strict` が GPU の代わりになります。このライブラリは標準だけを実装していて、
-# それ以外の関数はありません。配列を 2 つ目のデバイス `Device("device1")` に置くこともできます。
-# CuPy の配列と同じように、ほかの場所の配列と混ぜようとすると拒みます。テストでは、
-# ライブラリ全体をこの上で動かします。こうして、
-# 計算のコードに NumPy でしか動かない呼び出しがないことを確かめています。
+# 手元に GPU がなくても、`array_api_strict` を GPU の代わりに使えます。このライブラリは標準に書かれた関数だけを実装していて、それ以外の関数は持っていません。配列を 2 つ目のデバイス `Device("device1")` に置くこともでき、そうした配列は CuPy の配列と同じように、別の場所の配列と混ぜて計算しようとするとエラーになります。scratchae のテストは、ライブラリ全体をこの上で動かしています。計算の実装に NumPy でしか動かない呼び出しが 1 つもないと言えるのは、そのためです。
 #
-# 普通のインストールでは、`array_api_strict` は入りません（テスト用の extra で入ります）。Colab では、
-# 下のセルがインストールします。小さなパッケージです。それ以外の環境で入っていないときは、
-# strict を使う部分とその確認は実行せず、セルがそのことを表示します。
+# `array_api_strict` は、普通のインストールでは入りません（テスト用の extra に含まれています）。小さなパッケージなので、Colab では下のセルがその場でインストールします。それ以外の環境で見つからないときは、strict を使う部分とその確認を実行せず、そのことをセルが表示します。
 
 # %%
 import importlib
 
 try:
     import array_api_strict as strict
-except ImportError:  # 普通のインストールでは不要です。テスト用の extra で入ります
-    if "google.colab" in sys.modules:  # 小さな Python だけのパッケージです。Colab でも比べられるように入れます
+except ImportError:  # 普通のインストールには不要。テスト用の extra で入る
+    if "google.colab" in sys.modules:  # Python だけの小さなパッケージなので、Colab でも比べられるように入れる
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "array-api-strict>=2.2"], check=False)
         importlib.invalidate_caches()
     try:
@@ -146,18 +132,16 @@ if strict is not None:
     far = sa.to_device(host, strict, strict.Device("device1"))
     print(f"{type(far).__module__}.{type(far).__name__} on {far.device}: {sigmoid(far)}")
     try:
-        far + sa.to_device(host, strict)  # 同じ数ですが、こちらは既定のデバイスにあります
+        far + sa.to_device(host, strict)  # 同じ数だが、こちらは既定のデバイスにある
     except ValueError as err:
         print("mixing devices:", err)
 
 # %% [markdown]
-# **確認。** 使える名前空間のすべてで、小さな Sigmoid とライブラリの `Sigmoid` が、
-# NumPy で float64 で計算した $1/(1+e^{-x})$ と一致することを確かめます。
-# 差は 1e-8 から 1e-7 くらい（float32 の丸め誤差）になるはずです。1e-5 を超えたら、式が間違っています。
+# **確認。** 使えるすべての名前空間で、ここで書いた小さな Sigmoid とライブラリの `Sigmoid` の両方が、NumPy を使って float64 で計算した $1/(1+e^{-x})$ と一致することを確かめます。差は 1e-8 から 1e-7 程度（float32 の丸め誤差）になるはずです。1e-5 を超えるようなら、式のどこかが間違っています。
 
 # %%
 reference = 1.0 / (1.0 + np.exp(-host.astype(np.float64)))
-arrays = {"NumPy": host}  # 使える名前空間ごとに、配列を 1 つずつ
+arrays = {"NumPy": host}  # 使える名前空間ごとに配列を 1 つずつ
 if xp is not cpu_xp:
     arrays["CuPy"] = on_device
 if strict is not None:
@@ -168,15 +152,11 @@ for name, x in arrays.items():
     assert err < 1e-5
 
 # %% [markdown]
-# ## データは 1 回だけ移す
+# ## データは一度だけ移す
 #
-# GPU は速く計算します。でも、GPU のメモリは、ホスト（CPU の側）のメモリとは別のものです。
-# データはバスを通って GPU に届きます。バスは、2 つをつなぐ、比較的遅い通り道です。
-# ミニバッチ 1 つをバスで送る時間が、それを使って計算する時間より長くなることもあります。そこで、
-# 訓練データは学習の前に 1 回だけ移し、ミニバッチはデバイスの上で切り出します（`xp.take`）。1 エポックの間、
-# ミニバッチを毎回移す場合と、全体を 1 回だけ移す場合を比べます。（数を 1 つ読み戻す `float(...)` をすると、
-# ホストはデバイスの計算が終わるまで待ちます。そのため、時計が測るのは実際の計算で、
-# 計算の命令を出しただけの時間ではありません。）
+# GPU は計算こそ速いものの、そのメモリはホスト（CPU の側）のメモリとは別になっています。データは、両者をつなぐバスという比較的遅い通り道を通って GPU に届きます。そのため、ミニバッチ 1 つをバスで送る時間のほうが、それを使った計算の時間より長くなることさえあります。そこで、訓練データは学習を始める前に一度だけデバイスへ移しておき、各ミニバッチはデバイスの上で切り出すことにします（`xp.take`）。ここでは、1 エポック分のミニバッチを毎回移す場合と、データ全体を一度だけ移す場合とで、かかる時間を比べてみましょう。
+#
+# なお、`float(...)` で数を 1 つ読み戻すと、ホストはデバイスの計算が終わるまで待たされます。時間を測る処理はどれも最後にこうして数を読み戻すので、時計が測るのは実際の計算の時間であり、計算を命じただけの時間ではありません。
 
 # %%
 x_train_host, _, x_test_host, _ = load("mnist")
@@ -200,18 +180,13 @@ print(f"{N_TRAIN} images, {x_train_host.nbytes / 1e6:.0f} MB: moved once {once *
       f"batch by batch {per_batch * 1e3:.2f} ms (every epoch)")
 
 # %% [markdown]
-# CPU では、どちらもほとんど時間がかかりません（NumPy の「移動」は、データがすでにある場所への移動だからです）。
-# GPU では、ミニバッチごとに移すと、その時間がエポックのたびにかかり、GPU はステップのたびに待たされます。
-# 1 回だけ移せば、データはすべてのエポックの間、GPU に置いたままです。
+# CPU では、どちらの方法でもほとんど時間はかかりません。NumPy の「移動」は、データがすでにある場所への移動にすぎないからです。一方 GPU では、ミニバッチごとに移すと、その時間がエポックのたびにかかるうえ、GPU はステップごとにデータの到着を待たされます。一度だけ移しておけば、データはすべてのエポックを通して GPU の上にとどまります。
 #
 # ## わざと float32 を使う
 #
-# 学習で使う配列は、すべて float32 です。メモリは float64 の半分で、1 回のメモリアクセスで 2 倍の数を読めます。
-# そして、たいていの GPU では計算がずっと速くなります（T4 は float32 で約 8 TFLOP/s、
-# float64 では 0.25 TFLOP/s です）。勾配確認には float64 を使います。丸め誤差のせいで、
-# 間違った式を見逃してはいけないからです。気をつけたいのは、知らないうちに float64 に変わってしまうことです。
-# `np.sqrt(2.0)` のような NumPy のスカラーは float64 なので、
-# float32 の配列との計算結果を float64 に変えてしまいます。Python の float では、そうなりません。
+# 学習で使う配列は、すべて float32 にしています。float32 なら、メモリは float64 の半分で済み、1 回のメモリアクセスで 2 倍の数を読めます。さらに、たいていの GPU では演算そのものもずっと速くなります（T4 の演算性能は float32 で約 8 TFLOP/s、float64 では 0.25 TFLOP/s です）。一方、勾配確認では float64 を使います。丸め誤差に紛れて、間違った式を見逃すわけにはいかないからです。
+#
+# 気をつけたいのは、知らないうちに計算が float64 に切り替わってしまうことです。`np.sqrt(2.0)` のような NumPy のスカラーは float64 なので、float32 の配列と計算すると、結果が float64 になってしまいます。Python の float なら、そうはなりません。
 
 # %%
 x32 = np.ones(3, dtype=np.float32)
@@ -224,39 +199,36 @@ for dtype in ("float32", "float64"):
     print(f"1024 x 1024 matrix product on {sa.backend.describe(xp)} in {dtype}: {t * 1e3:6.2f} ms")
 
 # %% [markdown]
-# ライブラリは、こっそり float64 で計算するのではなく、型が混ざった入力を拒みます。
+# scratchae のライブラリは、こうした型の混在を黙って float64 で計算したりはせず、エラーにして知らせます。
 
 # %%
 layer = sa.Dense(784, 32, rng=SEED)  # 重みは float32
 try:
-    layer.forward(np.ones((2, 784)))  # np.ones は float64 の配列を作ります
+    layer.forward(np.ones((2, 784)))  # np.ones が作るのは float64 の配列
 except TypeError as err:
     print("TypeError:", err)
 
 # %% [markdown]
 # ## それぞれのデバイスで 1 エポック
 #
-# 同じ関数が、どの名前空間でも 1 エポックの学習をします。重みはホストの NumPy で作ってから移すので、
-# どのデバイスもまったく同じ重みから始まり、まったく同じミニバッチを使います。GPU での最初の数ステップでは、
-# CuPy が *カーネル*（kernel）もコンパイルします。カーネルとは、GPU が実行する 1 つの小さなプログラムのことです。
-# 行列の積 1 回が、その一例です。最初に数ステップのウォームアップをして、この時間を測定に含めないようにします。
+# 次の関数は、どの名前空間でも同じように 1 エポックの学習を行います。重みはホスト側で NumPy を使って生成してからデバイスへ移すので、どのデバイスでもまったく同じ重みから始まり、まったく同じミニバッチで学習が進みます。ただし GPU では、最初の数ステップのあいだに CuPy が*カーネル*（kernel）のコンパイルも行います。ここでいうカーネルとは、行列の積 1 回のような、GPU が実行する小さなプログラム 1 つのことです。このコンパイルの時間を測定に含めないように、先に数ステップのウォームアップをしておきます。
 
 # %%
 def one_epoch(xp, device=None):
     """Train the reference model for one epoch on (xp, device); returns (seconds, test BCE)."""
-    x_train = sa.to_device(x_train_host, xp, device)  # 1 回だけ移します
+    x_train = sa.to_device(x_train_host, xp, device)  # 一度だけ移す
     x_test = sa.to_device(x_test_host, xp, device)
     model = sa.dense_autoencoder(rng=SEED, xp=xp, device=device)
     init_output_bias(model, sa.to_device(x_train_host.mean(axis=0), xp, device))
     optimizer, bce = sa.Adam(model, lr=1e-3), sa.BCE()
     warm = sa.dense_autoencoder(rng=SEED, xp=xp, device=device)
-    for _ in range(3):  # 捨てるモデルでウォームアップします。カーネルをコンパイルし、メモリプールを満たします
+    for _ in range(3):  # 使い捨てのモデルでウォームアップ。カーネルをコンパイルし、メモリプールを埋める
         float(train_step(warm, bce, sa.Adam(warm), x_train[:BATCH, ...]))
     order = sa.to_device(epoch_order(N_TRAIN, SEED, 0), xp, device)
     start = time.perf_counter()
     for a, b in batch_slices(N_TRAIN, BATCH):
         loss = train_step(model, bce, optimizer, xp.take(x_train, order[a:b], axis=0))
-    float(loss)  # 最後の損失を読み戻すと、デバイスがすべてのステップを終えるまで待ちます
+    float(loss)  # 最後の損失を読み戻すと、デバイスがすべてのステップを終えるまで待つ
     return time.perf_counter() - start, evaluate(model, bce, x_test)
 
 
@@ -270,11 +242,7 @@ for name, (secs, loss) in results.items():
           f"test BCE {loss:.5f}")
 
 # %% [markdown]
-# **確認。** 2 つの実行は、同じ学習を計算しました。GPU では、行列の積が項を別の順番で足します。
-# そのため float32 の結果は少しだけ違い、その差は 1 エポックの間に少しずつ大きくなります。2 つのテスト BCE は、
-# 相対的に 1e-5 か 1e-4 くらいまで一致するはずです。1e-3 を超えたら、GPU 側が別のものを計算しています。
-# GPU がないときは、array_api_strict の 2 つ目のデバイスで同じエポックを実行します。
-# 結果は NumPy とぴったり同じになるはずです（中では NumPy が、同じ順番で計算しているからです）。
+# **確認。** CPU と GPU の 2 つの実行は、まったく同じ学習をしています。ただし GPU では、行列の積が項を足し合わせる順番が CPU とは異なります。そのため float32 の結果はわずかに食い違い、その差は 1 エポックのあいだに少しずつ広がります。2 つのテスト BCE は、相対誤差にして 1e-5 から 1e-4 程度の範囲で一致するはずです。1e-3 を超えるなら、GPU 側の計算がどこか違っています。GPU がない場合は、array_api_strict の 2 つ目のデバイスで同じエポックを実行します。こちらは NumPy の結果とぴったり一致しなければなりません。中で NumPy が、同じ順番で計算しているからです。
 
 # %%
 cpu_loss = results["CPU (NumPy)"][1]
@@ -291,19 +259,11 @@ else:
     print("no second backend here to compare with")
 
 # %% [markdown]
-# このくらい小さなモデルでは、GPU の強みはバッチが大きいほど大きくなります。バッチ 256 では、
-# T4 はステップの時間の多くを待って過ごします。ステップごとに数百ある小さなカーネルの、
-# 次の 1 つを Python が起動するのを待っているのです（Adam だけでも、パラメータの配列 1 つにつき、
-# いくつものカーネルを起動します）。コマンドラインでは、
-# 同じ切り替えがフラグ 1 つでできます: `python -m scratchae.train --gpu`。
+# この程度の小さなモデルでは、GPU の強みはバッチを大きくするほど目立ってきます。というのも、バッチサイズが 256 のとき、T4 は 1 ステップの時間の多くを、Python が次のカーネルを起動するのを待つことに費やしているからです。1 ステップで起動する小さなカーネルは数百個にもなります（Adam だけでも、パラメータの配列 1 つにつき、いくつものカーネルを起動します）。なお、コマンドラインでは、この切り替えはフラグ 1 つ（`python -m scratchae.train --gpu`）で済みます。
 #
 # ## やってみよう
 #
-# 1. どの名前空間でも動く関数を書いてください。`softplus(x)` $= \log(1 + e^x)$ です。`xp` は `x` から取り、
-#    標準の関数だけを使います。式をそのまま書くと、float32 では $x > 88$ でオーバーフローし、
-#    $x < -17$ では 0 を返してしまいます。
-#    $\log(1+e^x) = \max(x, 0) + \log(1 + e^{-|x|})$ と `xp.log1p` を使ってください。下のセルは、
-#    使える名前空間のすべてで確かめます。
+# 1. どの名前空間でも動く関数 `softplus(x)` $= \log(1 + e^x)$ を実装してください。`xp` は `x` から取り、標準の関数だけを使います。式をそのまま書くと、float32 では $x > 88$ でオーバーフローし、$x < -17$ では 0 を返してしまいます。そこで $\log(1+e^x) = \max(x, 0) + \log(1 + e^{-|x|})$ と変形し、`xp.log1p` を使いましょう。下のセルが、使えるすべての名前空間で確かめます。
 
 # %%
 from scratchae.exercises import try_it
@@ -311,7 +271,7 @@ from scratchae.exercises import try_it
 
 def softplus(x):
     """log(1 + exp(x)), elementwise, in x's own namespace and dtype, finite for every finite x."""
-    raise NotImplementedError  # この行を、あなたのコードに置き換えてください
+    raise NotImplementedError  # この行を自分の実装に置き換える
 
 
 def check_softplus():
@@ -338,7 +298,7 @@ try_it("softplus on every namespace", check_softplus)
 #     """log(1 + exp(x)), elementwise, in x's own namespace and dtype, finite for every finite x."""
 #     xp = sa.get_xp(x)
 #     relu = (x + xp.abs(x)) * 0.5  # 標準の関数だけで書いた max(x, 0)
-#     return relu + xp.log1p(xp.exp(-xp.abs(x)))  # 0 以下の数の exp は、オーバーフローしません
+#     return relu + xp.log1p(xp.exp(-xp.abs(x)))  # 0 以下の数の exp はオーバーフローしない
 #
 #
 # def check_softplus():
@@ -357,26 +317,18 @@ try_it("softplus on every namespace", check_softplus)
 #
 # </details>
 #
-# 2. バッチサイズ 64、256、1024 で、それぞれのデバイスの 1 エポックの時間を測ってください（`BATCH` を変えて、
-#    `one_epoch` をもう一度実行します）。GPU が CPU を引き離すのはどこからでしょうか。それはなぜでしょうか。
+# 2. バッチサイズを 64、256、1024 と変えて、それぞれのデバイスで 1 エポックの時間を測ってください（`BATCH` を変えてから、`one_epoch` をもう一度実行します）。GPU が CPU を引き離すのはどのあたりからでしょうか。また、それはなぜでしょうか。
 #
 # <details><summary>答え</summary>
 #
-# CPU では、画像 1 枚あたりの時間は、バッチの大きさであまり変わりません。GPU では大きく下がります。
-# GPU での 1 ステップの時間は、ほとんどが数百のカーネルを起動する時間で、
-# カーネルの大きさにはあまりよらないからです。バッチ 64 では、GPU が CPU に負けることさえあります。
-# バッチ 1024 では、GPU が大きな差で勝ちます。
+# CPU では、画像 1 枚あたりの時間はバッチサイズによってほとんど変わりません。一方 GPU では、バッチを大きくするにつれてどんどん短くなります。GPU での 1 ステップのコストは、その大半が数百個のカーネルを起動する時間で、これはカーネルが扱うデータの大きさにほとんどよらないからです。バッチ 64 では GPU が CPU に負けることさえありますが、バッチ 1024 では GPU が大差で勝ちます。
 #
 # </details>
 #
-# 3. `one_epoch` を書き換えて、データを 1 回だけ移す代わりに、ループの中でミニバッチを毎回ホストから移してください。
-#    また、float64 で学習させてください（`dense_autoencoder` に `dtype="float64"` を渡し、
-#    データも float64 にします）。それぞれ、どれだけ遅くなるでしょうか。
+# 3. `one_epoch` を書き換えて、データを一度だけ移すのではなく、ループの中でミニバッチを毎回ホストから移すようにしてください。また、float64 でも学習させてみてください（`dense_autoencoder` に `dtype="float64"` を渡し、データも float64 にします）。それぞれ、どれくらい遅くなるでしょうか。
 #
 # <details><summary>答え</summary>
 #
-# ミニバッチを毎回移すと、CPU ではわずかに、GPU でははっきりと遅くなります（ステップのたびに、
-# バスを通るコピーと待ち時間があるからです）。float64 にすると、CPU では約 2 倍の時間がかかります。
-# T4 ではそれよりずっと遅くなります。T4 の float64 の計算速度は、float32 の 32 分の 1 しかないからです。
+# ミニバッチを毎回移すと、CPU ではわずかしか遅くなりませんが、GPU でははっきり遅くなります。ステップのたびに、バスを通るコピーとその完了待ちが入るからです。float64 にすると、CPU では約 2 倍の時間がかかり、T4 ではそれよりはるかに遅くなります。T4 の float64 の演算性能は、float32 の 32 分の 1 しかないからです。
 #
 # </details>

@@ -16,17 +16,13 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/10_denoising.ipynb)
 #
-# 入力を写し取るだけのオートエンコーダは、写し方が雑でも、結果はそれなりに良く見えてしまいます。
-# ノイズ除去オートエンコーダ（denoising autoencoder）には、壊した画像を入力し、きれいな画像を出力させます。
-# そのためには、数字がどんな形をしているかを学ばなければなりません。演習を含めて 40〜55 分ほどかかります。
-# このレッスンでは、画像を手で壊し、その壊れ具合をデシベルで測ります。そして、ノイズ除去のモデルを学習させます。
-# その学習ステップは、普通の学習ステップと 1 行しか違いません。
+# 入力をそのまま写すように学習したオートエンコーダは、写し方が雑なままでも、出力はそれなりに良く見えてしまうことがあります。そこでノイズ除去オートエンコーダ（denoising autoencoder）では、わざと壊した画像を入力として与え、壊す前のきれいな画像を出力するように求めます。こうすると、モデルは数字がどんな形をしているのかを学ばざるをえなくなります。演習を含めて 40〜55 分ほどかかります。このレッスンでは、画像を自分の手で壊し、その壊れ具合をデシベルで測ったうえで、ノイズ除去モデルを学習させます。その学習ステップは、普通の学習ステップと 1 行しか違いません。
 #
 # このレッスンで学ぶこと
-# - ガウスノイズを加えて画素の範囲に切り詰める方法と、それをシードから再現する方法。
-# - PSNR（ピーク信号対雑音比、peak signal-to-noise ratio）を画像ごとに求めて平均する方法。
-# - ノイズ除去の学習ステップ: 入力はノイズ入り、目標はきれいな画像。
-# - 全結合層だけの小さなノイズ除去モデルが、ノイズ入りの入力よりどれだけ良くなるか。
+# - ガウスノイズを加えて画素の範囲に切り詰める方法と、それをシードから再現する方法
+# - PSNR（ピーク信号対雑音比、peak signal-to-noise ratio）を画像ごとに求めて平均する方法
+# - ノイズ除去の学習ステップ: 入力はノイズ入りの画像、教師データはきれいな画像
+# - 全結合層だけの小さなノイズ除去モデルが、ノイズ入りの入力からどこまで良くなるか
 
 # %%
 # 準備のセル。手元のチェックアウト（`pip install -e .` の後）では何もインストールしない。
@@ -78,15 +74,12 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。�
 # %% [markdown]
 # ## 画像を壊す
 #
-# 画素ごとに、標準正規分布からノイズを 1 つずつ引き、ノイズの強さ $f$ を掛けて足します。
-# 結果は $[0, 1]$ に切り詰めて（クリップして）、画像のままにしておきます。学習の目標は、きれいな $x$ のままです。
+# 画素ごとに標準正規分布から乱数を 1 つずつ引き、ノイズの強さ $f$ を掛けて足します。結果は $[0, 1]$ の範囲に切り詰め（クリップし）、画像として意味のある値にとどめます。一方、学習の教師データは、壊す前のきれいな $x$ のままです。
 #
 # $$\tilde x = \operatorname{clip}(x + f\,\varepsilon,\ 0,\ 1), \quad \varepsilon \sim \mathcal N(0, 1),
 # \qquad L = \ell\big(\operatorname{model}(\tilde x),\ x\big)$$
 #
-# Keras のブログは MNIST で $f = 0.5$ を、TensorFlow のチュートリアルは Fashion-MNIST で $f = 0.2$ を使います。
-# ノイズは、シードを決めた NumPy の乱数生成器でホスト上で引きます。そのため、同じシードなら、
-# CPU でも GPU でも同じノイズになります。
+# Keras のブログは MNIST に $f = 0.5$ を、TensorFlow のチュートリアルは Fashion-MNIST に $f = 0.2$ を使っています。ここでは、シードを固定した NumPy の乱数生成器を使って、ホスト上でノイズを引きます。こうしておけば、同じシードからは CPU でも GPU でも同じノイズが得られます。
 
 # %%
 import numpy as np
@@ -101,7 +94,7 @@ FACTOR = 0.5
 
 
 def noisy_by_hand(x, factor, rng):
-    eps = rng.standard_normal(x.shape, dtype="float32")  # 画素ごとに N(0, 1) から 1 回引きます
+    eps = rng.standard_normal(x.shape, dtype="float32")  # 画素ごとに N(0, 1) から 1 回引く
     return np.clip(x + factor * eps, 0.0, 1.0)  # (N, 784)、値は [0, 1] のまま
 
 
@@ -109,8 +102,7 @@ x_test_noisy = noisy_by_hand(x_test, FACTOR, np.random.default_rng(0))
 print("noisy test images:", x_test_noisy.shape, x_test_noisy.dtype)
 
 # %% [markdown]
-# ライブラリの `add_noise` は、同じ式を `xp` で書いたものです。そのため、
-# ミニバッチがどのデバイスにあっても動きます。ノイズはホスト（CPU）で引いて、ミニバッチと同じデバイスに移します。
+# ライブラリの `add_noise` は、同じ式を `xp` で書いたものです。そのため、ミニバッチがどのデバイスにあっても動きます。ノイズはホスト（CPU）で引いてから、ミニバッチと同じデバイスへ移します。
 
 # %%
 import inspect
@@ -119,7 +111,7 @@ from scratchae.denoise import add_noise
 
 print(inspect.getsource(add_noise))
 theirs = to_numpy(add_noise(to_device(x_test, xp), FACTOR, np.random.default_rng(0)))
-# 確認: シードが同じで、引く乱数も計算も同じです。差はちょうど 0 になるはずです。
+# 確認: シードが同じなので、引く乱数も計算も同じ。差はちょうど 0 になるはず。
 difference = float(np.max(np.abs(theirs - x_test_noisy)))
 assert difference == 0.0, difference
 print("add_noise agrees with the hand-written noise; max difference", difference)
@@ -127,37 +119,32 @@ print("add_noise agrees with the hand-written noise; max difference", difference
 # %% [markdown]
 # ## ノイズを測る: PSNR
 #
-# 画像のピーク信号対雑音比（PSNR）は、画素が取りうる最大の値（ここでは 1）と、
-# きれいな画像との平均二乗誤差を比べたものです。単位はデシベル（dB）です。ここでは、画像ごとの値の平均を示します。
+# 画像のピーク信号対雑音比（PSNR）は、画素が取りうる最大の値（ここでは 1）を、きれいな画像との平均二乗誤差（MSE）と比べた量で、単位はデシベル（dB）です。このレッスンでは、画像ごとに求めた値の平均を示します。
 #
 # $$\mathrm{PSNR}_n = 10 \log_{10} \frac{1^2}{\frac1D \sum_i (\hat x_{ni} - x_{ni})^2}, \qquad
 # \mathrm{PSNR} = \frac1N \sum_n \mathrm{PSNR}_n$$
 #
-# 1 枚の画像では、MSE を半分にすると約 3 dB 上がります（$10 \log_{10} 2 \approx 3.01$）。二乗平均平方根誤差（RMSE、
-# 画素 1 つの誤差のおおよその大きさ）を半分にすると、MSE は 4 分の 1 になります。これで約 6 dB 上がります。
-# 20 dB は、画素 1 つあたりの RMSE が 0.1 であることを表します。
+# 1 枚の画像で考えると、MSE を半分にすれば PSNR は約 3 dB 上がります（$10 \log_{10} 2 \approx 3.01$）。二乗平均平方根誤差（RMSE、画素 1 つあたりの誤差のおおよその大きさ）を半分にすると MSE は 4 分の 1 になるので、約 6 dB 上がります。20 dB は、画素 1 つあたりの RMSE が 0.1 であることを意味します。
 
 # %%
 from scratchae.denoise import psnr
 
 
 def psnr_by_hand(pred, target):
-    mse = np.mean((pred.astype(np.float64) - target) ** 2, axis=1)  # (N,): 画像 1 枚に誤差 1 つ
+    mse = np.mean((pred.astype(np.float64) - target) ** 2, axis=1)  # (N,): 画像 1 枚につき誤差 1 つ
     return float(np.mean(10 * np.log10(1.0 / mse)))
 
 
 noisy_db = psnr_by_hand(x_test_noisy, x_test)
 library_db = float(psnr(to_device(x_test_noisy, xp), to_device(x_test, xp)))
 print(f"noisy input: {noisy_db:.2f} dB by hand, {library_db:.2f} dB from scratchae.denoise.psnr")
-# 確認: MNIST で f = 0.5 なら約 9.4 dB になるはずです。2 つの値は 1e-5 dB くらいまで一致するはずです（float32 の和）。
+# 確認: MNIST で f = 0.5 なら約 9.4 dB になるはず。2 つの値は 1e-5 dB 程度まで一致するはず（float32 の和）。
 assert abs(noisy_db - library_db) < 1e-3 and 8.5 < noisy_db < 10.5
 
 # %% [markdown]
-# ## ノイズ除去のステップ
+# ## ノイズ除去の学習ステップ
 #
-# 普通のステップ（順伝播、損失、逆伝播、更新）と比べると、新しい行が 1 つ、変わった引数が 1 つあります。
-# まずミニバッチを壊し、損失関数は出力を *きれいな* ミニバッチと比べます。ノイズはミニバッチごとに新しく引くので、
-# モデルが同じ壊れ方を 2 回見ることはありません。
+# 普通の学習ステップ（順伝播、損失、逆伝播、更新）と比べると、新しい行が 1 つ加わり、引数が 1 つ変わるだけです。まずミニバッチを壊してからモデルに入力し、損失関数では、出力を*きれいな*ミニバッチと比べます。ノイズはミニバッチごとに新しく引くので、モデルが同じ壊れ方をした画像を 2 度見ることはありません。
 
 # %%
 from scratchae.denoise import denoise_step
@@ -167,9 +154,7 @@ print(inspect.getsource(denoise_step))
 # %% [markdown]
 # ## 全結合のノイズ除去モデルを学習させる
 #
-# 784-256-64-256-784 の全結合のオートエンコーダを、BCE と Adam で学習させます。
-# 各ステップには専用の乱数生成器を渡します。そのシードはエポックとステップの番号から作るので、もう一度実行しても、
-# まったく同じノイズになります。各エポックのあとに、固定したノイズ入りのテスト画像でモデルを評価します。
+# 784-256-64-256-784 の全結合のオートエンコーダを、BCE と Adam で学習させます。各ステップには専用の乱数生成器を渡し、そのシードはエポックとステップの番号から作ります。そのため、もう一度実行しても、まったく同じノイズが使われます。各エポックのあとには、あらかじめ固定しておいたノイズ入りのテスト画像でモデルを評価します。
 
 # %%
 from scratchae import BCE, Adam, dense_autoencoder
@@ -179,7 +164,7 @@ from scratchae.models import init_output_bias
 
 EPOCHS = 2 if QUICK else 10
 model = dense_autoencoder((784, 256, 64), rng=0, xp=xp)
-init_output_bias(model, to_device(x_train.mean(axis=0), xp))  # 平均の数字の画像から始めます（レッスン 04）
+init_output_bias(model, to_device(x_train.mean(axis=0), xp))  # 数字の平均画像から始める（レッスン 04）
 loss, optimizer = BCE(), Adam(model, lr=1e-3)
 train, test, test_noisy = (to_device(a, xp) for a in (x_train, x_test, x_test_noisy))
 for epoch in range(EPOCHS):
@@ -192,16 +177,16 @@ for epoch in range(EPOCHS):
           f"(noisy input {scores['noisy_psnr']:.2f} dB)")
 
 # %%
-# 確認: ノイズを除いた画像は、ノイズ入りの入力よりずっと、きれいな画像に近くなければなりません。クイックモードの
-# 2 エポックでは、入力が約 9.4 dB、出力が約 13.5 dB になるはずです。10 エポックでは約 16 dB です（測った値は
-# 16.2）。上がり方が 3 dB 未満なら、バグがあります。
+# 確認: ノイズを除いた画像は、ノイズ入りの入力と比べて、きれいな画像にずっと近くなければならない。
+# クイックモードの 2 エポックでは、入力が約 9.4 dB、出力が約 13.5 dB になるはず。10 エポックでは約 16 dB（測った値は 16.2）。
+# 改善が 3 dB 未満ならバグがある。
 assert scores["test_psnr"] > scores["noisy_psnr"] + 3.0, scores
 print(f"gain: {scores['test_psnr'] - scores['noisy_psnr']:.1f} dB")
 
 # %% [markdown]
-# ## 見てみる
+# ## 結果を見てみる
 #
-# 上の行がノイズ入りの入力、まん中の行がモデルの出力、下の行がきれいな画像です。
+# 上段がノイズ入りの入力、中段がモデルの出力、下段が元のきれいな画像です。
 
 # %%
 import matplotlib.pyplot as plt
@@ -221,20 +206,11 @@ for row, (name, pics) in enumerate([("noisy", x_test_noisy[pick]), ("denoised", 
 plt.show()
 
 # %% [markdown]
-# コマンドラインでは、`--noise` で同じことができます。`python -m scratchae.train --noise 0.5` は、
-# 基準モデルをノイズ除去モデルとして学習させ、エポックごとに PSNR を表示して、この 3 行の図を描きます。
-# プリセット `keras-denoise` と `tf-denoise` は、Keras のブログと TensorFlow のチュートリアルの、
-# 畳み込みを使ったノイズ除去モデルを作り直します。畳み込みは、となり合う画素をまとめて見ます。
-# `docs/results.md` のノイズ除去の表では、これらを全結合のモデルと比べています。
-# 小さな畳み込みモデル `tf-denoiser`（10 エポック）は、全結合の基準モデル（20 エポック）に、MNIST で 1.6 dB、
-# Fashion-MNIST で 2.8 dB の差で勝ちます。ところが、幅の広い全結合のモデル（784-512-784、20 エポック）は、
-# どちらのデータセットでも畳み込みモデルに勝ちます。19.40 dB 対 19.05 dB、22.00 dB 対 21.89 dB です。
+# コマンドラインでは、`--noise` オプションで同じことができます。`python -m scratchae.train --noise 0.5` を実行すると、基準モデルをノイズ除去モデルとして学習させ、エポックごとに PSNR を表示して、ここで見たような 3 段の図を描きます。プリセットの `keras-denoise` と `tf-denoise` は、Keras のブログと TensorFlow のチュートリアルにある、畳み込みを使ったノイズ除去モデルを作り直したものです。畳み込みは、となり合う画素をまとめて見ることができます。`docs/results.md` のノイズ除去の表では、これらのモデルを全結合のモデルと比べています。小さな畳み込みモデル `tf-denoiser`（10 エポック）は、全結合の基準モデル（20 エポック）を、MNIST では 1.6 dB、Fashion-MNIST では 2.8 dB 上回ります。ところが、幅の広い全結合モデル（784-512-784、20 エポック）は、どちらのデータセットでも畳み込みモデルを上回ります。MNIST では 19.40 dB 対 19.05 dB、Fashion-MNIST では 22.00 dB 対 21.89 dB です。
 #
 # ## やってみよう
 #
-# 1. マスクノイズ（masking noise）は、もう 1 つの代表的な壊し方です（Vincent ら、2008 年）。
-#    各画素を確率 $p$ で 0 にし、それ以外の画素はそのままにします。これを書いてください。下のセルは、
-#    0 になった画素の割合と、残りの画素が変わっていないことを確かめます。
+# 1. マスクノイズ（masking noise）も、古くから使われている代表的な壊し方です（Vincent ら、2008 年）。各画素を確率 $p$ で 0 にし、それ以外の画素はそのままにします。これを実装してください。下のセルは、0 になった画素の割合と、残りの画素が元のままであることを確かめます。
 
 # %%
 from scratchae.exercises import try_it
@@ -242,11 +218,11 @@ from scratchae.exercises import try_it
 
 def mask_noise(x, p, rng):
     """x: (N, 784) host array in [0, 1] -> a copy with each pixel set to 0 with probability p."""
-    raise NotImplementedError  # この行を、あなたのコードに置き換えてください
+    raise NotImplementedError  # この行を自分の実装に置き換える
 
 
 def check_mask_noise():
-    x = np.random.default_rng(1).uniform(0.1, 1.0, (200, 784)).astype(np.float32)  # はじめは 0 の画素がありません
+    x = np.random.default_rng(1).uniform(0.1, 1.0, (200, 784)).astype(np.float32)  # はじめは 0 の画素がない
     out = mask_noise(x, 0.3, np.random.default_rng(2))
     zeroed = out == 0
     assert out.shape == x.shape and out.dtype == x.dtype, "keep the shape and the dtype"
@@ -270,7 +246,7 @@ try_it("masking noise", check_mask_noise)
 #
 #
 # def check_mask_noise():
-#     x = np.random.default_rng(1).uniform(0.1, 1.0, (200, 784)).astype(np.float32)  # はじめは 0 の画素がありません
+#     x = np.random.default_rng(1).uniform(0.1, 1.0, (200, 784)).astype(np.float32)  # はじめは 0 の画素がない
 #     out = mask_noise(x, 0.3, np.random.default_rng(2))
 #     zeroed = out == 0
 #     assert out.shape == x.shape and out.dtype == x.dtype, "keep the shape and the dtype"
@@ -283,37 +259,22 @@ try_it("masking noise", check_mask_noise)
 #
 # </details>
 #
-# 2. 同じモデルを、普通のオートエンコーダとして学習させてください（目標は入力そのものです。ノイズは加えず、
-#    `loss.forward(out, xb)` とします）。そして、ノイズ入りのテスト画像を入力してください。その出力の PSNR は、
-#    ノイズ除去モデルより高いでしょうか、低いでしょうか。それはなぜでしょうか。
+# 2. 同じモデルを普通のオートエンコーダとして学習させ（教師データは入力そのものです。ノイズを加えずに `loss.forward(out, xb)` とします）、ノイズ入りのテスト画像を入力してみてください。出力の PSNR は、ノイズ除去モデルより高くなるでしょうか、それとも低くなるでしょうか。それはなぜでしょうか。
 #
 # <details><summary>答え</summary>
 #
-# 低くなります。普通のオートエンコーダは、ノイズを見たことがありません。そのため、入力されたものを、ノイズも含めて、
-# ボトルネックが許すかぎりそのまま再構成します。ノイズが少し消えるのは、
-# たまたまです（64 個のユニットの潜在表現（コード）には、ノイズを全部は入れられません）。ノイズ除去モデルは、
-# ノイズ入りの入力をきれいな出力に写すように学習しました。だから、どの部分を捨てればよいかを学んでいます。
+# 低くなります。普通のオートエンコーダはノイズを一度も見たことがないので、与えられたものを、ノイズも含めて、ボトルネックが許すかぎり忠実に再構成しようとします。ノイズが少し消えるのは偶然にすぎません（64 次元の潜在表現には、ノイズをすべて収める余地がないからです）。一方、ノイズ除去モデルは、ノイズ入りの入力をきれいな出力に写すように学習したので、どの部分を捨てればよいかを学んでいます。
 #
 # </details>
 #
-# 3. BCE を MSE に置き換えてください（`from scratchae import MSE`）。MSE で学習すると、
-#    画素の二乗誤差が小さくなります。このレッスンの PSNR は、画像ごとの PSNR の平均です。そのため、
-#    テストデータ全体の MSE の関数ではありません。それでも、画像 1 枚の PSNR は、
-#    その画像の二乗誤差だけで決まります。同じエポック数のあとのテストの PSNR は、上がるでしょうか。
+# 3. BCE を MSE に置き換えてください（`from scratchae import MSE`）。MSE で学習すると、画素の二乗誤差が小さくなるように学習が進みます。このレッスンの PSNR は画像ごとの PSNR の平均なので、テストデータ全体の MSE だけで決まる量ではありません。それでも、画像 1 枚の PSNR は、その画像の二乗誤差だけで決まります。同じエポック数だけ学習させたあと、テストの PSNR は上がるでしょうか。
 #
 # <details><summary>答え</summary>
 #
-# 学習のセルで変えるのは 1 行です: `loss, optimizer = MSE(), Adam(model, lr=1e-3)`。
+# 学習のセルで変えるのは、`loss, optimizer = MSE(), Adam(model, lr=1e-3)` の 1 行だけです。
 #
-# 上がります。このレッスンのコードを、それぞれの損失関数で実行してみました。クイックモード（2 エポック）では、
-# ノイズを除いた画像の PSNR は、BCE で 13.49 dB、MSE で 13.54 dB でした。本来の設定（10 エポック）では、
-# BCE で 16.20 dB、MSE で 17.33 dB でした。MSE は、PSNR と同じやり方で、画素ごとの誤差を評価します。
-# BCE は誤差の重みのつけ方が違います。目標が 0 や 1 のとき、BCE は小さな誤差にも、
-# MSE よりずっと大きな損失を付けます。そして MNIST の画素の多くは、ちょうど 0 です。（MSE で学習したとき、
-# セルが "test BCE" と表示する値は、テスト MSE です。）
+# 上がります。このレッスンのプログラムを、それぞれの損失関数で実際に実行してみました。クイックモード（2 エポック）では、ノイズを除いた画像の PSNR は BCE で 13.49 dB、MSE で 13.54 dB でした。本来の設定（10 エポック）では、BCE で 16.20 dB、MSE で 17.33 dB です。MSE は、PSNR と同じやり方で各画素の誤差を評価します。BCE は誤差の重み付けが異なり、教師データが 0 や 1 のときには、小さな誤差に MSE よりずっと大きな損失を課します。そして MNIST の画素の大部分は、ちょうど 0 です。（MSE で学習したときは、セルが "test BCE" として表示する値は、実際にはテストデータの MSE です。）
 #
-# 同じ実行で、問題文の前置き（画像ごとの PSNR の平均は、全体の MSE の関数ではない）も確かめられます。
-# MSE で 10 エポック学習したあと、テストデータ全体の MSE は 0.0209 で、
-# $10 \log_{10}(1 / 0.0209) = 16.8$ dB です。一方、画像ごとの PSNR の平均は 17.3 dB です。2 つは一致しません。
+# 同じ実行から、問題文の前提（画像ごとの PSNR の平均は、全体の MSE だけでは決まらないこと）も確かめられます。MSE で 10 エポック学習したあと、テストデータ全体の MSE は 0.0209 で、$10 \log_{10}(1 / 0.0209) = 16.8$ dB になります。一方、画像ごとの PSNR の平均は 17.3 dB で、2 つは一致しません。
 #
 # </details>
