@@ -129,7 +129,7 @@ print(f"SGD vs closed form: relative error {rel_error(sgd_valley.theta, closed_f
 # \theta \leftarrow \theta - \eta\, \frac{\hat m}{\sqrt{\hat v} + \epsilon}, \quad
 # \hat m = \frac{m}{1 - \beta_1^t},\; \hat v = \frac{v}{1 - \beta_2^t}$$
 #
-# 次のセルの `PaperAdam` では、論文（Kingma & Ba, arXiv 1412.6980）の Algorithm 1 をそのまま実装します。アルゴリズムの 1 行が実装の 1 行に対応するように書き、既定値（$\alpha = 0.001$、$\beta_1 = 0.9$、$\beta_2 = 0.999$、$\epsilon = 10^{-8}$）も論文と同じにしてあります。ライブラリの Adam は、その後で取り上げます。
+# 次のセルの `PaperAdam` では、論文（Kingma & Ba, arXiv 1412.6980）の Algorithm 1 をそのまま実装します。アルゴリズムの 1 行が実装の 1 行に対応するように書き、既定値（学習率 $\alpha = 0.001$（上の式の $\eta$ のことです）、$\beta_1 = 0.9$、$\beta_2 = 0.999$、$\epsilon = 10^{-8}$）も論文と同じにしてあります。ライブラリの Adam は、その後で取り上げます。
 
 # %%
 class PaperAdam:
@@ -175,7 +175,7 @@ print(f"after {steps} steps: SGD loss {sgd_losses[-1]:.1e}, Adam loss {adam_loss
 #
 # ## 最初の数ステップで見るバイアス補正
 #
-# $m$ と $v$ はどちらも 0 から始まるので、はじめのうちは本来の値より小さくなっています。たとえば一定の勾配 $g$ が $t$ ステップ続いたとすると、$m = (1 - \beta_1^t)\, g$、$v = (1 - \beta_2^t)\, g^2$ となります。$1 - \beta^t$ で割るのは、ちょうどこの係数を打ち消すためです。もし補正をしなければ、ステップは $\eta\,(1 - \beta_1^t) / \sqrt{1 - \beta_2^t}$ となり、ステップ 1 では本来の $0.1 / \sqrt{0.001} \approx 3.2$ 倍にもなります。この倍率はその後さらに大きくなり、ステップ 12 で最大の 6.57 倍に達します。というのも、$v$ は $m$ より 100 倍ゆっくりと立ち上がるからです。
+# $m$ と $v$ はどちらも 0 から始まるので、はじめのうちは本来の値より小さくなっています。たとえば一定の勾配 $g$ が $t$ ステップ続いたとすると、$m = (1 - \beta_1^t)\, g$、$v = (1 - \beta_2^t)\, g^2$ となります。$1 - \beta^t$ で割るのは、ちょうどこの係数を打ち消すためです。もし補正をしなければ、ステップは $\eta\,(1 - \beta_1^t) / \sqrt{1 - \beta_2^t}$ となります。$\beta_1 = 0.9$、$\beta_2 = 0.999$ なら、ステップ 1 では本来の $0.1 / \sqrt{0.001} \approx 3.2$ 倍にもなります。この倍率はその後さらに大きくなり、ステップ 12 で最大の 6.57 倍に達します。というのも、$v$ は $m$ より 100 倍ゆっくりと立ち上がるからです。
 
 # %%
 t = np.arange(1, 3001)
@@ -258,7 +258,7 @@ assert difference < 1e-10
 # %% [markdown]
 # ## Adam を 2 つに分ける: Momentum と RMSProp
 #
-# 『ゼロから作るDeep Learning』では、SGD から始めて、Momentum、AdaGrad、Adam の順に最適化手法を学びました。実は Adam は、このうち真ん中の 2 つを組み合わせたものとみなせます。まず、Adam の更新式の分子にある $m$ が Momentum にあたります。Momentum は速度 $v$ を持ち、$v \leftarrow \alpha v - \eta g$、$\theta \leftarrow \theta + v$ と更新するのでした。一方、Adam から 2 乗の移動平均 $v$ を取り除いて（バイアス補正も外します）、$m \leftarrow \beta_1 m + (1 - \beta_1) g$、$\theta \leftarrow \theta - \eta\, m$ としたものを考えます。この 1 行目の両辺に $-\eta$ をかけると、次の式が得られます。
+# 『ゼロから作るDeep Learning』では、SGD から始めて、Momentum、AdaGrad、Adam の順に最適化手法を学びました。実は Adam は、このうち真ん中の 2 つを組み合わせたものとみなせます。まず、Adam の更新式の分子にある $m$ が Momentum にあたります。Momentum は速度 $v$ を持ち、$v \leftarrow \alpha v - \eta g$、$\theta \leftarrow \theta + v$ と更新するのでした（この $\alpha$ は同書の表記どおり Momentum の係数で、論文の Adam の学習率 $\alpha$ とは別のものです）。一方、Adam から 2 乗の移動平均 $v$ を取り除いて（バイアス補正も外します）、$m \leftarrow \beta_1 m + (1 - \beta_1) g$、$\theta \leftarrow \theta - \eta\, m$ としたものを考えます。この 1 行目の両辺に $-\eta$ をかけると、次の式が得られます。
 #
 # $$-\eta\, m_t = \beta_1 (-\eta\, m_{t-1}) - \eta (1 - \beta_1)\, g_t$$
 #
