@@ -16,18 +16,14 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/03_sgd_to_adam.ipynb)
 #
-# 逆伝播は、すべての勾配を埋めます。最適化手法は、その勾配を重みの変化に変えます。
-# このレッスンでは、答えのわかっている小さな問題で、ふつうの勾配降下法と Adam を動かします。
-# Adam のバイアス補正が最初の数ステップで何をするかを見ます。
-# そして、ライブラリの Adam を論文のアルゴリズムと 1 行ずつ比べます。
-# 時間は、演習を含めて 50〜65 分を見てください。
+# 逆伝播によって、すべてのパラメータの勾配が求まるようになりました。次に必要なのは、その勾配をもとに重みを実際にどれだけ動かすかを決める仕組みです。これが最適化手法の役割です。このレッスンでは、答えがあらかじめわかっている小さな問題を使って、素朴な勾配降下法（SGD）と Adam を動かしてみます。続いて、Adam のバイアス補正が最初の数ステップで何をしているのかをグラフで確かめ、最後にライブラリの Adam を論文のアルゴリズムと 1 行ずつ照らし合わせます。時間は、演習を含めて 50〜65 分を見てください。
 #
 # このレッスンで学ぶこと
-# - SGD と Adam の更新の式と、1 つの学習率がすべての方向には合わない理由。
-# - Adam のバイアス補正が直すもの。最初の数ステップのグラフで見ます。
-# - 最適化手法の確かめ方。SGD は閉じた式（closed form）と、Adam は Kingma と Ba（2015 年）の Algorithm 1 をそのまま書き写したものと比べます。
-# - Adam を 2 つに分けると、Momentum と RMSProp になること。
-# - モデルの名前付きのパラメータに対して働くクラス `Adam` の書き方。レッスン 05 で使います。
+# - SGD と Adam の更新式、そして 1 つの学習率ではすべての方向にうまく合わない理由
+# - Adam のバイアス補正が何を直しているのか（最初の数ステップをグラフにして確かめます）
+# - 最適化手法の正しさの確かめ方: SGD は閉じた式（closed form）と、Adam は Kingma と Ba（2015 年）の Algorithm 1 をそのまま書き写した実装と比べます
+# - Adam を 2 つに分けると、Momentum と RMSProp になること
+# - モデルの名前付きパラメータを扱うクラスとして `Adam` を実装する方法（レッスン 05 で使います）
 
 # %%
 # 準備のセル。手元のチェックアウト（`pip install -e .` の後）では何もインストールしない。
@@ -79,18 +75,11 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。�
 # %% [markdown]
 # ## 答えのわかっている谷で SGD を動かす
 #
-# 勾配降下法は、勾配 $g = \nabla_\theta L$ の逆向きに進みます。学習率 $\eta$ は、どのパラメータにも同じ 1 つです。
-# $a = (1, 1000)$ として、$L(\theta) = \tfrac12 (a_1 \theta_1^2 + a_2 \theta_2^2)$ で試してみましょう。
-# これは谷です。$\theta_2$ の方向は、$\theta_1$ の方向より 1000 倍急です。
-# 勾配は $a \odot \theta$ です。そのため SGD の 1 ステップは、各座標にわかっている係数をかけます。
-# $t$ ステップの後は、次のようになります:
+# 勾配降下法は、勾配 $g = \nabla_\theta L$ と逆の向きにパラメータを動かします。このとき学習率 $\eta$ は 1 つだけで、すべてのパラメータに同じ値を使います。これを $L(\theta) = \tfrac12 (a_1 \theta_1^2 + a_2 \theta_2^2)$、$a = (1, 1000)$ という関数で試してみましょう。この関数は細長い谷の形をしていて、$\theta_2$ の方向は $\theta_1$ の方向より 1000 倍も急です。勾配は $a \odot \theta$ なので、SGD の 1 ステップは、各座標に決まった係数をかけるだけです。したがって、$t$ ステップ後の値は次のように式で書けます。
 #
 # $$\theta \leftarrow \theta - \eta\, g, \qquad \theta_i^{(t)} = (1 - \eta\, a_i)^t\, \theta_i^{(0)}$$
 #
-# 急な方向では、$\eta < 2/1000$ でないと発散します。
-# すると、ゆるやかな方向は 1 ステップで $1 - \eta$ 倍になるだけで、なかなか縮みません。
-# ライブラリの最適化手法は、`named_params()` メソッドを持つどんなオブジェクトにも使えます。
-# そこで、$\theta$ を小さなクラスに持たせます。
+# 急な方向が発散しないためには、$\eta < 2/1000$ でなければなりません。ところがそうすると、ゆるやかな方向は 1 ステップあたり $1 - \eta$ 倍にしかならず、なかなか縮みません。ライブラリの最適化手法は、`named_params()` メソッドを持つオブジェクトなら何にでも使えます。そこで、$\theta$ を持たせるだけの小さなクラスを用意します。
 
 # %%
 import numpy as np
@@ -106,7 +95,7 @@ class Valley:
         self.grad = xp.zeros_like(self.theta)
 
     def loss_and_backward(self):
-        self.grad = self.a * self.theta  # 層の backward と同じく、毎ステップ新しい配列を代入します
+        self.grad = self.a * self.theta  # 層の backward と同じく、毎ステップ新しい配列を代入する
         return float(0.5 * xp.sum(self.a * self.theta**2))
 
     def named_params(self):
@@ -128,23 +117,20 @@ closed_form = (1 - 0.0019 * np.asarray(a)) ** steps * np.asarray(theta0)
 print("SGD after", steps, "steps:", sgd_valley.theta, " closed form:", closed_form)
 
 # %%
-# 確認: SGD は閉じた式と一致します。1e-15 くらいのはずです（200 ステップの丸め誤差）。1e-12 を超えたらバグです。
+# 確認: SGD は閉じた式と一致する。相対誤差は 1e-15 程度（200 ステップ分の丸め誤差）で、1e-12 を超えたらバグ。
 assert rel_error(sgd_valley.theta, closed_form) < 1e-12
 print(f"SGD vs closed form: relative error {rel_error(sgd_valley.theta, closed_form):.1e}")
 
 # %% [markdown]
 # ## Adam
 #
-# Adam は、パラメータごとに 2 つの移動平均を持ちます。勾配の移動平均 $m$ と、勾配の 2 乗の移動平均 $v$ です。
-# そしてその比で進みます。そのため、どの座標も、大きさによらずほぼ同じ速さで動きます:
+# Adam は、パラメータごとに 2 つの移動平均を持ちます。1 つは勾配の移動平均 $m$、もう 1 つは勾配の 2 乗の移動平均 $v$ です。そして、この 2 つの比を使ってパラメータを更新します。比をとることで勾配の大きさが打ち消されるので、どの座標も、その尺度に関係なくほぼ同じ速さで動くことになります。
 #
 # $$m \leftarrow \beta_1 m + (1 - \beta_1) g, \qquad v \leftarrow \beta_2 v + (1 - \beta_2) g^2, \qquad
 # \theta \leftarrow \theta - \eta\, \frac{\hat m}{\sqrt{\hat v} + \epsilon}, \quad
 # \hat m = \frac{m}{1 - \beta_1^t},\; \hat v = \frac{v}{1 - \beta_2^t}$$
 #
-# 下では、論文（Kingma & Ba, arXiv 1412.6980）の Algorithm 1 のとおりに書きます。
-# アルゴリズムの 1 行をコードの 1 行にし、既定値も同じにします（$\alpha = 0.001$、$\beta_1 = 0.9$、$\beta_2 = 0.999$、
-# $\epsilon = 10^{-8}$）。ライブラリの Adam は、その後で見ます。
+# 次のセルの `PaperAdam` では、論文（Kingma & Ba, arXiv 1412.6980）の Algorithm 1 をそのまま実装します。アルゴリズムの 1 行が実装の 1 行に対応するように書き、既定値も論文と同じ $\alpha = 0.001$、$\beta_1 = 0.9$、$\beta_2 = 0.999$、$\epsilon = 10^{-8}$ にしてあります。論文の $\alpha$ は学習率のことで、上の式の $\eta$ にあたります。ライブラリの Adam は、その後で取り上げます。
 
 # %%
 class PaperAdam:
@@ -164,7 +150,7 @@ class PaperAdam:
             self.v[name] = self.beta2 * self.v[name] + (1 - self.beta2) * g**2  # 偏りのある 2 次モーメント（g の 2 乗の平均）
             m_hat = self.m[name] / (1 - self.beta1**self.t)  # バイアス補正した 1 次モーメント
             v_hat = self.v[name] / (1 - self.beta2**self.t)  # バイアス補正した 2 次モーメント
-            theta -= self.alpha * m_hat / (xp.sqrt(v_hat) + self.eps)  # その場で更新します。params[name] が変わります
+            theta -= self.alpha * m_hat / (xp.sqrt(v_hat) + self.eps)  # その場で更新する。params[name] も変わる
 
 
 adam_valley = Valley(a, theta0)
@@ -186,27 +172,15 @@ plt.show()
 print(f"after {steps} steps: SGD loss {sgd_losses[-1]:.1e}, Adam loss {adam_losses[-1]:.1e}")
 
 # %% [markdown]
-# SGD の学習率の上限は、急な方向で決まります。
-# SGD はその方向を数ステップで落ち着かせ、その後はゆるやかな方向にとてもゆっくり進みます。
-# Adam は、各座標のステップを、その座標自身の勾配の大きさで割ります。
-# そのため、$a$ がいくつでも、どちらの座標も 1 ステップにおよそ $\eta$ ずつ動きます。
-# （ここでの Adam の道すじは、$a = (1, 1)$ でも同じになるはずです。）
-# Adam のモーメンタム（移動平均 $m$）は行き過ぎて、また戻ってきます。これが曲線のくぼみになります。
-# それでも 200 ステップの後には、損失は SGD のおよそ 100 万分の 1 です。
+# SGD の学習率の上限は、急な方向によって決まってしまいます。そのため SGD は、急な方向こそ数ステップで落ち着かせるものの、その後はゆるやかな方向に沿ってごくゆっくりとしか進めません。一方 Adam は、各座標のステップを、その座標自身の勾配の大きさで割ります。その結果、$a$ の値に関係なく、どちらの座標も 1 ステップにおよそ $\eta$ ずつ動きます（実際、この谷での Adam の軌跡は、$a = (1, 1)$ としても同じになるはずです）。Adam の曲線に見えるくぼみは、Momentum にあたる移動平均 $m$ の勢いで谷底を行き過ぎ、また引き返してくるために生じます。それでも 200 ステップ後には、Adam の損失は SGD のおよそ 100 万分の 1 になっています。
 #
 # ## 最初の数ステップで見るバイアス補正
 #
-# $m$ と $v$ は 0 から始まるので、はじめのうちは小さすぎます。
-# 一定の勾配 $g$ で $t$ ステップ進むと、$m = (1 - \beta_1^t)\, g$、$v = (1 - \beta_2^t)\, g^2$ になります。
-# $1 - \beta^t$ で割ると、ちょうどこれが打ち消されます。
-# 補正がないと、ステップは $\eta\,(1 - \beta_1^t) / \sqrt{1 - \beta_2^t}$ になります。
-# ステップ 1 では、正しいステップの $0.1 / \sqrt{0.001} \approx 3.2$ 倍も大きくなります。
-# この倍率はステップ 12 で最大の 6.57 倍になります。
-# 理由は、$v$ が $m$ より 100 倍ゆっくり立ち上がるからです。
+# $m$ と $v$ はどちらも 0 から始まるので、はじめのうちは本来の値より小さくなっています。たとえば一定の勾配 $g$ が $t$ ステップ続いたとすると、$m = (1 - \beta_1^t)\, g$、$v = (1 - \beta_2^t)\, g^2$ となります。$1 - \beta^t$ で割るのは、ちょうどこの係数を打ち消すためです。もし補正をしなければ、ステップは $\eta\,(1 - \beta_1^t) / \sqrt{1 - \beta_2^t}$ となります。$\beta_1 = 0.9$、$\beta_2 = 0.999$ なら、ステップ 1 では本来の $0.1 / \sqrt{0.001} \approx 3.2$ 倍にもなります。この倍率はその後さらに大きくなり、ステップ 12 で最大の 6.57 倍に達します。というのも、$v$ は $m$ より 100 倍ゆっくりと立ち上がるからです。
 
 # %%
 t = np.arange(1, 3001)
-g = 1.0  # 一定の勾配です。このとき理想のステップは、ちょうど lr に g / (|g| + eps) をかけたものです
+g = 1.0  # 一定の勾配。このとき理想のステップは、ちょうど lr に g / (|g| + eps) をかけたもの
 m, v = (1 - 0.9**t) * g, (1 - 0.999**t) * g**2  # t ステップの後に 2 つの漸化式が与える値
 uncorrected = m / (np.sqrt(v) + 1e-8)
 corrected = (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
@@ -222,11 +196,11 @@ print(f"without correction: step 1 is {uncorrected[0]:.2f} lr, the largest {unco
       f"{t[uncorrected.argmax()]}; still {uncorrected[999]:.2f} lr at step 1000")
 
 # %%
-# 確認: ライブラリの Adam に一定の勾配 1 を与えると、各ステップで lr * 1 / (1 + eps) だけ動きます。
-# ステップは lr にほぼ等しく、比のずれは 1e-8（eps の大きさ）くらいのはずです。1e-6 を超えてずれたら、補正が間違っています。
-# 次に、ライブラリのステップから補正を取り除きます。上の曲線になるはずです（eps のせいで 3e-7 くらいの差です）。
+# 確認: ライブラリの Adam に一定の勾配 1 を与えると、各ステップで lr * 1 / (1 + eps) だけ動く。
+# ステップと lr の比のずれは 1e-8 程度（eps の大きさ）のはず。1e-6 を超えてずれたら補正が間違っている。
+# 次に、ライブラリのステップから補正を取り除くと、上の曲線と一致するはず（eps による差は 3e-7 程度）。
 flat = Valley([0.0], [0.0])
-flat.grad = xp.asarray([1.0])  # 計算し直さないので、毎ステップ同じ勾配です
+flat.grad = xp.asarray([1.0])  # 計算し直さないので、毎ステップ同じ勾配
 library_adam = Adam(flat, lr=0.001)
 positions = [0.0]
 for _ in range(20):
@@ -243,12 +217,7 @@ assert np.max(np.abs(undone / uncorrected[:20] - 1)) < 1e-5
 # %% [markdown]
 # ## ライブラリの Adam と Algorithm 1 を比べる
 #
-# `scratchae.Adam` は、同じものをより少ない配列の演算で計算します。
-# 論文の Section 2 が勧めるとおり、2 つの補正を、1 つのスカラーのステップ幅と、倍率をかけた 1 つの $\epsilon$ にまとめます:
-# $\eta\, \hat m / (\sqrt{\hat v} + \epsilon) = \eta_t\, m / (\sqrt{v} + \hat\epsilon)$、
-# ここで $\eta_t = \eta \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)$、$\hat\epsilon = \epsilon \sqrt{1 - \beta_2^t}$ です。
-# 2 つの形は、正確な算術では等しくなります。
-# そのため float64 では、同じ 2 つのモデルを、それぞれの最適化手法で並べて学習させても、丸め誤差の範囲で等しいままのはずです。
+# `scratchae.Adam` は、これと同じ計算を、より少ない配列演算で行います。論文の Section 2 で示されているとおり、2 つのバイアス補正を、スカラーのステップ幅 1 つと、倍率をかけた $\epsilon$ 1 つにまとめてしまうのです。式で書くと $\eta\, \hat m / (\sqrt{\hat v} + \epsilon) = \eta_t\, m / (\sqrt{v} + \hat\epsilon)$ で、ここで $\eta_t = \eta \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)$、$\hat\epsilon = \epsilon \sqrt{1 - \beta_2^t}$ です。この 2 つの形は、丸め誤差のない正確な計算では等しくなります。したがって、float64 で同じモデルを 2 つ用意し、それぞれの最適化手法で並べて学習させれば、両者は丸め誤差の範囲で一致し続けるはずです。
 
 # %%
 import inspect
@@ -282,36 +251,25 @@ moved = min(rel_error(p, start[name]) for name, p, _ in theirs.named_params())
 print(f"after 50 steps: weights moved by at least {moved:.1e}; library vs Algorithm 1 differ by {difference:.1e}")
 
 # %%
-# 確認: 重みは本当に動いていて（1e-3 より大きい）、2 つの最適化手法は丸め誤差の範囲で一致します。
-# 1e-15 くらいのはずです。1e-10 を超えたら、ライブラリの Adam は論文の Adam ではありません。
+# 確認: 重みは確かに動いており（1e-3 より大きい）、2 つの最適化手法は丸め誤差の範囲で一致する。
+# 差は 1e-15 程度のはず。1e-10 を超えたら、ライブラリの Adam は論文の Adam になっていない。
 assert moved > 1e-3
 assert difference < 1e-10
 
 # %% [markdown]
 # ## Adam を 2 つに分ける: Momentum と RMSProp
 #
-# 『ゼロから作るDeep Learning』は、SGD から Momentum、AdaGrad、そして Adam へと進みます。
-# Adam は、真ん中の 2 つを組み合わせたものです。
-# 分子の $m$ は Momentum です。Momentum は速度 $v$ を持ちます。$v \leftarrow \alpha v - \eta g$、
-# $\theta \leftarrow \theta + v$ です。
-# Adam から $v$ を除き（バイアス補正も除きます）、$m \leftarrow \beta_1 m + (1 - \beta_1) g$、
-# $\theta \leftarrow \theta - \eta\, m$ とします。1 行目に $-\eta$ をかけると:
+# 『ゼロから作るDeep Learning』では、SGD から始めて、Momentum、AdaGrad、Adam の順に最適化手法を学びました。実は Adam は、このうち真ん中の 2 つを組み合わせたものとみなせます。まず、Adam の更新式の分子にある $m$ が Momentum にあたります。Momentum は速度 $v$ を持ち、$v \leftarrow \alpha v - \eta g$、$\theta \leftarrow \theta + v$ と更新するのでした（この $\alpha$ は同書の表記どおり Momentum の係数で、論文の Adam の学習率 $\alpha$ とは別のものです）。一方、Adam から 2 乗の移動平均 $v$ を取り除いて（バイアス補正も外します）、$m \leftarrow \beta_1 m + (1 - \beta_1) g$、$\theta \leftarrow \theta - \eta\, m$ としたものを考えます。この 1 行目の両辺に $-\eta$ をかけると、次の式が得られます。
 #
 # $$-\eta\, m_t = \beta_1 (-\eta\, m_{t-1}) - \eta (1 - \beta_1)\, g_t$$
 #
-# これは速度 $v = -\eta\, m$ の Momentum です。$\alpha = \beta_1$ で、学習率は $\eta(1 - \beta_1)$ です。
+# これは、速度を $v = -\eta\, m$ とし、$\alpha = \beta_1$、学習率を $\eta(1 - \beta_1)$ とした Momentum そのものです。
 #
-# 分母の $\sqrt{v}$ は RMSProp です。
-# AdaGrad は、これまでのすべての勾配の 2 乗の和 $h \leftarrow h + g^2$ の平方根で割ります。そのため、ステップはいつまでも縮み続けます。
-# RMSProp は、和の代わりに移動平均をとります。
-# $v \leftarrow \beta_2 v + (1 - \beta_2) g^2$、$\theta \leftarrow \theta - \eta\, g / (\sqrt{v} + \epsilon)$ です。
-# $\beta_1 = 0$ の Adam では $m = \hat m = g$ なので:
+# 次に、分母の $\sqrt{v}$ は、AdaGrad を改良した RMSProp にあたります。AdaGrad は、これまでの勾配の 2 乗をすべて足し合わせた和 $h \leftarrow h + g^2$ の平方根で割るので、ステップはいつまでも小さくなり続けます。RMSProp は、和の代わりに移動平均をとります。更新式は $v \leftarrow \beta_2 v + (1 - \beta_2) g^2$、$\theta \leftarrow \theta - \eta\, g / (\sqrt{v} + \epsilon)$ です。ここで Adam の $\beta_1$ を 0 にすると、$m = \hat m = g$ となるので、更新式は次のようになります。
 #
 # $$\theta \leftarrow \theta - \eta\, \frac{g}{\sqrt{\hat v} + \epsilon}, \qquad \hat v = \frac{v}{1 - \beta_2^t}$$
 #
-# これは、$v$ に Adam のバイアス補正を加えた RMSProp です。
-# つまり Adam は、上（分子）が Momentum、下（分母）が RMSProp で、その両方にバイアス補正をしたものです。
-# 下のセルは、3 つを谷の上で書き、2 つの等式を確かめます。
+# これは、$v$ に Adam のバイアス補正を加えた RMSProp です。まとめると、Adam は分子が Momentum、分母が RMSProp で、その両方にバイアス補正をかけたもの、ということになります。次のセルでは、この 3 つの手法を谷の問題に対して実装し、2 つの等式が成り立つことを確かめます。
 
 # %%
 import scratchae as sa
@@ -355,7 +313,7 @@ class RMSProp:
         self.t += 1
         for name, p, g in self.model.named_params():
             self.v[name] = self.beta2 * self.v[name] + (1 - self.beta2) * g**2
-            v_hat = self.v[name] / (1 - self.beta2**self.t)  # Adam の補正です。RMSProp そのものにはありません
+            v_hat = self.v[name] / (1 - self.beta2**self.t)  # Adam の補正。本来の RMSProp にはない
             p -= self.lr * g / (xp.sqrt(v_hat) + self.eps)
 
 
@@ -373,8 +331,8 @@ print("Momentum", sa.to_numpy(momentum), " Adam's m alone", sa.to_numpy(top))
 print("RMSProp ", sa.to_numpy(rmsprop), " Adam, beta1 = 0", sa.to_numpy(adam_beta1_0))
 
 # %%
-# 確認: 200 ステップの後、どちらの組も丸め誤差の範囲で一致します（1e-15 くらい。1e-12 を超えたら等式が間違っています）。
-# また、どの最適化手法も θ を出発点 (1, 1) から本当に動かしています。
+# 確認: 200 ステップ後、どちらの組も丸め誤差の範囲で一致する（1e-15 程度。1e-12 を超えたら等式が間違っている）。
+# また、どの最適化手法も θ を出発点 (1, 1) から確かに動かしている。
 assert rel_error(momentum, top) < 1e-12, rel_error(momentum, top)
 assert rel_error(rmsprop, adam_beta1_0) < 1e-12, rel_error(rmsprop, adam_beta1_0)
 assert min(rel_error(th, xp.asarray(theta0)) for th in (momentum, rmsprop)) > 1e-2
@@ -384,11 +342,7 @@ print(f"Momentum = Adam's m: {rel_error(momentum, top):.1e};  RMSProp = Adam wit
 # %% [markdown]
 # ## 自分の Adam をクラスにする
 #
-# `PaperAdam` は、パラメータと勾配の辞書を受け取りました。ライブラリの最適化手法は、モデルそのものを受け取ります。
-# `step()` のたびに `model.named_params()` を読みます。これは `(name, param, grad)` を返します。
-# 状態（$m$ と $v$）は、`scratchae.Adam` と同じく、パラメータの名前をキーにした辞書に持ちます。
-# このクラスは残しておいてください。レッスン 05 では、これでオートエンコーダを学習させます。
-# 勾配は、ステップごとに読み直してください。backward は `grads` に新しい配列を代入するからです。
+# `PaperAdam` は、パラメータと勾配を辞書で受け取りました。これに対して、ライブラリの最適化手法はモデルそのものを受け取ります。そして `step()` が呼ばれるたびに `model.named_params()` を読み、`(name, param, grad)` の組を順に受け取ります。状態（$m$ と $v$）は、`scratchae.Adam` と同じく、パラメータの名前をキーとする辞書に持たせます。このクラスは、レッスン 05 でオートエンコーダを学習させるときに使うので、残しておいてください。なお、勾配はステップのたびに読み直す必要があります。というのも、逆伝播（backward）は `grads` の中の配列を書き換えるのではなく、新しい配列を代入するからです。
 
 # %%
 class Adam:
@@ -403,12 +357,12 @@ class Adam:
     def step(self):
         self.t += 1
         b1, b2 = self.beta1, self.beta2
-        for name, p, g in self.model.named_params():  # 読み直します。backward が新しい grads を代入したからです
+        for name, p, g in self.model.named_params():  # 毎回読み直す。backward が grads に新しい配列を代入しているため
             self.m[name] = b1 * self.m[name] + (1.0 - b1) * g
             self.v[name] = b2 * self.v[name] + (1.0 - b2) * g * g
             m_hat = self.m[name] / (1.0 - b1**self.t)
             v_hat = self.v[name] / (1.0 - b2**self.t)
-            p -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)  # その場で更新します。層は自分の配列を持ち続けます
+            p -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)  # その場で更新する。層は同じ配列を持ち続ける
 
 
 ours, theirs = small_model(), small_model()
@@ -426,8 +380,8 @@ print(f"after 50 steps: weights differ by {yours_vs_library:.1e}, second moments
       f"state keys {sorted(mine.m) == sorted(library_adam.m)}")
 
 # %%
-# 確認: 自分の Adam は、ライブラリの Adam と同じように重みを動かし、名前ごとに同じ状態を持ちます
-# （1e-15 くらい。1e-10 を超えたら、自分の Adam はライブラリの Adam と違います）。
+# 確認: 自分の Adam はライブラリの Adam と同じように重みを動かし、名前ごとに同じ状態を持つ
+# （差は 1e-15 程度。1e-10 を超えたら、自分の Adam はライブラリの Adam と違っている）。
 assert sorted(mine.m) == sorted(library_adam.m)
 assert yours_vs_library < 1e-10 and moments < 1e-10, (yours_vs_library, moments)
 print("your Adam agrees with the library's")
@@ -435,8 +389,7 @@ print("your Adam agrees with the library's")
 # %% [markdown]
 # ## やってみよう
 #
-# 1. Adam のいちばん最初のステップには、閉じた式があります。$t = 1$ では $\hat m = g$、$\hat v = g^2$ だからです。
-#    Adam を動かさずに、勾配 `g`（形は何でもよい）と学習率 `lr` についてそれを書いてください。このセルは、ライブラリの最初のステップと比べます。
+# 1. Adam のいちばん最初のステップは、閉じた式で書けます。$t = 1$ では $\hat m = g$、$\hat v = g^2$ となるからです。Adam を実行せずに、勾配 `g`（形は任意）と学習率 `lr` から最初のステップを計算する関数を書いてください。下のセルは、その結果をライブラリの Adam の最初のステップと比べます。
 
 # %%
 from scratchae.exercises import try_it
@@ -444,7 +397,7 @@ from scratchae.exercises import try_it
 
 def adam_first_step(g, lr):
     """g: the first gradient -> the change Adam makes to the parameters at t = 1, same shape as g."""
-    raise NotImplementedError  # この行を自分のコードに置き換えてください
+    raise NotImplementedError  # この行を自分の実装に置き換える
 
 
 def check_first_step():
@@ -467,7 +420,7 @@ try_it("Adam's first step", check_first_step)
 #
 # def adam_first_step(g, lr):
 #     """g: the first gradient -> the change Adam makes to the parameters at t = 1, same shape as g."""
-#     return -lr * g / (xp.abs(g) + 1e-8)  # およそ -lr * sign(g)。最初のステップは勾配の大きさを無視します
+#     return -lr * g / (xp.abs(g) + 1e-8)  # およそ -lr * sign(g)。最初のステップは勾配の大きさによらない
 #
 #
 # def check_first_step():
@@ -484,27 +437,18 @@ try_it("Adam's first step", check_first_step)
 #
 # </details>
 #
-# 2. 谷の上で、`lr=0.0025` として SGD を動かしてください。何が起こるでしょう。先におかしくなるのはどちらの座標でしょう。
+# 2. 谷の問題で、`lr=0.0025` として SGD を実行してみましょう。何が起こるでしょうか。また、先におかしくなるのはどちらの座標でしょうか。
 #
 # <details><summary>答え</summary>
 #
-# 発散します。急な座標は、毎ステップ $1 - 0.0025 \cdot 1000 = -1.5$ 倍されます。
-# そのため符号が入れかわりながら、毎回 1.5 倍に大きくなります。その間も、ゆるやかな座標は $0.9975$ 倍に縮み続けます。
-# $\eta > 2 / a_\text{max} = 0.002$ なら、どれでもこうなります。Adam のステップ幅は、$a$ にまったくよりません。
+# 発散します。急な方向の座標は毎ステップ $1 - 0.0025 \cdot 1000 = -1.5$ 倍されるので、符号を反転させながら、1 回ごとに 1.5 倍ずつ大きくなっていきます。その間も、ゆるやかな方向の座標は $0.9975$ 倍ずつ縮み続けています。$\eta > 2 / a_\text{max} = 0.002$ であれば、どの学習率でも同じことが起こります。これに対して Adam のステップ幅は、$a$ にまったく依存しません。
 #
 # </details>
 #
-# 3. `PaperAdam` からバイアス補正の 2 行を消して（`m` と `v` をそのまま使って）、谷をもう一度動かしてください。
-#    最初の数ステップと損失の曲線は、どう変わるでしょう。
+# 3. `PaperAdam` からバイアス補正の 2 行を削除し（`m` と `v` をそのまま使います）、谷の問題をもう一度実行してください。最初の数ステップと損失の曲線は、どのように変わるでしょうか。
 #
 # <details><summary>答え</summary>
 #
-# 最初のステップで、各座標は 0.02 ではなく 0.063 動きます（3.2 倍です）。
-# ステップは大きくなり続け、上のグラフが予想するとおり、ステップ 12 で $\eta$ の 6.57 倍になります。
-# この谷では、損失ははじめのうちは速く下がります。10 ステップの後で 0.03 です。
-# その後、大きく行き過ぎます。ステップ 17 で 61 まで上がり、それからゆっくり下がります。ステップ 25 でもまだ 10 です。
-# （この数は、レッスンの谷と lr = 0.02 で測りました。）
-# 実際のネットワークでは、大きすぎる最初のステップは、$m$ と $v$ がまだノイズの多い数バッチしか平均していないときに来ます。
-# 補正は、それを防ぎます。
+# 最初のステップで、各座標は 0.02 ではなく 0.063 動きます（3.2 倍です）。その後もステップは大きくなり続け、上のグラフが示すとおり、ステップ 12 で $\eta$ の 6.57 倍に達します。この谷では、損失ははじめのうちこそ速く下がり、10 ステップ後には 0.03 になります。しかしその後は大きく行き過ぎてしまい、ステップ 17 で 61 まで跳ね上がってから、ゆっくりと下がっていきます。ステップ 25 でも、まだ 10 です（これらの数値は、このレッスンの谷と lr = 0.02 で測ったものです）。実際のネットワークでは、この大きすぎる最初のステップが、$m$ と $v$ がまだノイズの多い数個のミニバッチしか平均していない時期に重なります。バイアス補正は、それを防ぐためのものです。
 #
 # </details>
