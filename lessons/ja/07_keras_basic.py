@@ -217,7 +217,7 @@ from scratchae.exercises import try_it
 
 def psnr(x, x_hat):
     """x, x_hat: (N, D) host arrays in [0, 1] -> the mean over the N images of 10 log10(1 / MSE_n), in dB."""
-    raise NotImplementedError  # この行を、自分の実装に置き換える
+    raise NotImplementedError  # この行を自分の実装に置き換える
 
 
 def check_psnr():
@@ -264,7 +264,7 @@ try_it("PSNR", check_psnr)
 #
 # <details><summary>答え</summary>
 #
-# このモデルは、平均的な服の画像ではなく、一面灰色の画像から学習を始めます。そのため、1 エポック目が終わった時点のテスト MSE は高くなります。とはいえ、エンコーダとデコーダに層が 1 つずつで、潜在表現も 64 次元しかないモデルなので、死んだユニット（dead unit）になってしまう ReLU ユニットはもともと多くありません。そのため、10 エポック後には差は小さくなります。
+# このモデルは、平均的な服の画像ではなく、一面灰色の画像から学習を始めます。そのため、1 エポック目が終わった時点のテスト MSE は高くなります。とはいえ、エンコーダとデコーダに層が 1 つずつで、潜在表現も 64 次元しかないモデルなので、学習の途中で死んでしまう（dead unit になる）ReLU のユニットも、もともと多くありません。そのため、10 エポック後には差は小さくなります。
 #
 # </details>
 #
