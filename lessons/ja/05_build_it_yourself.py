@@ -19,19 +19,16 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/05_build_it_yourself.ipynb)
 #
-# これが課題です。作るのは全結合のオートエンコーダです。
-# エンコーダは 784-256-128-64-32-32 で、デコーダはそれを逆にたどります。
-# 中間の層の活性化関数は ReLU、出力は Sigmoid、損失関数は BCE、最適化手法は Adam です。
-# レッスン 04 では、ライブラリがこのモデルを組み立てました。
-# ここでは、レッスン 01〜03 で書いた自分のクラスから組み立てます。正しいことを確かめ、学習させ、保存します。
+# このレッスンは、課題そのものです。作るのは全結合層を重ねたオートエンコーダで、エンコーダの幅は 784-256-128-64-32-32、デコーダはそれを逆にたどります。中間の層の活性化関数は ReLU、出力層は Sigmoid、損失関数は BCE、最適化手法は Adam です。レッスン 04 では同じモデルをライブラリが組み立ててくれましたが、今回はレッスン 01〜03 で自分で書いたクラスから組み立てます。そして、そのモデルが正しく動くことを確かめてから学習させ、最後に重みを保存します。
+#
 # 演習を含めて 60〜90 分ほどかかります。
 #
 # このレッスンで学ぶこと
-# - レッスン 01〜03 の 5 つのクラスが、2 つのループを持つ 1 つのモデルにどう収まるか。
-# - モデル全体を端から端まで確かめる方法と、学習 1 ステップをライブラリのステップと比べる方法。
-# - 検証データを分けて学習し、テストデータには 1 回だけ触れる方法。
-# - 重みを保存して、新しいモデルに読み込む方法（Colab では、ファイルを Google ドライブに残す方法も）。
-# - 課題レポートに必要なもの: 課題の記法での数式、ファイルに保存した図、提出物のまとめ方。
+# - レッスン 01〜03 の 5 つのクラスを、2 つのループで動く 1 つのモデルにまとめる方法
+# - モデル全体の勾配確認を一度に行う方法と、学習の 1 ステップをライブラリのステップと照らし合わせる方法
+# - 検証データを取り分けて学習を進め、テストデータには最後に 1 回だけ触れるという手順
+# - 重みを保存し、新しいモデルに読み込む方法（Colab では、そのファイルを Google ドライブに残す方法も）
+# - 課題レポートに必要なもの（課題の記法で書いた数式、ファイルとして保存した図、提出物のまとめ方）
 
 # %%
 # 準備のセル。手元のチェックアウト（`pip install -e .` の後）では何もインストールしない。
@@ -85,20 +82,15 @@ QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。�
 #
 # <!-- self-study only -->
 #
-# 下にあるのは、レッスン 01〜03 で書いたクラスです（01 の `Dense`、02 の `ReLU`、`Sigmoid`、`BCE`、`MSE`、03 の `Adam`）。
-# **ここに自分のクラスを貼り付けて、これらと置き換えてください。**
-# そうすると、この後の確認はすべて、私たちのコードではなく、みなさんのコードを確かめます。
+# 次のセルには、レッスン 01〜03 で書いてきたクラス（01 の `Dense`、02 の `ReLU`、`Sigmoid`、`BCE`、`MSE`、03 の `Adam`）の私たちの実装が並んでいます。**ここに、あなたが自分で書いたクラスを貼り付けて、置き換えてください**。そうすれば、この後の確認はどれも、私たちの実装ではなく、あなたの実装を調べることになります。
 #
 # <!-- end self-study only -->
 #
 # <!-- student edition only
-# 下にあるのは、レッスン 01〜03 のクラスです（01 の `Dense`、02 の `ReLU`、`Sigmoid`、`BCE`、`MSE`、03 の `Adam`）。ただし、中身は空けてあります。どのメソッドにも、引数と docstring（何を受け取り、何を返すか、配列の形）だけが残っていて、書くまでは `NotImplementedError` を送出します。**ここに実装を書いてください。** レッスン 01〜03 で書いたクラスを貼り付けてもかまいません。下の確認は、書き終えたクラスから順に確かめます。モデルのクラスより後のセルは、8 つのクラスがすべて書けるまで待ちます。
+# 次のセルに並んでいるのは、レッスン 01〜03 のクラスです（01 の `Dense`、02 の `ReLU`、`Sigmoid`、`BCE`、`MSE`、03 の `Adam`）。ただし、メソッドの中身は空にしてあります。どのメソッドにも引数と docstring（何を受け取り、何を返すか、配列の形はどうなるか）だけが残っていて、中身を書くまでは `NotImplementedError` を送出します。**ここに実装を書いてください**。レッスン 01〜03 で書いたクラスを貼り付けてもかまいません。この後の確認は、書き終えたクラスから順に調べていきます。モデルのクラスより後ろのセルは、8 つのクラスがすべてそろうまで待ちます。
 # -->
 #
-# どのクラスも、ライブラリの層の約束に従います。
-# `forward` は `backward` に必要なものを覚えておきます。
-# `backward(dout)` は `grads` に代入して `dx` を返します。
-# `params` と `grads` は、同じキーを持つ辞書です。
+# どのクラスも、ライブラリのレイヤと同じ約束に従っています。`forward` は `backward` で必要になるものを覚えておき、`backward(dout)` は `grads` に勾配を代入してから `dx` を返します。そして `params` と `grads` は、同じキーを持つ辞書です。
 
 # %%
 import math
@@ -111,14 +103,14 @@ class Dense:
 
     def __init__(self, n_in, n_out, rng, dtype):
         """W drawn from rng with He init (std sqrt(2 / n_in)), then on xp in dtype; b zeros; grads alike."""
-        W = rng.standard_normal((n_in, n_out)) * math.sqrt(2.0 / n_in)  # Heの初期値。乱数はホストで引きます
+        W = rng.standard_normal((n_in, n_out)) * math.sqrt(2.0 / n_in)  # Heの初期値。乱数はホストで引く
         self.params = {"W": xp.asarray(W, dtype=dtype), "b": xp.zeros((n_out,), dtype=dtype)}
         self.grads = {name: xp.zeros_like(p) for name, p in self.params.items()}
         self.x = None
 
     def forward(self, x):
         """x: (N, n_in) -> out: (N, n_out); keeps x for backward."""
-        self.x = x  # backward は dW のために x を使います
+        self.x = x  # backward が dW を求めるのに x を使う
         return x @ self.params["W"] + self.params["b"]  # (N, n_out)
 
     def backward(self, dout):
@@ -143,7 +135,7 @@ class ReLU:
 
     def backward(self, dout):
         """dout: (N, D) -> dx: (N, D)."""
-        return xp.where(self.mask, dout, 0.0)  # x > 0 のところだけ勾配を通します
+        return xp.where(self.mask, dout, 0.0)  # x > 0 のところだけ勾配を通す
 
 
 class Sigmoid:
@@ -213,18 +205,18 @@ class Adam:
         """Moves every parameter in place by Algorithm 1's update, with the bias-corrected m_hat and v_hat."""
         self.t += 1
         b1, b2 = self.beta1, self.beta2
-        for name, p, g in self.model.named_params():  # 毎回読み直します。backward が新しい grads を代入したからです
+        for name, p, g in self.model.named_params():  # 毎回読み直す。backward が grads に新しい配列を代入しているため
             self.m[name] = b1 * self.m[name] + (1.0 - b1) * g
             self.v[name] = b2 * self.v[name] + (1.0 - b2) * g * g
             m_hat = self.m[name] / (1.0 - b1**self.t)
             v_hat = self.v[name] / (1.0 - b2**self.t)
-            p -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)  # その場で更新します。層は同じ配列を持ち続けます
+            p -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)  # その場で更新する。レイヤは同じ配列を持ち続ける
 
 
 # %% [markdown]
 # ## 部品を 1 つずつ確かめる
 #
-# まず各クラスを 1 つずつ、ライブラリの勾配確認で確かめます（float64、ランダムな上流からの勾配）。まだ `NotImplementedError` を送出するクラスは「not written yet」（まだ書いていない）と表示され、ほかのクラスはそのまま確かめます。
+# まずはクラスを 1 つずつ、ライブラリの勾配確認で調べます（float64 で計算し、上流からの勾配にはランダムな値を使います）。まだ `NotImplementedError` を送出するクラスは「not written yet」（まだ書かれていない）と表示されるだけで、残りのクラスの確認はそのまま続きます。
 
 # %%
 import scratchae as sa
@@ -233,7 +225,7 @@ from scratchae.gradcheck import assert_close, worst
 
 rng = np.random.default_rng(1)
 x64 = xp.asarray(rng.standard_normal((6, 5)))
-x64 = x64 + 0.1 * xp.sign(x64)  # ReLU の入力を、0 の折れ点から離しておきます
+x64 = x64 + 0.1 * xp.sign(x64)  # ReLU の入力を 0 の折れ点から離しておく
 p64 = xp.asarray(rng.uniform(0.05, 0.95, size=(6, 5)))
 t64 = xp.asarray(rng.uniform(0.0, 1.0, size=(6, 5)))
 checks = {"Dense": lambda: sa.check_layer(Dense(5, 3, rng, xp.float64), x64, rng=2),
@@ -243,14 +235,14 @@ pieces, unwritten = {}, []
 for piece, check in checks.items():
     try:
         pieces[piece] = check()
-    except NotImplementedError as stub:  # まだ書いていないクラス。そう表示して、ほかのクラスを確かめます
+    except NotImplementedError as stub:  # まだ書かれていないクラス。そう表示して、ほかのクラスの確認に進む
         unwritten.append(piece)
         print(f"{piece:8s} not written yet ({stub})")
         continue
     print(f"{piece:8s} worst rel. error {worst(pieces[piece]):.1e}")
 
 # %%
-# 確認: どの部品も 1e-10 程度かそれ以下になるはずです。1e-7 を超えたら、そのクラスにバグがあります。
+# 確認: どの部品も 1e-10 程度以下になるはず。1e-7 を超えたら、そのクラスにバグがある。
 for piece, report in pieces.items():
     assert_close(report, tol=1e-7)
 print(f"{len(pieces)} of {len(checks)} pieces pass their gradient check")
@@ -258,11 +250,7 @@ print(f"{len(pieces)} of {len(checks)} pieces pass their gradient check")
 # %% [markdown]
 # ## モデルを組み立てる
 #
-# モデルは、層のリストと 2 つのループです。順伝播は順番どおりに、逆伝播は逆の順番にたどります。
-# `named_params` が付ける名前（`"encoder.0.W"`、...、`"decoder.8.b"`）はライブラリと同じです。
-# そのため、2 つのモデルをパラメータごとに比べられます。
-# エンコーダは、全結合層 + ReLU で、幅 784-256-128-64-32-32 と細くなっていきます。
-# デコーダはその逆の 32-32-64-128-256-784 です。画素は $[0, 1]$ にあるので、最後の ReLU の代わりに Sigmoid を使います。
+# モデルといっても、その正体はレイヤのリストと 2 つのループにすぎません。順伝播ではレイヤを前から順にたどり、逆伝播では後ろから逆の順にたどります。`named_params` が返す名前（`"encoder.0.W"`、...、`"decoder.8.b"`）はライブラリと同じにしてあるので、2 つのモデルをパラメータごとに比べることができます。エンコーダは Dense と ReLU の組を重ねたもので、幅は 784-256-128-64-32-32 と細くなっていきます。デコーダはその逆の 32-32-64-128-256-784 ですが、最後の ReLU だけは Sigmoid に置き換えます。画素の値は $[0, 1]$ の範囲にあるので、出力もその範囲に収めたいからです。
 
 # %%
 class Autoencoder:
@@ -270,7 +258,7 @@ class Autoencoder:
 
     def __init__(self, encoder, decoder):
         """encoder, decoder: lists of layers, each run in order by forward."""
-        self.encoder, self.decoder = encoder, decoder  # 層のリストが 2 つ
+        self.encoder, self.decoder = encoder, decoder  # レイヤのリストが 2 つ
 
     def encode(self, x):
         """x: (N, 784) -> z: (N, 32), through the encoder's layers."""
@@ -301,7 +289,7 @@ class Autoencoder:
 
 def build_autoencoder(dims, seed, dtype):
     """Dense + ReLU down dims, then the mirror back up, with a Sigmoid on the output; one rng draws every W."""
-    rng = np.random.default_rng(seed)  # すべての層で 1 つの乱数生成器を使い、ライブラリと同じ順番で引きます
+    rng = np.random.default_rng(seed)  # 1 つの乱数生成器をすべての層で使い、ライブラリと同じ順番で引く
     encoder, decoder = [], []
     for n_in, n_out in zip(dims[:-1], dims[1:]):
         encoder += [Dense(n_in, n_out, rng, dtype), ReLU()]
@@ -313,8 +301,8 @@ def build_autoencoder(dims, seed, dtype):
 
 
 # %%
-# まだスタブのクラスはどれでしょうか。スタブは NotImplementedError を送出します。小さなモデルの学習ステップを
-# 1 回行えば、Autoencoder、build_autoencoder、Adam のメソッドをすべて通ります。下のセルは 8 つのクラスすべてを使います。
+# まだ中身のない（NotImplementedError を送出する）クラスはどれか。小さなモデルで学習を 1 ステップ行えば、
+# Autoencoder、build_autoencoder、Adam のメソッドをすべて通る。この後のセルは 8 つのクラスすべてを使う。
 def first_stub(run):
     """The message of the NotImplementedError that run() reaches (it names the stub), or None if run() ends."""
     try:
@@ -350,37 +338,30 @@ print(f"{sum(p.size for _, p, _ in model.named_params()):,} parameters")
 # %% [markdown]
 # ## モデル全体を確かめる
 #
-# 次に、モデル全体を端から端まで確かめます。
-# `sa.check_model` は、すべてのパラメータと入力について、最大 20 個（クイックモードでは 8 個）の成分を少しずつ動かします。
-# そのときの損失の変化を、みなさんの逆伝播と比べます。
-# どこかに 1 行でも間違いがあれば、そこで大きな誤差が出ます。
+# 部品が正しいとわかったら、次はモデル全体をまとめて確かめます。`sa.check_model` は、すべてのパラメータと入力のそれぞれについて、最大 20 個（クイックモードでは 8 個）の要素を少しだけ動かし、そのときの損失の変化を、あなたの逆伝播が求めた勾配と比べます。どこか 1 行でも間違っていれば、その場所で大きな誤差が出るはずです。
 
 # %%
 x_train_host, _, x_test_host, _ = load("mnist")
 model64 = build_autoencoder(DIMS, seed=0, dtype=xp.float64)
 xb64 = xp.asarray(x_train_host[:8].astype(np.float64))  # float64 の画像 8 枚
-PROBES = 8 if QUICK else 20  # 配列ごとに動かす成分の数。1 つにつき順伝播が 2 回かかります
+PROBES = 8 if QUICK else 20  # 配列ごとに動かす要素の数。1 つにつき順伝播が 2 回かかる
 report = sa.check_model(model64, BCE(), xb64, xb64, rng=0, max_entries=PROBES)
 for check in list(report.values())[:4]:
     print(check)
 print(f"... {len(report)} arrays checked, worst rel. error {worst(report):.1e}")
 
 # %%
-# 確認: 20 層(Dense 10、ReLU 9、Sigmoid 1)すべてを通して 1e-8 程度かそれ以下になるはずです。1e-7 を超えたら、どれかのクラスにバグがあります。
+# 確認: 20 層（Dense 10、ReLU 9、Sigmoid 1）すべてを通しても 1e-8 程度以下になるはず。1e-7 を超えたら、
+# どれかのクラスにバグがある。
 assert_close(report, tol=1e-7)
 print("the whole model passes the end-to-end gradient check")
 
 # %% [markdown]
 # ## 1 ステップをライブラリのステップと比べる
 #
-# 次に、同じ学習ステップを 2 回行います。同じバッチで、同じ重みから始めます。
-# 1 回目は自分のクラスで、2 回目はライブラリ（`sa.dense_autoencoder`、`sa.BCE`、`sa.Adam` と `train_step`）で行います。
-# ライブラリのモデルは、出力を平均画像から始めます（レッスン 04）。そのすべての重みを、自分のモデルにコピーします。
-# そして、損失、すべての勾配、すべてのパラメータの更新量を比べます。
-# 違いは float32 の丸め誤差だけです。
-# ライブラリはレッスン 02 の $p - t$ の近道を使い、みなさんのクラスは連鎖律をそのまま使うからです。
-# パラメータそのものではなく、*更新量* を比べます。
-# 更新量は 1e-3 くらいで、重みよりずっと小さいので、間違った更新量は重みの丸め誤差に隠れてしまうからです。
+# 今度は、同じ学習ステップを 2 通りのやり方で 1 回ずつ行います。1 回目はあなたのクラスで、2 回目はライブラリ（`sa.dense_autoencoder`、`sa.BCE`、`sa.Adam` と `train_step`）で行い、どちらも同じ重みから始めて同じバッチを使います。ライブラリのモデルは出力が平均画像から始まるようにしてあるので（レッスン 04）、その重みをすべてあなたのモデルにコピーしてそろえておきます。そのうえで、損失、すべての勾配、すべてのパラメータの更新量を比べます。
+#
+# 両者の違いは、float32 の丸め誤差だけのはずです。ライブラリはレッスン 02 で見た $p - t$ の近道を使いますが、あなたのクラスは連鎖律のとおりに BCE と Sigmoid の逆伝播を順に計算します。計算の道筋が違うので丸め方はわずかに変わりますが、違うのはそこだけです。なお、比べるのはパラメータそのものではなく、*更新量*のほうです。更新量は 1e-3 程度と重みよりずっと小さいので、パラメータどうしを比べたのでは、間違った更新量も重みの丸め誤差に埋もれて見えなくなってしまうからです。
 
 # %%
 from scratchae.models import init_output_bias
@@ -392,7 +373,7 @@ init_output_bias(library, sa.to_device(x_train_host.mean(axis=0), xp))
 ours = build_autoencoder(DIMS, seed=SEED, dtype=xp.float32)
 for (name, p, _), (name_lib, p_lib, _) in zip(ours.named_params(), library.named_params()):
     assert name == name_lib, (name, name_lib)
-    p[...] = p_lib  # 同じ初期の重みを、その場でコピーします
+    p[...] = p_lib  # 同じ初期値の重みを、その場でコピーする
 start = {name: xp.asarray(p, copy=True) for name, p, _ in library.named_params()}
 
 xb = sa.to_device(x_train_host[:BATCH], xp)  # (256, 784) float32
@@ -409,9 +390,9 @@ print(f"loss: yours {loss_ours:.7f}, library {loss_lib:.7f}")
 print(f"worst rel. error over {len(pairs)} parameters: gradients {grad_err:.1e}, updates {update_err:.1e}")
 
 # %%
-# 確認: 損失は同じ（相対誤差 1e-7 程度）、勾配も同じ（1e-7 程度）、更新量も同じ（数 × 1e-6）になるはずです。
-# 更新量の誤差が大きめなのは、Adam が勾配の大きさで割るので、勾配がほぼ 0 のところで丸め誤差が大きくなるからです。
-# 1e-4 を超えたら、みなさんのステップはライブラリのステップと違います。
+# 確認: 損失は同じ（相対誤差 1e-7 程度）、勾配も同じ（1e-7 程度）、更新量も同じ（数 × 1e-6）になるはず。
+# 更新量の誤差がやや大きいのは、Adam が勾配の大きさで割るため、勾配がほぼ 0 のところで丸め誤差が拡大されるから。
+# 1e-4 を超えたら、あなたのステップはライブラリのステップと違う。
 assert abs(loss_ours - loss_lib) < 1e-5 * loss_lib, (loss_ours, loss_lib)
 assert grad_err < 1e-4, f"gradients differ: {grad_err:.1e}"
 assert update_err < 1e-4, f"updates differ: {update_err:.1e}"
@@ -420,13 +401,7 @@ print("your step is the library's step")
 # %% [markdown]
 # ## 学習させる
 #
-# データは `xp` の配列です（`xp` は、準備のセルが選んだ配列のモジュールです）。
-# GPU のランタイムなら、自分のクラスも何も変えずに GPU で動きます。
-# **訓練データの最後の 5,000 枚** を、検証データとして取り分けます。
-# 設定（エポック数や学習率）を選ぶときは、検証データを見ます。
-# 10,000 枚のテスト画像は最後に使います。すべてを決めた後に 1 回だけ触れます。
-# そうすれば、テストの数字は、新しい画像に対する正直な見積もりになります。
-# 出力は、レッスン 04 と同じように平均画像から始めます。
+# データはすべて、準備のセルで選んだ `xp`（NumPy か CuPy）の配列として用意します。ですから GPU のランタイムなら、あなたのクラスも一切書き換えずに GPU の上で動きます。訓練データのうち**最後の 5,000 枚**は、検証データとして取り分けておきます。エポック数や学習率といった設定は、この検証データでの結果を見ながら選びます。一方、10,000 枚のテスト画像は最後まで取っておき、すべての設定を決め終えてから 1 回だけ使います。そうしておけば、テストデータでの値を、まだ見たことのない画像に対する性能の正直な見積もりとして使えるからです。なお、レッスン 04 と同じく、出力は平均画像から始まるようにしてあります。そうしてはじめて、テストデータで測った値が、まだ見たことのない画像に対する正直な見積もりになるのです。出力は、レッスン 04 と同じように平均画像から始めます。
 
 # %%
 import time
@@ -434,16 +409,16 @@ import time
 import matplotlib.pyplot as plt
 
 EPOCHS = 2 if QUICK else 20
-N_FIT = 6000 if QUICK else 55000  # 学習に使う画像の数。訓練データの先頭から取ります
+N_FIT = 6000 if QUICK else 55000  # 学習に使う画像の枚数。訓練データの先頭から取る
 x_fit = sa.to_device(x_train_host[:N_FIT], xp)
-x_val = sa.to_device(x_train_host[55000:], xp)  # 最後の 5,000 枚。学習には使いません
+x_val = sa.to_device(x_train_host[55000:], xp)  # 最後の 5,000 枚。学習には使わない
 print(f"fit {tuple(x_fit.shape)}, validation {tuple(x_val.shape)}")
 
 
 def set_output_bias(model, mean_image, eps=1e-3):
     """The last Dense's bias becomes logit(mean image), so the untrained model draws the average digit."""
     m = np.clip(mean_image, eps, 1.0 - eps)
-    last = model.decoder[-2]  # Sigmoid の前の全結合層
+    last = model.decoder[-2]  # Sigmoid の直前の Dense レイヤ
     last.params["b"][...] = sa.to_device(np.log(m / (1.0 - m)), xp)
 
 
@@ -461,14 +436,14 @@ loss, optimizer = BCE(), Adam(model, lr=LR)
 rows = [{"epoch": 0, "train": None, "val": mean_loss(model, x_val)}]
 for epoch in range(EPOCHS):
     started = time.perf_counter()
-    order = sa.to_device(epoch_order(N_FIT, SEED, epoch), xp)  # エポックごとに新しくシャッフルします
+    order = sa.to_device(epoch_order(N_FIT, SEED, epoch), xp)  # エポックごとに新しくシャッフルする
     total = 0.0
     for a, b in batch_slices(N_FIT, BATCH):
         xb = xp.take(x_fit, order[a:b], axis=0)  # (B, 784)
         value = loss.forward(model.forward(xb), xb)  # 1-2. 順伝播と損失
-        model.backward(loss.backward())  # 3-4. 損失の逆伝播、次に各層の逆伝播
-        optimizer.step()  # 5. Adam がすべてのパラメータを動かす
-        total = total + value * (b - a)  # デバイスの上に置いたままにします。ステップごとに待ちません
+        model.backward(loss.backward())  # 3-4. 損失の逆伝播、続いて各レイヤの逆伝播
+        optimizer.step()  # 5. Adam がすべてのパラメータを更新する
+        total = total + value * (b - a)  # デバイスの上に置いたまま足す。ステップごとに結果を待たない
     rows.append({"epoch": epoch + 1, "train": float(total) / N_FIT, "val": mean_loss(model, x_val)})
     print(f"epoch {epoch + 1:2d}  train BCE {rows[-1]['train']:.5f}  validation BCE {rows[-1]['val']:.5f}  "
           f"{time.perf_counter() - started:.1f} s")
@@ -489,17 +464,11 @@ ax_img.axis("off")
 plt.show()
 
 # %% [markdown]
-# **確認。** 学習の後は、出発点（平均画像。検証データでおよそ 0.27）よりはっきり良くなっているはずです。
-# クイックモード（6,000 枚で 2 エポック）では、0.21 くらいになります。
-# 本来の設定（55,000 枚で 20 エポック）では、検証データの BCE が 0.1001、テストデータの BCE が 0.0991 でした（測った値です）。
-# 基準モデルは、60,000 枚すべてを使って 0.0980 に届きます（レッスン 04）。みなさんのモデルは 5,000 枚少なく学習します。
-# 同じ 55,000 枚でライブラリのコマンド（`python -m scratchae.train --limit 55000`）を動かすと 0.0993 でした。
-# ばらつきの範囲で同じです。
-# すべての設定が決まったいまになって初めて、テストデータに 1 回だけ触れます。
+# **確認。** 学習後の検証データの BCE は、出発点の値（平均画像を描くだけの学習前のモデルで約 0.27）をはっきり下回っていなければなりません。クイックモード（6,000 枚で 2 エポック）なら 0.21 くらいになるはずです。本来の設定（55,000 枚で 20 エポック）で測ったところ、検証データの BCE は 0.1001、テストデータの BCE は 0.0991 でした。基準モデルは 60,000 枚すべてを使って 0.0980 に届きますが（レッスン 04）、あなたのモデルはそれより 5,000 枚少ない画像で学習しています。同じ 55,000 枚でライブラリのコマンド（`python -m scratchae.train --limit 55000`）を実行したときは 0.0993 で、あなたのモデルとはばらつきの範囲で一致します。すべての設定が決まったいま、ここではじめて、テストデータに 1 回だけ触れます。
 
 # %%
 assert rows[-1]["val"] < 0.9 * rows[0]["val"], "the model did not learn"
-test_bce = mean_loss(model, sa.to_device(x_test_host, xp))  # テストデータを見るのは、この 1 回だけです
+test_bce = mean_loss(model, sa.to_device(x_test_host, xp))  # テストデータを見るのは、この 1 回だけ
 print(f"validation BCE {rows[0]['val']:.4f} -> {rows[-1]['val']:.4f}; test BCE {test_bce:.4f} "
       "(the reference model: 0.0980)")
 if not QUICK and (EPOCHS, N_FIT, BATCH, LR, SEED) == (20, 55000, 256, 1e-3, 0):  # このレッスンの設定のときだけ
@@ -508,20 +477,16 @@ if not QUICK and (EPOCHS, N_FIT, BATCH, LR, SEED) == (20, 55000, 256, 1e-3, 0): 
 # %% [markdown]
 # ## 重みを保存して、新しいモデルに読み込む
 #
-# 学習したモデルとは、そのパラメータのことです。
-# 各パラメータをホストにコピーし（`sa.to_numpy`）、名前をキーにして 1 つの `.npz` ファイルに保存します。
-# 次に、新しいモデル（別のランダムな重みを持つもの）にそれを読み込みます。
-# その再構成は、元のモデルと *まったく同じ* でなければなりません。同じ数を同じコードに通すからです。
-# Colab では、次のセルでファイルを Google ドライブに置けます。そこなら、セッションが終わってもファイルが残ります。
+# 学習済みのモデルとは、つまるところ、そのパラメータのことです。そこで、各パラメータをホストにコピーし（`sa.to_numpy`）、名前をキーにして 1 つの `.npz` ファイルに保存します。次に、別のランダムな重みで作った新しいモデルにそのファイルを読み込みます。同じ数値を同じプログラムに通すのですから、新しいモデルの再構成は元のモデルと*完全に一致*しなければなりません。Colab では、次のセルでファイルを Google ドライブに置くこともできます。ドライブに置いたファイルは、セッションが終わっても消えません。
 
 # %%
 import tempfile
 
-SAVE_DIR = tempfile.mkdtemp(prefix="scratchae-")  # 新しいフォルダ。Colab では、次のセルが代わりにドライブを選ぶことがあります
+SAVE_DIR = tempfile.mkdtemp(prefix="scratchae-")  # 新しいフォルダ。Colab では、次のセルが代わりにドライブのフォルダを選ぶことがある
 
 # %%
-# Google ドライブをマウントします（Colab のときだけ）。アクセスの許可を求められます。
-# 許可すると、ファイルは Colab のセッションが終わっても残ります。
+# Google ドライブをマウントする（Colab のときだけ）。アクセスの許可を求められ、許可すれば、
+# ファイルは Colab のセッションが終わっても残る。
 import sys
 
 if "google.colab" in sys.modules:
@@ -540,37 +505,37 @@ np.savez(path, **{name: sa.to_numpy(p) for name, p, _ in model.named_params()})
 fresh = build_autoencoder(DIMS, seed=123, dtype=xp.float32)  # 別の重み
 with np.load(path) as saved:
     for name, p, _ in fresh.named_params():
-        p[...] = sa.to_device(saved[name], xp)  # その場で、xp のデバイスの上に
+        p[...] = sa.to_device(saved[name], xp)  # その場で、xp のデバイスの上に書き込む
 same = bool(xp.all(fresh.forward(x_val) == model.forward(x_val)))
 print(f"saved {os.path.getsize(path) / 1e6:.1f} MB to {path}; identical reconstructions: {same}")
 
 # %%
-# 確認: 読み込んだ重みは、5,000 枚の検証画像すべてについて、まったく同じ再構成を出します。
+# 確認: 読み込んだ重みは、5,000 枚の検証画像すべてについて、元とまったく同じ再構成を出す。
 assert same, "the loaded model reconstructs differently"
 
 # %% [markdown]
 # ## 課題レポートのために
 #
-# 課題の提出物は短いレポートです。概要、ネットワーク(図、層ごとの一覧、設定)、数式、Colab での実行方法、実行環境、結果、参考文献を書きます。この節では、いま学習したモデルからレポートに必要な事実をすべて取り出し、図をファイルに保存し、最後にレポートのひな形を含む提出用アーカイブをまとめます。自分の言葉で書く部分は、あなたが書きます。
+# 課題の提出物は短いレポートです。書く内容は、概要、ネットワーク（図、層ごとの一覧、設定）、数式、Colab での実行方法、実行環境、結果、参考文献です。この節では、いま学習させたモデルからレポートに必要な事実をすべて取り出し、図をファイルに保存して、最後にレポートのひな形を入れた提出用のアーカイブを作ります。ただし、自分の言葉で書くべきところは、あなた自身が書いてください。
 #
-# **課題の記法での数式。** エンコーダ $f_\theta$ は画像 $x$([0, 1] の値をもつ 784 画素の行ベクトル)を潜在表現 $z$ に写し、デコーダ $g_\phi$ は $z$ を再構成 $\hat{x}$ に戻します。
+# **課題の記法で書いた数式。** エンコーダ $f_\theta$ は、画像 $x$（$[0, 1]$ の値をとる 784 個の画素を 1 行に並べたもの）を潜在表現 $z$ に写します。デコーダ $g_\phi$ は、その $z$ を再構成 $\hat{x}$ に戻します。
 #
 # $$z = f_\theta(x), \qquad \hat{x} = g_\phi(z), \qquad \theta = \{W_l, b_l\}_{l=1}^{5}, \quad \phi = \{W_l, b_l\}_{l=6}^{10}.$$
 #
-# 層ごとに書くと、次のようになります($\sigma$ は Sigmoid です)。
+# 層ごとに書き下すと、次のようになります（$\sigma$ は Sigmoid です）。
 #
 # $$h_1 = \mathrm{ReLU}(x W_1 + b_1),\ h_2 = \mathrm{ReLU}(h_1 W_2 + b_2),\ \dots,\ z = h_5 = \mathrm{ReLU}(h_4 W_5 + b_5),$$
 # $$h_6 = \mathrm{ReLU}(z W_6 + b_6),\ \dots,\ h_9 = \mathrm{ReLU}(h_8 W_9 + b_9),\ \hat{x} = \sigma(h_9 W_{10} + b_{10}),$$
 #
-# ここで $\mathrm{ReLU}(u) = \max(u, 0)$、$\sigma(u) = 1 / (1 + e^{-u})$ で、どちらも要素ごとに計算します。このレッスンでは層を $x W + b$ と書きます。$x$ は行ベクトル(ミニバッチは行を並べたもの)で、$W$ の形は (入力, 出力) です。講義のスライドでは列ベクトルを使って $W x + b$($W$ の形は (出力, 入力))と書くことがよくあります。転置しただけで、同じ層です。レポートではどちらの書き方を使うのかを明記しましょう。
+# ここで $\mathrm{ReLU}(u) = \max(u, 0)$、$\sigma(u) = 1 / (1 + e^{-u})$ で、どちらも要素ごとに計算します。このコースのレッスンでは、DLFS と同じく層を $x W + b$ と書きます。$x$ は行ベクトルで（ミニバッチは行ベクトルを縦に並べたものです）、$W$ の形は `(n_in, n_out)` です。一方、講義のスライドなどでは列ベクトルを使って $W x + b$ と書き、$W$ の形を `(n_out, n_in)` とすることがよくあります。転置しているだけで、どちらも同じ層を表しています。レポートには、どちらの書き方を使うのかを明記してください。
 #
-# 次のセルは、あなたのモデルから層を読み取ります。ですから、この一覧は写し書きではなく、モデルそのものです。
+# 次のセルは、層の一覧をあなたのモデルから直接読み取ります。ですから、表示される一覧はどこかから書き写したものではなく、モデルそのものの姿です。
 
 # %%
 from scratchae.netfig import count_params, layer_rows
 from scratchae.teacher.handin_report import layer_formulas
 
-layers = layer_rows(model)  # Dense 層 1 つにつき 1 行、あなたのモデルから読む
+layers = layer_rows(model)  # Dense レイヤ 1 つにつき 1 行。あなたのモデルから読む
 for r in layers:
     print(f"W{r['l']:<2d} b{r['l']:<2d} {r['part']:7s} {r['n_in']:3d} -> {r['n_out']:3d}  then {r['activation']}")
 print("\n".join(layer_formulas(layers)))
@@ -580,24 +545,24 @@ print(f"{len(layers)} Dense layers, {n_layers} layers in all, {n_params:,} param
 
 # %%
 # 確認: Dense 10 個、ReLU 9 個、Sigmoid 1 個で 20 層。手で数えると、重みが 2 (784*256 + 256*128 + 128*64 + 64*32
-# + 32*32) 個、バイアスが (256 + 128 + 64 + 32 + 32) + (32 + 64 + 128 + 256 + 784) 個で、合わせて 491,248 個。
+# + 32*32) 個、バイアスが (256 + 128 + 64 + 32 + 32) + (32 + 64 + 128 + 256 + 784) 個で、合わせて 491,248 個になる。
 assert n_layers == 20 and len(layers) == 10
 assert n_params == count_params(layers) == 2 * (784 * 256 + 256 * 128 + 128 * 64 + 64 * 32 + 32 * 32) + 512 + 1264
 print("20 layers, 491,248 parameters")
 
 # %% [markdown]
-# **784 画素について和をとる BCE。** 課題では、1 枚の画像の損失を画素についての和で書きます。
+# **784 画素についての和で書いた BCE。** 課題では、画像 1 枚の損失を、その画素についての和で書きます。
 #
 # $$L(x, \hat{x}) = -\sum_{j=1}^{784} \left[ x_j \log \hat{x}_j + (1 - x_j) \log (1 - \hat{x}_j) \right]$$
 #
-# これをミニバッチの画像について平均します。一方、私たちの `BCE` は、すべての画像のすべての画素について平均をとります。ですから、このレッスンが表示する数はどれも画素あたりの値です。784 倍すると、画像 1 枚あたりの nats になります(テスト BCE 0.0991 は画像 1 枚あたり 77.7 nats です)。学習について言えば、Adam ではどちらを選んでもほとんど変わりません。和の勾配は平均の勾配のちょうど 784 倍ですが、Adam は各ステップを勾配の大きさで割るので、ステップは小さな $\epsilon$ の分しか違わないからです。素朴な SGD では、ステップは勾配に学習率を掛けたものなので、和を使うなら学習率を 784 分の 1 にする必要があります。次のセルでは、この換算を確かめ、小さなモデルを Adam で両方の損失を使って学習させてみます。
+# そして、これをミニバッチの画像について平均します。一方、このレッスンの `BCE` は、すべての画像のすべての画素についての平均をとります。そのため、このレッスンで表示する値はどれも 1 画素あたりの値で、784 倍すれば画像 1 枚あたりのナット（nats）になります（テストデータの BCE 0.0991 は、画像 1 枚あたり 77.7 ナットです）。では、学習にはどちらを使えばよいのでしょうか。実は Adam を使うかぎり、どちらを選んでもほとんど変わりません。和の勾配は平均の勾配のちょうど 784 倍ですが、Adam は各ステップを勾配の大きさで割るので、ステップの違いは小さな $\epsilon$ の分だけになるからです。ところが素朴な SGD では、ステップは勾配に学習率を掛けたものなので、和を使うなら学習率を 784 分の 1 にしなければなりません。次のセルでは、この換算を実際に確かめ、さらに小さなモデルを Adam で、両方の損失を使って学習させてみます。
 
 # %%
 x_some = sa.to_device(x_test_host[:100], xp)
 per_pixel = float(BCE().forward(model.forward(x_some), x_some))  # このレッスンが表示する値
 p = np.clip(sa.to_numpy(model.forward(x_some)).astype(np.float64), 1e-7, 1 - 1e-7)
 t = x_test_host[:100].astype(np.float64)
-per_image = -(t * np.log(p) + (1 - t) * np.log(1 - p)).sum(axis=1)  # 課題の和。画像ごとに 1 つの値
+per_image = -(t * np.log(p) + (1 - t) * np.log(1 - p)).sum(axis=1)  # 課題の和。画像 1 枚につき 1 つの値
 print(f"100 test images: {per_pixel:.5f} per pixel x 784 = {784 * per_pixel:.2f}; "
       f"summed over the pixels: {per_image.mean():.2f} nats per image")
 print(f"all 10,000 test images: {test_bce:.4f} per pixel = {784 * test_bce:.1f} nats per image")
@@ -610,7 +575,7 @@ def train_small(scale, steps=100):
     for k in range(steps):
         xb = sa.to_device(x_train_host[k * 128:(k + 1) * 128], xp)
         bce.forward(small.forward(xb), xb)
-        small.backward(scale * bce.backward())  # scale 784: 画素についての和の勾配
+        small.backward(scale * bce.backward())  # scale 784 は、画素についての和の勾配
         adam.step()
     return mean_loss(small, sa.to_device(x_test_host[:2000], xp))
 
@@ -621,17 +586,17 @@ print(f"Adam, 100 steps: test BCE {with_mean:.5f} with the mean, {with_sum:.5f} 
       f"(relative difference {adam_gap:.1e})")
 
 # %%
-# 確認: 784 倍は画素についての和に(丸め誤差の範囲で)一致する。Adam では 2 つの損失で同じように学習が進む
-# (測定では相対差 1.2e-4。eps = 1e-12 にすると 1e-7 になる。違いは eps だけから来る)。
+# 確認: 784 倍した値は、画素についての和に（丸め誤差の範囲で）一致する。Adam では 2 つの損失で同じように学習が
+# 進む（測定では相対差 1.2e-4。eps = 1e-12 にすると 1e-7 になる。違いを生むのは eps だけ）。
 assert abs(784 * per_pixel - per_image.mean()) < 1e-4 * per_image.mean()
 assert adam_gap < 1e-3, adam_gap
 
 # %% [markdown]
-# **図をファイルに。** レポートに必要なのは、ノートブックの中のプロットではなく画像ファイルです。次のセルは、`python -m scratchae.train` と同じ形式の実行フォルダを書き出します。中身は `config.json`(すべての設定)、`metrics.csv`(エポックごとの損失)、`checkpoint.npz`(ライブラリのファイル形式で保存したあなたの重み)と、3 つの図です。`network.png` はあなたのモデルから描いたネットワークの図、`loss_curve.png` はエポックごとの学習と検証の損失とテスト BCE、`reconstructions.png` は各数字の最初の**テスト**画像とその再構成です(上のプロットは検証画像でした)。ここにも表示します。
+# **図をファイルにする。** レポートに載せるには、ノートブックの中のプロットではなく、画像ファイルが必要です。次のセルは、`python -m scratchae.train` が書き出すのと同じ形式で実行フォルダを作ります。中身は、`config.json`（すべての設定）、`metrics.csv`（エポックごとの損失）、`checkpoint.npz`（ライブラリのファイル形式で保存したあなたの重み）と、3 つの図です。図は、あなたのモデルから描いたネットワークの図 `network.png`、エポックごとの訓練データと検証データの損失にテストデータの BCE を添えたグラフ `loss_curve.png`、各数字の最初の**テスト**画像とその再構成を並べた `reconstructions.png` です（上のプロットで見せたのは検証画像でした）。これらの図は、このノートブックにも表示します。
 #
-# **設定とデータ。** MNIST には 60,000 枚の学習画像と 10,000 枚のテスト画像があります。最初の 55,000 枚で学習し、最後の 5,000 枚は検証用に取り置きます。検証用の画像があれば、テストデータに触れずに設定(エポック数や学習率)を選べます。下に表示する表は、学習に使った変数から読み取ったものです。
+# **設定とデータ。** MNIST には、訓練画像が 60,000 枚、テスト画像が 10,000 枚あります。ここでは最初の 55,000 枚で学習し、最後の 5,000 枚は検証用に取り置きました。検証用の画像があるおかげで、テストデータに触れずに設定（エポック数や学習率）を選べるわけです。下に表示する表は、学習に実際に使った変数から読み取ったものです。
 #
-# **時間。** このプロジェクトの共有の 2 コア CPU で BLAS のスレッドを 1 つにしたとき、同じモデルの 1 エポック(ライブラリのコマンドで 60,000 枚)は、ほかの処理でロードアベレージが 10〜16 のあいだ 8〜72 秒(中央値 15 秒)、ほとんど空いているときは 6〜9 秒かかりました(測定は docs/results.md にあります)。Colab の T4 GPU では 1 エポック 1〜3 秒と*見積もって*います。このモデルは小さいので、約 215 ステップのそれぞれで時間を使うのは計算そのものではなく、数百回の小さな GPU の呼び出しだからです。これは見積もりで、測定ではありません(T4 では測っていません)。レポートには、あなた自身の 1 エポックの時間を書きましょう(学習のセルが表示します)。
+# **時間。** このプロジェクトの共有マシン（2 コアの CPU、BLAS のスレッドは 1 つ）で、同じモデルの 1 エポック（ライブラリのコマンドで 60,000 枚）にかかった時間は、ほかの処理でロードアベレージが 10〜16 だったときで 8〜72 秒（中央値 15 秒）、マシンがほぼ空いていたときで 6〜9 秒でした（測定の記録は docs/results.md にあります）。Colab の T4 GPU なら、1 エポックあたり 1〜3 秒と*見積もって*います。というのも、このモデルは小さいので、約 215 回あるステップのそれぞれで時間を使うのは、計算そのものよりも、数百回におよぶ小さな GPU カーネルの起動のほうだからです。ただし、これはあくまで見積もりで、T4 で測った値ではありません。レポートには、あなた自身の 1 エポックの時間を書いてください（学習のセルが表示しています）。
 
 # %%
 from IPython.display import Image, display
@@ -641,7 +606,7 @@ from scratchae.teacher.notebook_run import lesson_config, save_run
 _, _, _, y_test_host = load("mnist")
 config = lesson_config(epochs=EPOCHS, n_fit=N_FIT, batch_size=BATCH, lr=LR, seed=SEED, gpu=xp.__name__ != "numpy")
 metrics = [{"epoch": r["epoch"], "train_loss": r["train"], "val_loss": r["val"],
-            "test_loss": test_bce if r is rows[-1] else None} for r in rows[1:]]  # テストデータは最後に 1 度だけ
+            "test_loss": test_bce if r is rows[-1] else None} for r in rows[1:]]  # テストデータは最後に 1 回だけ
 run_dir = save_run(os.path.join(SAVE_DIR, "report_run"), model, config, metrics, x_test_host, y_test_host)
 settings_table = {"data": "MNIST", "images trained on": f"{N_FIT:,}", "held out for validation": "5,000",
                   "test images": f"{x_test_host.shape[0]:,}", "epochs": EPOCHS, "minibatch": BATCH,
@@ -654,23 +619,23 @@ for name in ("network.png", "loss_curve.png", "reconstructions.png"):
     display(Image(filename=os.path.join(run_dir, name), width=700))
 
 # %%
-# 確認: ライブラリが checkpoint.npz からあなたの重みを読み直し、同じテスト BCE を(丸め誤差の範囲で)得る。
-# 採点でも、提出物に対して同じことをする。
+# 確認: ライブラリが checkpoint.npz からあなたの重みを読み直し、同じテスト BCE を（丸め誤差の範囲で）再現する。
+# 採点でも、提出物に対して同じことを行う。
 reread = sa.load_model(os.path.join(run_dir, "checkpoint.npz"), xp=xp)
 again = mean_loss(reread, sa.to_device(x_test_host, xp))
 assert abs(again - test_bce) < 5e-5, (again, test_bce)
 print(f"test BCE from the saved checkpoint {again:.6f}, yours {test_bce:.6f}")
 
 # %% [markdown]
-# **提出物をまとめる。** 最後のセルが `handin.zip` を書き出します。中身は、このノートブック、実行フォルダ、`provenance.json`(バージョン、デバイス、データファイルの SHA-256、すべての設定)、そして `report.md` です。`report.md` は課題の形に沿ったレポートで、事実はすべて埋めてあり、あなたが書く部分には短い指示(`>` で始まる行)があります。Colab では Google ドライブ(上でマウントした `MyDrive/scratchae`)に保存されます。`report.md` を取り出して自分の部分を書き、`python -m scratchae.handin NOTEBOOK RUN_DIR --out handin.zip --report report.md` で、あなたのレポートと一緒にもう一度まとめてください。レポートはノートブックと同じ言語(日本語版なら日本語)で書かれます。
+# **提出物をまとめる。** 最後のセルは `handin.zip` を書き出します。中に入るのは、このノートブック、実行フォルダ、`provenance.json`（バージョン、デバイス、データファイルの SHA-256、すべての設定）、そして `report.md` です。`report.md` は課題の構成に沿ったレポートで、事実はすべて埋めてあり、あなたが書くところには短い指示（`>` で始まる行）が置いてあります。Colab では、このファイルは Google ドライブ（上でマウントした `MyDrive/scratchae`）に保存されます。`report.md` を取り出して自分で書く部分を仕上げたら、`python -m scratchae.handin NOTEBOOK RUN_DIR --out handin.zip --report report.md` を実行して、あなたのレポートと一緒にもう一度まとめてください。レポートは、ノートブックと同じ言語で書かれます（日本語版のノートブックなら日本語です）。
 
 # %%
 import json
 
 from scratchae.teacher.handin import pack
 
-NOTEBOOK = "05_build_it_yourself.ipynb"  # チェックアウトの中のこのノートブック
-if "google.colab" in sys.modules:  # Colab ではノートブックはドライブにある。いま見えている内容を Colab から受け取る
+NOTEBOOK = "05_build_it_yourself.ipynb"  # チェックアウトの中にある、このノートブック
+if "google.colab" in sys.modules:  # Colab ではノートブックはドライブにある。いま画面に見えている内容を Colab から受け取る
     from google.colab import _message
 
     NOTEBOOK = os.path.join(SAVE_DIR, NOTEBOOK)
@@ -685,9 +650,7 @@ else:
 # %% [markdown]
 # ## やってみよう
 #
-# 1. **バグを見つけよう。** 下の `SuspectDense` は、自分の `Dense` と 1 行だけ違います。
-#    上流からの勾配がすべて 1 なら、勾配確認に合格します。ランダムな勾配なら失敗します（セルは両方を見せます）。
-#    その行を見つけて、直した `FixedDense` を書いてください。
+# 1. **バグを探そう。** 下の `SuspectDense` は、あなたの `Dense` と 1 行だけ違っています。上流からの勾配がすべて 1 なら勾配確認に合格してしまいますが、ランダムな勾配を使うと失敗します（次のセルは両方の結果を表示します）。その 1 行を見つけ、直したものを `FixedDense` として書いてください。
 
 # %%
 class SuspectDense(Dense):
@@ -704,7 +667,7 @@ with_random = worst(sa.check_layer(suspect, x64, rng=5))
 print(f"all-ones dout: worst rel. error {with_ones:.1e}; random dout: {with_random:.1e}")
 
 # %%
-# 確認: バグは、すべて 1 の dout からは隠れ（1e-11 程度）、ランダムな dout では見えます（1e-2 より大きい）。
+# 確認: すべて 1 の dout ではバグが隠れ（1e-11 程度）、ランダムな dout では現れる（1e-2 より大きい）。
 assert with_ones < 1e-7 and with_random > 1e-2, (with_ones, with_random)
 
 # %%
@@ -713,7 +676,7 @@ from scratchae.exercises import try_it
 
 class FixedDense(SuspectDense):
     def backward(self, dout):
-        raise NotImplementedError  # この行を、あなたのコードに置き換えてください
+        raise NotImplementedError  # この行を自分の実装に置き換える
 
 
 def check_fixed_dense():
@@ -734,7 +697,7 @@ try_it("find the bug", check_fixed_dense)
 # class FixedDense(SuspectDense):
 #     def backward(self, dout):
 #         self.grads["W"] = self.x.T @ dout
-#         self.grads["b"] = xp.sum(dout, axis=0)  # バグは dout * dout でした。dout が 1 のときだけ dout と等しくなります
+#         self.grads["b"] = xp.sum(dout, axis=0)  # バグは dout * dout だった。dout が 1 のときだけ dout と等しい
 #         return dout @ self.params["W"].T
 #
 #
@@ -749,15 +712,12 @@ try_it("find the bug", check_fixed_dense)
 #
 # </details>
 #
-# 2. **別の形のモデル。** 自分の `build_autoencoder` で、別の幅や別の深さのモデルを作りましょう。
-#    たとえば 784-128-64-32-16-8 や 784-128-16 です。
-#    そのモデルも、float64 で端から端までの確認に合格しなければなりません。
-#    自分のクラスは、どこも変える必要がないはずです。
+# 2. **別の構成のモデル。** 自分の `build_autoencoder` を使って、幅や深さの違うモデルを作ってみましょう。たとえば 784-128-64-32-16-8 や 784-128-16 です。そのモデルも、float64 でのモデル全体の勾配確認に合格しなければなりません。あなたのクラスは、どこも書き換える必要がないはずです。
 
 # %%
 def build_my_model():
     """A float64 autoencoder with other widths (and depth) than DIMS, from your classes."""
-    raise NotImplementedError  # この行を、あなたのコードに置き換えてください
+    raise NotImplementedError  # この行を自分の実装に置き換える
 
 
 def check_my_model():
@@ -792,18 +752,10 @@ try_it("another architecture", check_my_model)
 #
 # </details>
 #
-# 3. `BCE()` の代わりに `MSE()` で学習させてください（`loss, optimizer = ...` の行を変えます）。
-#    2 つは、それぞれの損失ではなく、検証データの BCE で比べます。
-#    同じエポック数の後で低いのはどちらでしょう。それはなぜでしょう。
+# 3. `BCE()` の代わりに `MSE()` で学習させてみましょう（`loss, optimizer = ...` の行を書き換えます）。2 つのモデルは、それぞれが学習に使った損失ではなく、検証データの BCE で比べてください。同じエポック数だけ学習させたとき、低くなるのはどちらでしょうか。また、それはなぜでしょうか。
 #
 # <details><summary>答え</summary>
 #
-# BCE で学習したほうが低くなります。
-# クイックモードで測ると、検証データの BCE は、BCE で学習した後が 0.2112、MSE で学習した後が 0.2160 でした。
-# （このとき「train BCE」の列には MSE が出ます。この列は学習の損失を表示するからです。）
-# Sigmoid の後ろでは、MSE の勾配に $p(1-p)$ の因子が残ります（レッスン 02 の演習 2）。
-# そのため、間違った端で飽和した画素は、ゆっくりしか学習しません。
-# 比べるときは、1 つの物差しを使います。どの損失も、それ自身を目的にして学習したモデルで最も小さくなります。
-# だから、MSE のモデル自身の損失の数字からは、その BCE について何もわかりません。
+# BCE で学習したほうが低くなります。クイックモードで測ったところ、検証データの BCE は、BCE で学習した後が 0.2112、MSE で学習した後が 0.2160 でした（このとき「train BCE」の列に表示されるのは MSE の値です。この列は、学習に使った損失をそのまま表示するからです）。Sigmoid の後ろに MSE を置くと、その勾配には $p(1-p)$ という因子が残ります（レッスン 02 の演習 2）。そのため、出力が間違った側の端で飽和した画素では勾配がほとんど消失してしまい、学習がゆっくりとしか進みません。比べるときには、物差しを 1 つに決めることが大切です。どの損失も、その損失自身を目的にして学習したモデルでいちばん小さくなるものなので、MSE モデルを MSE で測った値を見ても、その BCE については何もわかりません。
 #
 # </details>
