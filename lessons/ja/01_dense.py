@@ -16,7 +16,7 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/01_dense.ipynb)
 #
-# scratchae のオートエンコーダは、そのほとんどが全結合層（Dense レイヤ）でできています。全結合層の計算は `out = x @ W + b` の 1 行だけです。これは『ゼロから作るDeep Learning』（以下 DLFS）で Affine レイヤと呼ばれているものと同じ計算で、scratchae では `Dense` と呼びます。このレッスンでは、この層の順伝播と逆伝播を自分の手で実装し、逆伝播が正しいことを確かめます。時間は、演習を含めて 45〜60 分を見てください。
+# scratchae のオートエンコーダは、そのほとんどが全結合層（Dense レイヤ）でできています。全結合層の計算は `out = x @ W + b` の 1 行だけです。これは『ゼロから作るDeep Learning』（以下 DLFS）で Affine レイヤと呼ばれているものと同じ計算で、scratchae では `Dense` と呼びます。このレッスンでは、この層の順伝播と逆伝播を自分の手で実装し、逆伝播が正しいことを確かめます。時間は、演習を含めて 55〜105 分を見てください。
 #
 # このレッスンで学ぶこと
 # - 順伝播の計算と、そこに現れるすべての配列の形
@@ -70,7 +70,7 @@ from scratchae.backend import pick_xp
 
 xp, message = pick_xp()  # GPU が使えれば CuPy、なければ NumPy。以下の配列はすべて xp の配列
 print(message)
-QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。データとエポックを減らすだけで、コードは同じ
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。データとエポックを減らすだけで、プログラムは同じ
 
 # %% [markdown]
 # ## 順伝播

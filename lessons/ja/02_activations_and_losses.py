@@ -16,7 +16,7 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/02_activations_and_losses.ipynb)
 #
-# オートエンコーダの全結合層のあいだには、活性化関数がはさまっています（中間層では ReLU、出力層では Sigmoid）。そして最後の層の後ろでは、損失関数が再構成と入力を比べます。このレッスンでは、これらを 1 つずつ自分の手で実装します。時間は、演習を含めて 50〜65 分を見てください。
+# オートエンコーダの全結合層のあいだには、活性化関数がはさまっています（中間層では ReLU、出力層では Sigmoid）。そして最後の層の後ろでは、損失関数が再構成と入力を比べます。このレッスンでは、これらを 1 つずつ自分の手で実装します。時間は、演習を含めて 65〜120 分を見てください。
 #
 # このレッスンで学ぶこと
 # - ReLU とその逆伝播（入力が正だったところだけ勾配が通る）
@@ -71,7 +71,7 @@ from scratchae.backend import pick_xp
 
 xp, message = pick_xp()  # GPU が使えれば CuPy、なければ NumPy。以下の配列はすべて xp の配列
 print(message)
-QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。データとエポックを減らすだけで、コードは同じ
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。データとエポックを減らすだけで、プログラムは同じ
 
 # %% [markdown]
 # ## ReLU

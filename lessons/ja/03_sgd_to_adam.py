@@ -16,7 +16,7 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/03_sgd_to_adam.ipynb)
 #
-# 逆伝播によって、すべてのパラメータの勾配が求まるようになりました。次に必要なのは、その勾配をもとに重みを実際にどれだけ動かすかを決める仕組みです。これが最適化手法の役割です。このレッスンでは、答えがあらかじめわかっている小さな問題を使って、素朴な勾配降下法（SGD）と Adam を動かしてみます。続いて、Adam のバイアス補正が最初の数ステップで何をしているのかをグラフで確かめ、最後にライブラリの Adam を論文のアルゴリズムと 1 行ずつ照らし合わせます。時間は、演習を含めて 50〜65 分を見てください。
+# 逆伝播によって、すべてのパラメータの勾配が求まるようになりました。次に必要なのは、その勾配をもとに重みを実際にどれだけ動かすかを決める仕組みです。これが最適化手法の役割です。このレッスンでは、答えがあらかじめわかっている小さな問題を使って、素朴な勾配降下法（SGD）と Adam を動かしてみます。続いて、Adam のバイアス補正が最初の数ステップで何をしているのかをグラフで確かめ、最後にライブラリの Adam を論文のアルゴリズムと 1 行ずつ照らし合わせます。時間は、演習を含めて 55〜100 分を見てください。
 #
 # このレッスンで学ぶこと
 # - SGD と Adam の更新式、そして 1 つの学習率ではすべての方向にうまく合わない理由
@@ -70,7 +70,7 @@ from scratchae.backend import pick_xp
 
 xp, message = pick_xp()  # GPU が使えれば CuPy、なければ NumPy。以下の配列はすべて xp の配列
 print(message)
-QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。データとエポックを減らすだけで、コードは同じ
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。データとエポックを減らすだけで、プログラムは同じ
 
 # %% [markdown]
 # ## 答えのわかっている谷で SGD を動かす

@@ -21,7 +21,7 @@
 #
 # TensorFlow のチュートリアル "Intro to Autoencoders" は、ごく小さなオートエンコーダから話を始めます。Dense レイヤ 1 つで画像を 64 次元の潜在表現まで縮め、もう 1 つの Dense レイヤで元の大きさに戻すだけのモデルで、これを Fashion-MNIST の画像で、平均二乗誤差（MSE）を損失関数にして学習させます。scratchae では、`--preset keras-basic` を指定すれば同じモデルを作れます。このレッスンでは、このモデルを MSE と二値交差エントロピー誤差（BCE）で 1 回ずつ学習させ、結果を比べてみます。
 #
-# 演習を含めて 55〜80 分ほどかかります。
+# 演習を含めて 40〜75 分ほどかかります。
 #
 # このレッスンで学ぶこと
 # - チュートリアルのモデルを scratchae の言葉で書くと、784-64-784 で、ReLU の後に Sigmoid が続くモデルになること
@@ -73,7 +73,7 @@ from scratchae.backend import pick_xp
 
 xp, message = pick_xp()  # GPU が使えれば CuPy、なければ NumPy。以下の配列はすべて xp の配列
 print(message)
-QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。データとエポックを減らすだけで、コードは同じ
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。データとエポックを減らすだけで、プログラムは同じ
 
 # %% [markdown]
 # 設定は、コマンドのプリセットから読み込みます。ですから、このノートブックが学習させるのは、`python -m scratchae.train --preset keras-basic` が学習させるのとまったく同じものです。なお、クイックモード（`SCRATCHAE_QUICK=1`、テストで使います）では、データの 10 分の 1 だけを使って 1 エポックだけ学習します。

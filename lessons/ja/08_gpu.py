@@ -19,7 +19,7 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/08_gpu.ipynb)
 #
-# scratchae では、レイヤも損失関数も最適化手法も、実装は 1 つずつしかありません。ノートパソコンではその実装が NumPy の上で動き、NVIDIA の GPU を積んだマシン（Colab の T4 も含みます。*ランタイム → ランタイムのタイプを変更 → T4 GPU* で選べます）では、まったく同じ行がそのまま CuPy の上で動きます。このノートブックは、Colab で GPU ランタイムを使うように設定してあります。GPU がなければ CPU で動き、GPU を使えない理由を表示します。演習を含めて 35〜50 分ほどかかります。
+# scratchae では、レイヤも損失関数も最適化手法も、実装は 1 つずつしかありません。ノートパソコンではその実装が NumPy の上で動き、NVIDIA の GPU を積んだマシン（Colab の T4 も含みます。*ランタイム → ランタイムのタイプを変更 → T4 GPU* で選べます）では、まったく同じ行がそのまま CuPy の上で動きます。このノートブックは、Colab で GPU ランタイムを使うように設定してあります。GPU がなければ CPU で動き、GPU を使えない理由を表示します。演習を含めて 40〜80 分ほどかかります。
 #
 # このレッスンで学ぶこと
 # - `xp` とは何か、そしてライブラリの計算の実装に `np.` が一度も出てこないのはなぜか
@@ -72,7 +72,7 @@ from scratchae.backend import pick_xp
 
 xp, message = pick_xp()  # GPU が使えれば CuPy、なければ NumPy。以下の配列はすべて xp の配列
 print(message)
-QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。データとエポックを減らすだけで、コードは同じ
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。データとエポックを減らすだけで、プログラムは同じ
 
 # %% [markdown]
 # ## `xp` とは何か

@@ -15,13 +15,13 @@
 # ---
 
 # %% [markdown]
-# # 14 · 潜在表現（コード）は何の役に立つか
+# # 14 · 潜在表現は何の役に立つか
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/scratchae/scratchae/blob/main/lessons/ja/14_codes_as_features.ipynb)
 #
 # オートエンコーダは、1 枚 1 枚の画像を低い次元の潜在表現へと圧縮します。この潜在表現には、2 つの使い道があるとよくいわれます。1 つは、PCA よりもすぐれた圧縮になるということです。PCA が線形の射影しか使えないのに対して、デコーダは曲がった（非線形の）写像を表せるからです。もう 1 つは、分類器へのよい入力になるということです。似た画像には似た潜在表現が対応するはずだからです。このレッスンでは、この 2 つの主張が本当に成り立つのかを、MNIST で実際に測って確かめます。
 #
-# 時間は、演習を含めて 45〜60 分を見てください。
+# 時間は、演習を含めて 60〜110 分を見てください。
 #
 # このレッスンで学ぶこと
 # - PCA とオートエンコーダを公平に比べる方法: 同じ潜在表現の次元、同じテスト画像、2 つの誤差の単位
@@ -75,7 +75,7 @@ from scratchae.backend import pick_xp
 
 xp, message = pick_xp()  # GPU が使えれば CuPy、なければ NumPy。以下の配列はすべて xp の配列
 print(message)
-QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。データとエポックを減らすだけで、コードは同じ
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。データとエポックを減らすだけで、プログラムは同じ
 
 # %% [markdown]
 # ## データ

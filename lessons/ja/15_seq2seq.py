@@ -23,7 +23,7 @@
 #
 # まず LSTM の 1 ステップを自分の手で実装し、その逆伝播を導いて、どちらも正しいことを確かめます。次に、Fashion-MNIST の画像を 1 行ずつ読ませてモデルを学習させます。最後に、そのモデルを使って、実際の生体信号の記録に含まれる異常を 1 つ見つけます。
 #
-# 時間は、演習を含めて 60〜90 分を見てください。
+# 時間は、演習を含めて 80〜135 分を見てください。
 #
 # このレッスンで学ぶこと
 # - LSTM の 1 ステップ: 4 つのゲート、記憶セル（cell state）と隠れ状態（hidden state）、そしてすべての配列の形
@@ -77,7 +77,7 @@ from scratchae.backend import pick_xp
 
 xp, message = pick_xp()  # GPU が使えれば CuPy、なければ NumPy。以下の配列はすべて xp の配列
 print(message)
-QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。データとエポックを減らすだけで、コードは同じ
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。データとエポックを減らすだけで、プログラムは同じ
 
 # %% [markdown]
 # ## LSTM の 1 ステップ

@@ -21,7 +21,7 @@
 #
 # レッスン 13 では全結合層で VAE を組み立て、レッスン 09 では畳み込みを実装しました。このレッスンでは、この 2 つを組み合わせて、TensorFlow のチュートリアル「Convolutional Variational Autoencoder」に出てくる畳み込み VAE を作ります。変わるのはエンコーダとデコーダだけで、それ以外の部分（再パラメータ化トリック、KL の項、`vae_step`）はレッスン 13 のものをそのまま使います。
 #
-# 演習を含めて 40〜60 分ほどかかります。
+# 演習を含めて 50〜90 分ほどかかります。
 #
 # このレッスンで学ぶこと
 # - VAE のエンコーダとデコーダに畳み込みが向いている理由
@@ -77,7 +77,7 @@ from scratchae.backend import pick_xp
 
 xp, message = pick_xp()  # GPU が使えれば CuPy、なければ NumPy。以下の配列はすべて xp の配列
 print(message)
-QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。データとエポックを減らすだけで、コードは同じ
+QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # テストが設定する。データとエポックを減らすだけで、プログラムは同じ
 
 # %% [markdown]
 # 畳み込み VAE を CPU で学習させるには時間がかかります。このプロジェクトのマシンの 1 コアでは 1 エポックに約 80 秒、チュートリアルの 10 エポックでは 15 分ほどかかります。`PRETRAINED = True` にすると、学習済みのモデルが必要になったところで、scratchae に同梱されたモデル（ライブラリ自身のコマンド `python -m scratchae.train` で学習させたもの）を読み込むので、学習を待たずにすぐ本題に進めます。GPU のない Colab ではこれが既定です。ほかの環境では、環境変数 `SCRATCHAE_PRETRAINED=1` でオンになります。下のセルに `True` か `False` を直接書いてもかまいません。
