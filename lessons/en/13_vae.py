@@ -440,7 +440,7 @@ assert np.all(np.abs(vae_codes.mean(0)) < 0.5) and inside > 0.85
 # %%
 from scratchae.explorer import explore
 
-explore(vae, x_test[:2000], y_test[:2000])  # 2,000 test codes: enough for the map, quick to redraw
+explore(vae, x_test[:2000, ...], y_test[:2000])  # 2,000 test codes: enough for the map, quick to redraw
 
 # %% [markdown]
 # ## Try it

@@ -390,7 +390,7 @@ assert np.all(np.abs(vae_codes.mean(0)) < 0.5) and inside > 0.85
 # %%
 from scratchae.explorer import explore
 
-explore(vae, x_test[:2000], y_test[:2000])  # テスト画像の潜在表現 2,000 個: 地図には十分で、描き直しも速い
+explore(vae, x_test[:2000, ...], y_test[:2000])  # テスト画像の潜在表現 2,000 個: 地図には十分で、描き直しも速い
 
 # %% [markdown]
 # ## やってみよう
