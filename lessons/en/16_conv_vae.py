@@ -332,7 +332,7 @@ plt.show()
 # %%
 from scratchae.explorer import explore
 
-explore(cvae, x_test[:2000, ...], y_test[:2000])  # 2,000 test codes: enough for the map, quick to redraw
+explore(cvae, x_test[:min(2000, N_TEST), ...], y_test[:min(2000, N_TEST)])  # at most 2,000 test codes
 
 # %% [markdown]
 # The whole run is one command: `python -m scratchae.train --preset cvae` (10 epochs; docs/results.md compares

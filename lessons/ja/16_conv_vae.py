@@ -302,7 +302,7 @@ plt.show()
 # %%
 from scratchae.explorer import explore
 
-explore(cvae, x_test[:2000, ...], y_test[:2000])  # テスト画像 2,000 枚の潜在表現。地図には十分で、描き直しも速い
+explore(cvae, x_test[:min(2000, N_TEST), ...], y_test[:min(2000, N_TEST)])  # テスト画像は最大 2,000 枚
 
 # %% [markdown]
 # ここまでの学習は、`python -m scratchae.train --preset cvae` という 1 つのコマンドでも実行できます（10 エポック。docs/results.md では、そのテスト損失を、同じモデルを PyTorch で書いたものと比べています）。
