@@ -145,45 +145,40 @@ def test_the_lessons_flag_is_on_for_colab_without_a_gpu_and_the_variable_decides
         pretrained.wanted(cpu_xp, environ={"SCRATCHAE_PRETRAINED": "yes"})
 
 
-def test_lesson_13_with_pretrained_on_loads_the_shipped_vae_and_shows_the_static_explorer(tmp_path):
-    # nbmake runs every lesson with the flag off (it is off outside Colab); this covers the other branch, and the
-    # explorer's static figure, as a plain script (no kernel, so no sliders).
+def run_lesson_with_pretrained_on(lesson, tmp_path):
+    """Lesson ``lesson`` (en) run as a plain script with the flag on, in quick mode: its stdout, after it passed.
+
+    nbmake runs every lesson with the flag off (it is off outside Colab); this covers the other branch, and the
+    explorer's static figure (no kernel, so no sliders)."""
     import os
     import pathlib
     import subprocess
     import sys
 
-    from scratchae.explorer import NO_WIDGETS
     root = pathlib.Path(__file__).resolve().parent.parent
     env = {**os.environ, "SCRATCHAE_PRETRAINED": "1", "SCRATCHAE_QUICK": "1", "MPLBACKEND": "Agg",
            "PYTHONPATH": str(root), "PYTHONWARNINGS": "ignore::UserWarning:matplotlib"}
-    done = subprocess.run([sys.executable, str(root / "lessons" / "en" / "13_vae.py")], cwd=tmp_path, env=env,
+    done = subprocess.run([sys.executable, str(root / "lessons" / "en" / f"{lesson}.py")], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "PRETRAINED = True" in done.stdout
+    return done.stdout
+
+
+def test_lesson_13_with_pretrained_on_loads_the_shipped_vae_and_shows_the_static_explorer(tmp_path):
+    from scratchae.explorer import NO_WIDGETS
+    stdout = run_lesson_with_pretrained_on("13_vae", tmp_path)
     shipped = "PRETRAINED: loaded the shipped vae-2d (10 epochs of python -m scratchae.train --preset vae-2d)"
-    assert shipped in done.stdout
-    assert "epoch 1: test recon" not in done.stdout  # nothing trained the VAE
-    assert NO_WIDGETS in done.stdout
+    assert shipped in stdout
+    assert "epoch 1: test recon" not in stdout  # nothing trained the VAE
+    assert NO_WIDGETS in stdout
 
 
 def test_lesson_16_with_pretrained_on_loads_the_shipped_conv_vae_and_dense_vae(tmp_path):
-    # As lesson 13's test above: the flag's other branch, and the explorer's static figure for the conv VAE.
-    import os
-    import pathlib
-    import subprocess
-    import sys
-
     from scratchae.explorer import NO_WIDGETS
-    root = pathlib.Path(__file__).resolve().parent.parent
-    env = {**os.environ, "SCRATCHAE_PRETRAINED": "1", "SCRATCHAE_QUICK": "1", "MPLBACKEND": "Agg",
-           "PYTHONPATH": str(root), "PYTHONWARNINGS": "ignore::UserWarning:matplotlib"}
-    done = subprocess.run([sys.executable, str(root / "lessons" / "en" / "16_conv_vae.py")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "PRETRAINED = True" in done.stdout
+    stdout = run_lesson_with_pretrained_on("16_conv_vae", tmp_path)
     epochs = len(pretrained.load("cvae").metrics)
     assert f"PRETRAINED: loaded the shipped cvae ({epochs} epochs of python -m scratchae.train --preset cvae)" \
-        in done.stdout
-    assert "shipped: test recon" in done.stdout and "epoch 1:" not in done.stdout  # nothing trained either VAE
-    assert NO_WIDGETS in done.stdout
+        in stdout
+    assert "shipped: test recon" in stdout and "epoch 1:" not in stdout  # nothing trained either VAE
+    assert NO_WIDGETS in stdout
