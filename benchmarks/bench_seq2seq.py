@@ -3,13 +3,15 @@
 The recipe is ``python -m scratchae.train --preset seq2seq``: Fashion-MNIST images read as 28 rows of 28 pixels,
 LSTM(28 -> 100, all steps) -> LSTM(100 -> 30, last step) -> repeat 28 times -> LSTM(30 -> 100, all steps) ->
 the same Dense(100 -> 28) on every step, MSE, Adam lr 1e-3, batch 32, float32. For each thread count the script
-times, in turn (A B C A B C ...), the same ``--batches`` minibatches (the first ones of epoch 1's shuffled order)
-with scratchae's ``train_step`` and ``make_adam`` (the command's step and optimizer) on the model the command builds (lstm_fast.FastLSTM), on the
-same model with lstm.py's plain LSTM (``fast=False``, the one lesson 15 teaches), and with PyTorch eager
-(``nn.LSTM`` with batch_first, ``nn.Linear`` on the (N, T, 100) output, ``nn.MSELoss``, ``optim.Adam``). Same initial weights (Keras layout mapped to PyTorch's:
-weight_ih = Wx.T, weight_hh = Wh.T, bias_ih = b, bias_hh = 0); every step reads the loss. It prints medians after
-a warm-up, the ratios, the spread of the per-round ratio to PyTorch (lowest and highest of the rounds), and the
-time of an epoch (1,719 steps) they imply.
+times, in turn (A B C D A B C D ...), the same ``--batches`` minibatches (the first ones of epoch 1's shuffled
+order) with scratchae's ``train_step`` and ``make_adam`` (the command's step and optimizer) on the model the
+command builds (lstm_fast.FastLSTM), on the same model with lstm.py's plain LSTM (``fast=False``, the one lesson
+15 teaches), and with PyTorch eager twice (``nn.LSTM`` with batch_first, ``nn.Linear`` on the (N, T, 100) output,
+``nn.MSELoss``, ``optim.Adam``): as it runs by default, where each LSTM layer is one call into oneDNN's fused RNN
+kernel, and with oneDNN turned off, where it issues one operation per gate and time step as scratchae does. Same
+initial weights (Keras layout mapped to PyTorch's: weight_ih = Wx.T, weight_hh = Wh.T, bias_ih = b, bias_hh = 0);
+every step reads the loss. It prints medians after a warm-up, the ratios, the spread of the per-round ratio to
+PyTorch (lowest and highest of the rounds), and the time of an epoch (1,719 steps) they imply.
 
     pip install -e .[bench]
     python benchmarks/bench_seq2seq.py                        # threads 1 and 2, 200 batches, 5 repeats
@@ -21,6 +23,7 @@ import cProfile
 import pstats
 import statistics
 import time
+import warnings
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -52,8 +55,13 @@ def scratchae_runner(xbs, fast=True):
     return run, model
 
 
-def torch_runner(torch, model, xbs):
-    """The same model in PyTorch, started from scratchae's initial weights."""
+def torch_runner(torch, model, xbs, onednn=True):
+    """The same model in PyTorch, started from scratchae's initial weights.
+
+    PyTorch's CPU ``nn.LSTM`` runs each layer's whole sequence, forward and backward, as one call into oneDNN's fused
+    RNN primitive (the profiler shows ``aten::mkldnn_rnn_layer`` and ``mkldnn_rnn_layer_backward``). With
+    ``onednn=False`` it falls back to one ATen operation per gate and time step, as scratchae's Python loop does.
+    """
     nn = torch.nn
     lstm_layers = [layer for layer in model.layers if isinstance(layer, LSTM)]
     lstms = [nn.LSTM(layer.in_features, layer.units, batch_first=True) for layer in lstm_layers]
@@ -82,13 +90,21 @@ def torch_runner(torch, model, xbs):
         gap = np.max(np.abs(step(xts[0]).numpy().reshape(xbs[0].shape) - model.forward(xbs[0])))
     assert gap < 1e-5, f"the PyTorch model differs from scratchae's by {gap}"
 
-    def run():
+    def train():
         for x in xts:
             opt.zero_grad(set_to_none=True)
             loss = mse(step(x), x)
             loss.backward()
             loss.item()
             opt.step()
+
+    def run():
+        if onednn:
+            return train()
+        with warnings.catch_warnings():  # flags() warns that TF32 on oneDNN needs an Intel GPU: not used here
+            warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+            with torch.backends.mkldnn.flags(enabled=False):
+                return train()
     return run
 
 
@@ -113,10 +129,11 @@ def rounds(runners, repeats):
 
 def row(label, threads, times, batches):
     """One Markdown table row: medians per step, the ratios, the per-round spread of FastLSTM / torch."""
-    a, p, b = (statistics.median(times[k]) / batches for k in ("fast", "plain", "torch"))
+    a, p, b, u = (statistics.median(times[k]) / batches for k in ("fast", "plain", "torch", "torch_unfused"))
     spread = [f / t for f, t in zip(times["fast"], times["torch"])]  # the ratio within each round
-    return (f"| {threads} | {label} | {a * 1e3:.1f} | {p * 1e3:.1f} | {b * 1e3:.1f} | {a / b:.2f} ({min(spread):.2f}-"
-            f"{max(spread):.2f}) | {p / b:.2f} | {a / p:.2f} | {a * STEPS_PER_EPOCH:.0f} | {b * STEPS_PER_EPOCH:.0f} |")
+    return (f"| {threads} | {label} | {a * 1e3:.1f} | {p * 1e3:.1f} | {b * 1e3:.1f} | {u * 1e3:.1f} | {a / b:.2f} "
+            f"({min(spread):.2f}-{max(spread):.2f}) | {p / b:.2f} | {a / u:.2f} | {a / p:.2f} | "
+            f"{a * STEPS_PER_EPOCH:.0f} | {b * STEPS_PER_EPOCH:.0f} |")
 
 
 def profile(xbs, fast=True):
@@ -148,15 +165,17 @@ def main():
           f"Adam 1e-3, batch {BATCH}, {args.batches} batches per round")
     print(f"numpy {np.__version__}, torch {torch.__version__}, scratchae {sa.__version__}; "
           f"median of {args.repeats} rounds after one warm-up, interleaved\n")
-    print("| threads | clock | FastLSTM ms/step | plain LSTM ms/step | torch ms/step | FastLSTM / torch (rounds: "
-          "low-high) | plain / torch | FastLSTM / plain | FastLSTM s/epoch | torch s/epoch |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| threads | clock | FastLSTM ms/step | plain LSTM ms/step | torch ms/step | torch, oneDNN off ms/step | "
+          "FastLSTM / torch (rounds: low-high) | plain / torch | FastLSTM / torch, oneDNN off | FastLSTM / plain | "
+          "FastLSTM s/epoch | torch s/epoch |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for threads in args.threads:
         torch.set_num_threads(threads)
         with threadpool_limits(threads):
             fast, model = scratchae_runner(xbs)
             plain, _ = scratchae_runner(xbs, fast=False)
-            times = rounds({"fast": fast, "plain": plain, "torch": torch_runner(torch, model, xbs)}, args.repeats)
+            times = rounds({"fast": fast, "plain": plain, "torch": torch_runner(torch, model, xbs),
+                            "torch_unfused": torch_runner(torch, model, xbs, onednn=False)}, args.repeats)
         print(row("wall", threads, times["wall"], args.batches), flush=True)
         if threads == 1:
             print(row("CPU", threads, times["cpu"], args.batches), flush=True)

@@ -1,9 +1,10 @@
 """Reproduce the pretrained models of scratchae/weights/ with the project's own commands, then pack them.
 
 For each name: ``python -m scratchae.train --preset NAME --out RUNS/NAME --quiet`` (``anomaly-4``: ``python -m
-scratchae.anomaly --normal 4 --epochs 20``), a subprocess on one BLAS thread, timed; then the run's weights,
-settings, metrics and test numbers go into scratchae/weights/NAME.npz (weights only: see scratchae/pretrained.py).
-It prints how long each run took and the size of each file.
+scratchae.anomaly --normal 4 --epochs 20``; ``code-K``: ``python -m scratchae.train --dims 784 256 128 64 K --code
+linear``), a subprocess on one BLAS thread, timed; then the run's weights, rounded to float16, its settings, metrics
+and test numbers go into scratchae/weights/NAME.npz (see scratchae/pretrained.py), with the test numbers of the
+rounded weights, scored again here on the full test set. It prints how long each run took and the size of each file.
 
     python benchmarks/make_pretrained.py                    # every name in scratchae.pretrained.NAMES
     python benchmarks/make_pretrained.py --only cvae        # one preset (then add it to NAMES)
@@ -18,13 +19,20 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+
+from scratchae import pretrained
+from scratchae.data import load
 from scratchae.fit import load_checkpoint
 from scratchae.pretrained import NAMES, WEIGHTS
 from scratchae.presets import PRESETS
-from scratchae.serialize import atomic_savez, load_model, model_arrays, model_meta
+from scratchae.serialize import atomic_savez, load_model, model_arrays, model_meta, restore_model
 
-# Names that are not presets of python -m scratchae.train: the command (after python) that trains them.
-OTHER_COMMANDS = {"anomaly-4": ["-m", "scratchae.anomaly", "--normal", "4", "--epochs", "20"]}
+# Names that are not presets of python -m scratchae.train: the command (after python) that trains them. code-K is
+# lesson 14's sweep (docs/results.md, the autoencoder against PCA): 784-256-128-64-K with a linear code, 20 epochs.
+OTHER_COMMANDS = {"anomaly-4": ["-m", "scratchae.anomaly", "--normal", "4", "--epochs", "20"],
+                  **{f"code-{k}": ["-m", "scratchae.train", "--dims", "784", "256", "128", "64", str(k), "--code",
+                                   "linear"] for k in (2, 8, 32, 64)}}
 
 
 def command_of(name):
@@ -46,10 +54,11 @@ def train(name, folder):
 
 
 def pack(name, folder, seconds=None):
-    """Copy the weights, settings, metrics and test numbers of the run in ``folder`` into weights/NAME.npz with its
-    training time: a train run's epochs' seconds, or the anomaly command's wall clock ``seconds``."""
+    """Copy the weights (as float16), settings, metrics and test numbers of the run in ``folder`` into
+    weights/NAME.npz with its training time: a train run's epochs' seconds, or the anomaly command's wall clock
+    ``seconds``. Returns the path and the test numbers of the stored weights."""
     command = "python " + " ".join(command_of(name))
-    if name in OTHER_COMMANDS:  # python -m scratchae.anomaly: model-<class>.npz, config.json, results.csv
+    if command_of(name)[1] == "scratchae.anomaly":  # model-<class>.npz, config.json, results.csv
         if seconds is None:
             sys.exit(f"make_pretrained: {name} records its command's wall clock; run it without --pack-only")
         config = json.loads((folder / "config.json").read_text())
@@ -58,20 +67,29 @@ def pack(name, folder, seconds=None):
         with open(folder / "results.csv", newline="") as fh:
             rows = [{k: (v if k == "name" else float(v)) for k, v in row.items()} for row in csv.DictReader(fh)]
         settings = {k: v for k, v in config.items() if k not in ("out", "array_namespace")}
-        metrics, test = rows, {"ae_auc": rows[0]["ae_auc"]}
+        metrics, trained_test = rows, {"ae_auc": rows[0]["ae_auc"]}
     else:
         model, _, progress, config = load_checkpoint(folder / "checkpoint.npz")
-        if config.get("preset") != name or progress.epoch != config["epochs"] or progress.step:
-            sys.exit(f"make_pretrained: {folder} is not a finished run of --preset {name}; train it again")
+        if name in PRESETS and config.get("preset") != name:
+            sys.exit(f"make_pretrained: {folder} is a run of --preset {config.get('preset')}, not of {name}")
+        if progress.epoch != config["epochs"] or progress.step:
+            sys.exit(f"make_pretrained: {folder} is not a finished run; train it again")
         settings = {k: v for k, v in config.items() if k != "out"}  # where it ran is not what it is
         metrics = progress.metrics
-        test = {k: v for k, v in metrics[-1].items() if k.startswith("test_")}
+        trained_test = {k: v for k, v in metrics[-1].items() if k.startswith("test_")}
         seconds = sum(row["seconds"] for row in metrics)  # training proper, without loading data or figures
+    # float16 halves the files; the recorded test numbers are those of the rounded weights, scored as the run did.
+    arrays = {key: np.asarray(a).astype(np.float16) for key, a in model_arrays(model).items()}
+    meta = {**model_meta(model), "stored": "float16", "command": command, "config": settings, "metrics": metrics,
+            "trained_test": trained_test, "seconds": seconds}
+    rounded = restore_model({key: a.astype(np.float32) for key, a in arrays.items()}, meta, path=name)
+    _, _, x_test, y_test = load(settings.get("dataset", "mnist"))
+    record = pretrained.Pretrained(name, rounded, command, settings, trained_test, trained_test, metrics, seconds)
+    test = pretrained.evaluate(record, x_test, y_test)
     WEIGHTS.mkdir(exist_ok=True)
     path = WEIGHTS / f"{name}.npz"
-    atomic_savez(path, model_arrays(model), {**model_meta(model), "command": command, "config": settings,
-                                             "metrics": metrics, "test": test, "seconds": seconds})
-    return path, test
+    atomic_savez(path, arrays, {**meta, "test": test})
+    return path, test, trained_test
 
 
 def main():
@@ -83,13 +101,13 @@ def main():
     names = args.only or list(NAMES)
     for name in names:
         if name not in PRESETS and name not in OTHER_COMMANDS:
-            p.error(f"no preset {name!r} in scratchae/presets.py; merge the branch that adds it first")
+            p.error(f"no preset {name!r} in scratchae/presets.py nor in OTHER_COMMANDS; add it first")
     for name in names:
         folder = pathlib.Path(args.runs) / name
         wall = None if args.pack_only else train(name, folder)
-        path, test = pack(name, folder, wall)
+        path, test, trained_test = pack(name, folder, wall)
         took = "packed" if wall is None else f"trained in {wall:.0f} s wall clock"
-        numbers = ", ".join(f"{k} {v:.5g}" for k, v in test.items())
+        numbers = ", ".join(f"{k} {v:.6g} (float32 {trained_test[k]:.6g})" for k, v in test.items())
         print(f"{name}: {took}; {numbers} -> {path.name}, {path.stat().st_size / 1e6:.2f} MB", flush=True)
     if any(name not in NAMES for name in names):
         print("now add the new names to NAMES in scratchae/pretrained.py (setup.cfg ships every weights/*.npz)")

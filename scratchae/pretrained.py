@@ -1,10 +1,13 @@
 """Trained models that ship with the package: ``load(name)`` gives the model, its settings and its test numbers.
 
-Each file in weights/ was made by the project's own command, ``python -m scratchae.train --preset NAME`` (or, for
-the one-class model of lesson 12, ``python -m scratchae.anomaly --normal 4 --epochs 20``), and packed by
-benchmarks/make_pretrained.py, which reproduces them all. A file holds the weights only (float32, as trained)
-and, in its meta, the command, the run's settings, its metrics rows, its test numbers and its training time;
-Adam's two moments are left out, since they would triple the size. ``write_checkpoint`` turns a shipped train
+Each file in weights/ was made by the project's own command, ``python -m scratchae.train --preset NAME`` (for
+the one-class model of lesson 12, ``python -m scratchae.anomaly --normal 4 --epochs 20``; for lesson 14's sweep
+``code-K``, ``python -m scratchae.train --dims 784 256 128 64 K --code linear``), and packed by
+benchmarks/make_pretrained.py, which reproduces them all. A file holds the weights only, trained in float32 and
+stored rounded to float16 (half the size; ``load`` gives float32 again), and, in its meta, the command, the run's
+settings, its metrics rows, its test numbers (of the stored weights, scored again on the full test set), the
+run's own test numbers (``trained_test``, of the float32 weights) and its training time; Adam's two moments are
+left out, since they would triple the size. ``write_checkpoint`` turns a shipped train
 model into a training checkpoint with fresh Adam moments, so ``python -m scratchae.train --resume`` trains it on
 like any other run.
 """
@@ -19,25 +22,28 @@ from .fit import Progress, save_checkpoint
 from .metrics import roc_auc
 from .optim import Adam
 from .recipes import LOSSES, make_run
-from .serialize import read_npz, restore_model
+from .serialize import CheckpointError, read_npz, restore_model
 from .training import reconstruction_errors
 
 WEIGHTS = pathlib.Path(__file__).resolve().parent / "weights"  # package data (setup.cfg [options.package_data])
-# The models shipped: presets of python -m scratchae.train by their name, and lesson 12's one-class model.
-NAMES = ("reference", "vae-2d", "cvae", "anomaly-4")
+# The models shipped: presets of python -m scratchae.train by their name, lesson 12's one-class model and lesson
+# 14's four linear-code autoencoders (784-256-128-64-K).
+NAMES = ("reference", "vae-2d", "cvae", "anomaly-4", "code-2", "code-8", "code-32", "code-64")
 PRETRAINED_ENV = "SCRATCHAE_PRETRAINED"  # "1" or "0": the lessons' PRETRAINED flag, wherever they run
 
 
 class Pretrained(NamedTuple):
     """A shipped model: ``model`` (NumPy unless asked), ``command`` (what trained it), ``settings`` (the run's cfg),
-    ``test`` (its test numbers, e.g. {"test_loss": ...} after the last epoch, or {"ae_auc": ...} for a one-class
-    model), ``metrics`` (the run's rows: one per epoch, or the anomaly command's row) and ``seconds`` (training)."""
+    ``test`` (the stored weights' test numbers, e.g. {"test_loss": ...}, or {"ae_auc": ...} for a one-class model),
+    ``trained_test`` (the same numbers of the run's float32 weights, after its last epoch), ``metrics`` (the run's
+    rows: one per epoch, or the anomaly command's row) and ``seconds`` (training)."""
 
     name: str
     model: object
     command: str
     settings: dict
     test: dict
+    trained_test: dict
     metrics: list
     seconds: float
 
@@ -53,8 +59,13 @@ def load(name, *, xp=None, device=None):
     """The shipped model ``name`` on ``xp``'s ``device`` (default NumPy on the CPU) with its record, a Pretrained."""
     path = path_of(name)
     arrays, meta = read_npz(path)
+    if meta.get("stored") != "float16":
+        raise CheckpointError(f"pretrained {name}: stored as {meta.get('stored')!r}, expected 'float16'; "
+                              "reinstall scratchae")
+    arrays = {key: cpu_xp.astype(a, cpu_xp.float32) for key, a in arrays.items()}  # exact: float16 in float32
     model = restore_model(arrays, meta, xp=xp, device=device, path=f"pretrained {name}")
-    return Pretrained(name, model, meta["command"], meta["config"], meta["test"], meta["metrics"], meta["seconds"])
+    return Pretrained(name, model, meta["command"], meta["config"], meta["test"], meta["trained_test"],
+                      meta["metrics"], meta["seconds"])
 
 
 def evaluate(pretrained, x_test, y_test=None):

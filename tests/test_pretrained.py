@@ -10,6 +10,7 @@ from scratchae.data import load
 from scratchae.fit import load_checkpoint
 from scratchae.presets import PRESETS
 from scratchae.recipes import make_run
+from scratchae.serialize import CheckpointError, atomic_savez, read_npz
 
 
 @pytest.fixture(scope="module")
@@ -18,17 +19,39 @@ def mnist():
 
 
 TRAINED = [name for name in pretrained.NAMES if name in PRESETS]  # by python -m scratchae.train --preset NAME
+SWEEP = {2: "code-2", 8: "code-8", 32: "code-32", 64: "code-64"}  # lesson 14's models, by their code size
 
 
-def test_every_name_is_a_preset_or_the_one_class_model_and_ships_one_file_and_nothing_else_ships():
-    assert set(pretrained.NAMES) - set(TRAINED) == {"anomaly-4"}
+def test_every_name_is_a_preset_or_the_one_class_model_or_the_sweep_and_ships_one_file_and_nothing_else_ships():
+    assert set(pretrained.NAMES) - set(TRAINED) == {"anomaly-4", *SWEEP.values()}
     assert sorted(p.stem for p in pretrained.WEIGHTS.glob("*.npz")) == sorted(pretrained.NAMES)
     sizes = [pretrained.path_of(name).stat().st_size for name in pretrained.NAMES]
-    assert sum(sizes) < 8e6  # "a few MB in all": weights only, float32
+    assert sum(sizes) < 8e6  # "a few MB in all": weights only, stored as float16
+
+
+@pytest.mark.parametrize("name", pretrained.NAMES)
+def test_the_file_stores_float16_that_loads_as_float32_exactly(name):
+    arrays, meta = read_npz(pretrained.path_of(name))
+    assert meta["stored"] == "float16" and meta["dtype"] == "float32"
+    assert {a.dtype for a in arrays.values()} == {np.dtype("float16")}
+    model = pretrained.load(name).model
+    for n, a, _ in model.named_params():
+        assert a.dtype == np.float32 and np.array_equal(a, arrays[f"param/{n}"].astype(np.float32)), n
+
+
+def test_a_file_not_stored_as_float16_is_refused_in_one_line(tmp_path, monkeypatch):
+    arrays, meta = read_npz(pretrained.path_of("code-2"))
+    atomic_savez(tmp_path / "code-2.npz", {k: a.astype(np.float32) for k, a in arrays.items()},
+                 {**meta, "stored": "float32"})
+    monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path)
+    with pytest.raises(CheckpointError, match=r"^pretrained code-2: stored as 'float32', expected 'float16'; "
+                                              r"reinstall scratchae$"):
+        pretrained.load("code-2")
 
 
 def test_an_unknown_name_is_one_line_naming_the_choices():
-    with pytest.raises(ValueError, match=r"no pretrained model 'vae-3d'; choose one of reference, vae-2d, cvae, anomaly-4"):
+    with pytest.raises(ValueError, match=r"no pretrained model 'vae-3d'; choose one of reference, vae-2d, cvae, "
+                                         r"anomaly-4, code-2, code-8, code-32, code-64$"):
         pretrained.load("vae-3d")
 
 
@@ -40,9 +63,31 @@ def test_the_record_is_the_preset_run_in_full(name):
     assert {k: p.settings[k] for k in preset} == preset and p.settings["preset"] == name
     assert p.settings["limit"] is None and "out" not in p.settings  # all the training data; no machine's path
     assert [row["epoch"] for row in p.metrics] == list(range(1, preset["epochs"] + 1))
-    assert p.test == {k: v for k, v in p.metrics[-1].items() if k.startswith("test_")} and "test_loss" in p.test
+    assert_the_test_numbers_are_the_runs_rounded(p)
     assert math.isclose(p.seconds, sum(row["seconds"] for row in p.metrics))
     assert {a.dtype for _, a, _ in p.model.named_params()} == {np.dtype("float32")}
+
+
+def assert_the_test_numbers_are_the_runs_rounded(p):
+    """The run's own test numbers are its last epoch's; the stored (float16) weights' are within 0.1% of them."""
+    assert p.trained_test == {k: v for k, v in p.metrics[-1].items() if k.startswith("test_")}
+    assert p.test.keys() == p.trained_test.keys() and "test_loss" in p.test
+    for key, value in p.test.items():
+        assert value == pytest.approx(p.trained_test[key], rel=1e-3) and value != p.trained_test[key], key
+
+
+@pytest.mark.parametrize("k, name", SWEEP.items())
+def test_the_sweep_records_are_lesson_14s_command_in_full(k, name):
+    p = pretrained.load(name)
+    assert p.command == f"python -m scratchae.train --dims 784 256 128 64 {k} --code linear"
+    assert p.settings["dims"] == [784, 256, 128, 64, k] and p.settings["code"] == "linear"
+    assert p.settings["dataset"] == "mnist" and p.settings["loss"] == "bce" and p.settings["model"] == "dense"
+    assert p.settings["epochs"] == 20 and p.settings["batch_size"] == 256 and p.settings["seed"] == 0
+    assert p.settings["preset"] == "reference"  # the command's defaults, with --dims and --code over them
+    assert p.settings["limit"] is None and "out" not in p.settings
+    assert [row["epoch"] for row in p.metrics] == list(range(1, 21))
+    assert_the_test_numbers_are_the_runs_rounded(p)
+    assert math.isclose(p.seconds, sum(row["seconds"] for row in p.metrics))
 
 
 def test_the_one_class_record_is_lesson_12s_model():
@@ -50,7 +95,8 @@ def test_the_one_class_record_is_lesson_12s_model():
     assert p.command == "python -m scratchae.anomaly --normal 4 --epochs 20"
     assert p.settings["normal"] == "4" and p.settings["epochs"] == 20 and p.settings["loss"] == "mse"
     assert p.settings["dims"] == [784, 256, 128, 64, 32, 32] and p.settings["limit"] is None
-    assert p.metrics[0]["train_images"] == 5842 and p.test == {"ae_auc": p.metrics[0]["ae_auc"]}
+    assert p.metrics[0]["train_images"] == 5842 and p.trained_test == {"ae_auc": p.metrics[0]["ae_auc"]}
+    assert p.test["ae_auc"] == pytest.approx(p.trained_test["ae_auc"], abs=1e-3)
     assert p.seconds > 0 and "out" not in p.settings
     with pytest.raises(ValueError, match="has no --resume"):
         pretrained.write_checkpoint("anomaly-4", "unused")
@@ -182,3 +228,16 @@ def test_lesson_16_with_pretrained_on_loads_the_shipped_conv_vae_and_dense_vae(t
         in stdout
     assert "shipped: test recon" in stdout and "epoch 1:" not in stdout  # nothing trained either VAE
     assert NO_WIDGETS in stdout
+
+
+def test_lesson_14_with_pretrained_on_loads_the_four_shipped_sweep_models(tmp_path):
+    stdout = run_lesson_with_pretrained_on("14_codes_as_features", tmp_path)
+    assert ("PRETRAINED: loaded the shipped models code-2, code-8, code-32 and code-64 (20 epochs of "
+            "python -m scratchae.train) instead of training them here") in stdout
+    # The table it prints: the 20-epoch autoencoders beat PCA at every code size on the quick run's test images.
+    rows = [line.split("|") for line in stdout.splitlines() if line.strip()[:2] in ("2 ", "8 ", "32", "64")
+            and line.count("|") == 4]
+    assert [int(r[0]) for r in rows] == [2, 8, 32, 64]
+    for r in rows:
+        pca_mse, ae_mse = float(r[1]), float(r[2])
+        assert ae_mse < pca_mse, r

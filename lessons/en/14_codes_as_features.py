@@ -21,7 +21,7 @@
 #
 # An autoencoder squeezes each image into a short code. Two uses are claimed for that code. It is a better
 # compression than PCA's, because the decoder can bend. And it is a good input for a classifier, because similar
-# images get similar codes. In this lesson you measure both claims on MNIST. Plan 55 to 95 minutes, exercises
+# images get similar codes. In this lesson you measure both claims on MNIST. Plan 55 to 100 minutes, exercises
 # included.
 #
 # You will learn
@@ -76,6 +76,18 @@ from scratchae.backend import pick_xp
 xp, message = pick_xp()  # CuPy where a GPU works, else NumPy: every array below lives in xp
 print(message)
 QUICK = os.environ.get("SCRATCHAE_QUICK") == "1"  # the test suite sets it: less data, fewer epochs, same code
+
+# %% [markdown]
+# Training a model on a CPU takes minutes. With `PRETRAINED = True` the lesson loads, where it needs trained
+# models, the ones that ship with scratchae (trained by the library's own command, `python -m scratchae.train`),
+# so you can go straight to the ideas. It is on by default on Colab without a GPU; elsewhere the environment
+# variable `SCRATCHAE_PRETRAINED=1` turns it on, or write `True` or `False` in the cell below.
+
+# %%
+from scratchae import pretrained
+
+PRETRAINED = pretrained.wanted(xp)  # True on Colab without a GPU; SCRATCHAE_PRETRAINED=1 or 0 decides anywhere
+print("PRETRAINED =", PRETRAINED)
 
 # %% [markdown]
 # ## The data
@@ -142,7 +154,9 @@ assert abs(lib_mse - pca_mse[32]) / pca_mse[32] < 1e-4
 # the last Dense layer's output, as PCA's code is. A ReLU code unit that is 0 for every image is *dead*: it gets
 # no gradient, so it never comes back. With the ReLU, a code of 2 numbers lost both units in our runs (MNIST
 # with seeds 0 and 1, Fashion-MNIST with seed 0), and the decoder could only draw the mean image (lesson 00, exercise 3).
-# This is the slowest cell: four trainings, each as long as lesson 04's.
+# This is the slowest cell: four trainings, each as long as lesson 04's. With `PRETRAINED` on, it loads the four
+# shipped models `code-2`, `code-8`, `code-32` and `code-64` instead: the same networks after 20 epochs on all
+# 60,000 images (`python -m scratchae.train --dims 784 256 128 64 K --code linear`).
 
 # %%
 from scratchae import BCE, Adam, dense_autoencoder
@@ -163,7 +177,12 @@ def train_autoencoder(dims, epochs=EPOCHS, seed=0):
     return model
 
 
-models = {k: train_autoencoder((784, 256, 128, 64, k)) for k in SIZES}
+if PRETRAINED:  # the shipped models: these networks, 20 epochs on all the data
+    models = {k: pretrained.load(f"code-{k}", xp=xp).model for k in SIZES}
+    print("PRETRAINED: loaded the shipped models code-2, code-8, code-32 and code-64 (20 epochs of "
+          "python -m scratchae.train) instead of training them here")
+else:
+    models = {k: train_autoencoder((784, 256, 128, 64, k)) for k in SIZES}
 ae_mse = {k: float(to_numpy(xp.mean((models[k].forward(xd_test) - xd_test) ** 2))) for k in SIZES}
 print(" code |  PCA MSE | AE MSE  | PCA E  |  AE E")
 for k in SIZES:
@@ -190,7 +209,8 @@ plt.show()
 # In quick mode (3,000 images, two epochs) the autoencoders are undertrained, and PCA wins at every code size:
 # that is what your table shows. Two epochs are not enough for a nonlinear model, while PCA's answer is exact
 # from the first image. Run the lesson with `SCRATCHAE_QUICK=0` (all 60,000 images, 10 epochs per model) to see
-# how far training closes the gap. The full measurement, with the library's command and the same models
+# how far training closes the gap. With `PRETRAINED` on, your table already shows the 20-epoch models, and the
+# autoencoder wins at every size. The full measurement, with the library's command and the same models
 # trained for 20 epochs on all of MNIST (`python -m scratchae.train --dims 784 256 128 64 K --code linear`; the
 # commands, Fashion-MNIST and a figure are in `docs/results.md`), gives these squared errors per image $E$:
 #
@@ -439,8 +459,8 @@ for name, accs in table.items():
 # 60,000-label fits on PCA-32 and on the codes used all 3,000 steps. With 6,000 steps, PCA-32 reaches 89.50% and
 # the reference code 90.59%: still below the pixels.)
 #
-# Your quick-mode table has three of these rows. Its autoencoder trained for two epochs on 3,000 images, so
-# expect lower code rows.
+# Your quick-mode table has three of these rows. Unless `PRETRAINED` is on, its autoencoder trained for two
+# epochs on 3,000 images, so expect lower code rows.
 #
 # ## Two maps of the same codes
 #
