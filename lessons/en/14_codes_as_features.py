@@ -206,11 +206,11 @@ for row, (name, images) in zip(axes, recons.items()):
 plt.show()
 
 # %% [markdown]
-# In quick mode (3,000 images, two epochs) the autoencoders are undertrained, and PCA wins at every code size:
-# that is what your table shows. Two epochs are not enough for a nonlinear model, while PCA's answer is exact
-# from the first image. Run the lesson with `SCRATCHAE_QUICK=0` (all 60,000 images, 10 epochs per model) to see
-# how far training closes the gap. With `PRETRAINED` on, your table already shows the 20-epoch models, and the
-# autoencoder wins at every size. The full measurement, with the library's command and the same models
+# In quick mode with `PRETRAINED` off (3,000 images, two epochs), the autoencoders are undertrained, and PCA wins at
+# every code size: that is what your table shows. Two epochs are not enough for a nonlinear model, while PCA's
+# answer is exact from the first image. Run the lesson with `SCRATCHAE_QUICK=0` (all 60,000 images, 10 epochs per
+# model) to see how far training closes the gap. With `PRETRAINED` on, your table already shows the 20-epoch models,
+# and the autoencoder wins at every size. The full measurement, with the library's command and the same models
 # trained for 20 epochs on all of MNIST (`python -m scratchae.train --dims 784 256 128 64 K --code linear`; the
 # commands, Fashion-MNIST and a figure are in `docs/results.md`), gives these squared errors per image $E$:
 #
