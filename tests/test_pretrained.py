@@ -241,3 +241,18 @@ def test_lesson_14_with_pretrained_on_loads_the_four_shipped_sweep_models(tmp_pa
     for r in rows:
         pca_mse, ae_mse = float(r[1]), float(r[2])
         assert ae_mse < pca_mse, r
+
+
+def test_lesson_06_with_pretrained_on_loads_the_shipped_reference_and_scores_its_recorded_bce(tmp_path):
+    stdout = run_lesson_with_pretrained_on("06_latent_space", tmp_path)
+    assert ("PRETRAINED: loaded the shipped reference model (20 epochs of python -m scratchae.train) instead of "
+            "training one here") in stdout and "trained for" not in stdout
+    # The lesson scores the model on all 10,000 test images, as the record was scored.
+    assert f"test BCE: {pretrained.load('reference').test['test_loss']:.4f}" in stdout
+
+
+def test_lesson_12_with_pretrained_on_loads_the_shipped_one_class_model(tmp_path):
+    stdout = run_lesson_with_pretrained_on("12_anomaly_detection", tmp_path)
+    assert ("PRETRAINED: loaded the shipped anomaly-4 model (python -m scratchae.anomaly --normal 4 --epochs 20) "
+            "instead of training it here") in stdout
+    assert "epoch 1:" not in stdout  # nothing trained the model
