@@ -7,9 +7,8 @@ benchmarks/make_pretrained.py, which reproduces them all. A file holds the weigh
 stored rounded to float16 (half the size; ``load`` gives float32 again), and, in its meta, the command, the run's
 settings, its metrics rows, its test numbers (of the stored weights, scored again on the full test set), the
 run's own test numbers (``trained_test``, of the float32 weights) and its training time; Adam's two moments are
-left out, since they would triple the size. ``write_checkpoint`` turns a shipped train
-model into a training checkpoint with fresh Adam moments, so ``python -m scratchae.train --resume`` trains it on
-like any other run.
+left out, since they would triple the size. ``write_checkpoint`` turns a shipped train model into a training
+checkpoint with fresh Adam moments, so ``python -m scratchae.train --resume`` trains it on like any other run.
 """
 import os
 import pathlib
